@@ -1,0 +1,143 @@
+"""The benchmark: warm-up, then the workload under its arrival pattern, repeated; a trtllm-bench-style report.
+
+Runs inside the worker process against an opened Runner. Every request's arrival, token and finish
+times are recorded; metrics are computed from them by `workbench.metrics`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench import metrics as M
+from workbench.engines.base import EngineError, Request, RequestRecord, Runner
+from workbench.workload import arrival_offsets, make_requests
+
+REPORT_SCHEMA = "workbench.bench_report"
+REPORT_SCHEMA_VERSION = 1
+
+
+def drive(runner: Runner, requests: list[Request], offsets: list[float] | None, concurrency: int | None,
+          deadline: float | None = None) -> list[RequestRecord]:
+    """Submit `requests` at their offsets (or keeping `concurrency` in flight) and wait for all of them."""
+    n = len(requests)
+    done: dict[str, RequestRecord] = {}
+    submitted = 0
+    t0 = time.perf_counter()
+
+    def submit_next() -> None:
+        nonlocal submitted
+        runner.submit(requests[submitted])
+        submitted += 1
+
+    if offsets is None:
+        for _ in range(min(concurrency or n, n)):
+            submit_next()
+    while len(done) < n:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TimeoutError(f"benchmark deadline reached with {n - len(done)} of {n} requests unfinished")
+        wait = 0.5
+        if offsets is not None:
+            now = time.perf_counter() - t0
+            while submitted < n and offsets[submitted] <= now:
+                submit_next()
+            if submitted < n:
+                wait = min(wait, max(0.0, offsets[submitted] - (time.perf_counter() - t0)))
+        if submitted == len(done):  # nothing in flight: sleep until the next arrival
+            time.sleep(wait)
+            continue
+        for rec in runner.collect(timeout=wait):
+            done[rec.id] = rec
+            if offsets is None and submitted < n:
+                submit_next()
+    return [done[r.id] for r in requests]
+
+
+def check_records(records: list[RequestRecord], requests: list[Request], kv_cache_tokens: int | None) -> None:
+    """Fail loudly when the engine failed requests or returned fewer tokens than asked."""
+    failed = [r for r in records if r.error]
+    if failed:
+        longest = max(len(q.input_ids) + q.max_new_tokens for q in requests)
+        msg = f"{len(failed)} of {len(records)} requests failed inside the engine: {failed[0].error}"
+        if kv_cache_tokens is not None and kv_cache_tokens < longest:
+            msg += (f" (the KV cache holds {kv_cache_tokens} tokens, less than one request of "
+                    f"{longest} tokens: raise kv_cache_fraction or the memory budget)")
+        raise EngineError(msg)
+    by_id = {q.id: q for q in requests}
+    for r in records:
+        q = by_id[r.id]
+        if q.ignore_eos and r.output_len != q.max_new_tokens:
+            raise EngineError(f"request {r.id} returned {r.output_len} tokens, expected exactly {q.max_new_tokens} "
+                              "(EOS is ignored in this workload)")
+        if r.output_len == 0:
+            raise EngineError(f"request {r.id} returned no tokens")
+
+
+def run_benchmark(runner: Runner, plan: Any, *, vocab_size: int, tokenizer: Any = None,
+                  special_ids: set[int] | None = None, deadline: float | None = None) -> dict[str, Any]:
+    w = plan.workload
+    ds_path = Path(plan.dataset_path) if plan.dataset_path else None
+    common = dict(vocab_size=vocab_size, tokenizer=tokenizer, dataset_path=ds_path, special_ids=special_ids)
+
+    if w.warmup_requests:
+        warm = make_requests(w, w.warmup_requests, seed=w.seed + 10_000, prefix="warmup", **common)
+        t = time.perf_counter()
+        check_records(runner.generate(warm), warm, runner.kv_cache_tokens)
+        warmup_s = time.perf_counter() - t
+    else:
+        warmup_s = 0.0
+
+    concurrency = getattr(w.arrival, "concurrency", None)
+    runs, flats, kept = [], [], []
+    for rep in range(w.repeats):
+        reqs = make_requests(w, w.num_requests, seed=w.seed + rep, prefix=f"run{rep}", **common)
+        records = drive(runner, reqs, arrival_offsets(w, len(reqs), seed=w.seed + rep), concurrency, deadline)
+        check_records(records, reqs, runner.kv_cache_tokens)
+        summary = M.summarize(records)
+        runs.append(summary)
+        flats.append(M.flat_metrics(summary))
+        kept.append(records)
+
+    # the run with the median output throughput stands for the trial; the mean and CV cover all runs
+    order = sorted(range(len(runs)), key=lambda i: flats[i]["output_tok_s"])
+    median = order[len(order) // 2]
+    rep_summary = M.repeat_summary(flats)
+    records = kept[median]
+    t0 = min(r.arrival for r in records)
+    in_lens = [r.input_len for r in records]
+    out_lens = [r.output_len for r in records]
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "world_info": {
+            "max_batch_size": plan.knobs.get("max_batch_size"),
+            "max_num_tokens": plan.knobs.get("max_num_tokens"),
+            "kv_cache_percentage": plan.knobs.get("kv_cache_fraction"),
+            "scheduling_policy": plan.knobs.get("scheduler"),
+            "kv_cache_tokens": runner.kv_cache_tokens,
+            "issue_rate": getattr(w.arrival, "rate", None),
+            "concurrency": concurrency,
+            "arrival": w.arrival.mode,
+        },
+        "dataset": {
+            "source": str(ds_path) if ds_path else "synthetic",
+            "num_requests": len(records),
+            "isl_stats": M.distribution(in_lens),
+            "osl_stats": M.distribution(out_lens),
+            "max_sequence_length": max(i + o for i, o in zip(in_lens, out_lens)),
+        },
+        **runs[median],
+        "warmup": {"requests": w.warmup_requests, "seconds": warmup_s},
+        "repeats": {"n": len(runs), "median_run": median, "metrics": rep_summary,
+                    "runs": [{k: f[k] for k in ("output_tok_s", "request_per_s", "ttft_ms_p50", "tpot_ms_p50")}
+                             for f in flats]},
+        "mean_metrics": {k: v["mean"] for k, v in rep_summary.items()},
+        # per-request timings of the median run (trtllm-bench --request_json), relative to its start
+        "requests": [
+            {"id": r.id, "input_len": r.input_len, "output_len": r.output_len,
+             "arrival_s": round(r.arrival - t0, 6),
+             "token_times_s": [round(t - t0, 6) for t in r.token_times]}
+            for r in records
+        ],
+    }

@@ -1,0 +1,302 @@
+"""The `hf` engine: Hugging Face transformers continuous batching, with torchao quantization.
+
+Runs anywhere torch runs (CPU here, a GPU through the device tool) and is the documented fallback
+when TensorRT-LLM fails. Knob mapping (TensorRT-LLM's name -> transformers):
+
+  max_batch_size    -> ContinuousBatchingConfig.max_requests_per_batch (requests scheduled per step)
+  max_num_tokens    -> ContinuousBatchingConfig.max_batch_tokens (token budget per step; a longer
+                       prompt is prefilled in chunks, so this is also the chunked-prefill size)
+  kv_cache_fraction -> paged KV-cache size. On CUDA: max_memory_percent, the fraction of free device
+                       memory after the weights are loaded (like free_gpu_memory_fraction). On CPU:
+                       num_blocks = fraction x trial.cpu_kv_budget_gb / bytes per block, because
+                       free RAM moves between runs and would make results irreproducible.
+  quantization      -> torchao via TorchAoConfig (build-time: the quantized checkpoint is cached)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.engines.base import (
+    Artifact,
+    DeviceInfo,
+    Engine,
+    EngineError,
+    Request,
+    RequestRecord,
+    Runner,
+)
+from workbench.knobs import KnobDef
+
+QUANTIZATIONS = ("none", "int8", "int8_dynamic", "int4", "int4_intx", "float8", "float8_dynamic")
+
+_KNOBS = [
+    KnobDef("max_batch_size", "int", False, 1024, "most requests scheduled in one step", low=1),
+    KnobDef("kv_cache_fraction", "float", False, 0.9, "share of free memory (CPU: of the budget) for the KV cache",
+            low=0.0, high=1.0, low_exclusive=True),
+    KnobDef("max_num_tokens", "int", False, 8192, "token budget per step = chunked-prefill size", low=1),
+    KnobDef("quantization", "categorical", True, "none", "torchao weight (and activation) quantization",
+            choices=QUANTIZATIONS),
+    KnobDef("page_size", "int", False, 256, "tokens per KV-cache block (tokens_per_block)", low=1),
+    KnobDef("scheduler", "categorical", False, "fifo", "fifo (decode first) or prefill_first",
+            choices=("fifo", "prefill_first")),
+    KnobDef("block_reuse", "bool", False, True, "prefix caching (enable_block_reuse)"),
+    KnobDef("attn_implementation", "categorical", False, "sdpa", "attention kernel",
+            choices=("sdpa", "paged|eager", "flash_attention_2", "kernels-community/flash-attn3")),
+    KnobDef("cuda_graphs", "bool", False, False, "capture CUDA graphs (GPU only)"),
+]
+
+
+def torchao_config(name: str) -> Any:
+    """The torchao config object for a quantization name (imports torchao)."""
+    import torch
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        Float8WeightOnlyConfig,
+        Int4WeightOnlyConfig,
+        Int8DynamicActivationInt8WeightConfig,
+        Int8WeightOnlyConfig,
+        IntxWeightOnlyConfig,
+    )
+    from torchao.quantization.granularity import PerGroup, PerRow
+
+    return {
+        "int8": lambda: Int8WeightOnlyConfig(),
+        "int8_dynamic": lambda: Int8DynamicActivationInt8WeightConfig(),
+        "int4": lambda: Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d"),
+        "int4_intx": lambda: IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(32)),
+        "float8": lambda: Float8WeightOnlyConfig(),
+        "float8_dynamic": lambda: Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
+    }[name]()
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+class HFEngine(Engine):
+    name = "hf"
+    version = "1"
+    knobs = {k.name: k for k in _KNOBS}
+
+    @classmethod
+    def infeasible_reason(cls, knobs: dict[str, Any], device: DeviceInfo, model_dtype: str) -> str | None:
+        q = knobs.get("quantization", "none")
+        cc = device.compute_capability
+        if q == "int4":
+            if device.kind != "cuda":
+                return ("int4 (torchao Int4WeightOnlyConfig, tile-packed) needs a CUDA GPU; on CPU use "
+                        "int4_intx (int4 values stored unpacked in int8)")
+            if model_dtype != "bfloat16":
+                return "int4 (tile_packed_to_4d) supports only model.dtype: bfloat16"
+        if q == "float8_dynamic" and (device.kind != "cuda" or cc is None or cc < (8, 9)):
+            have = f"compute capability {cc[0]}.{cc[1]}" if cc else device.kind.upper()
+            return f"float8_dynamic needs a GPU with compute capability >= 8.9 (Ada, Hopper or newer); this is {have}"
+        if knobs.get("cuda_graphs") and device.kind != "cuda":
+            return "cuda_graphs needs a CUDA GPU"
+        if str(knobs.get("attn_implementation", "sdpa")).startswith(("flash", "kernels")) and device.kind != "cuda":
+            return f"attn_implementation {knobs['attn_implementation']} needs a CUDA GPU"
+        return None
+
+    @classmethod
+    def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
+        return build_knobs.get("quantization", "none") != "none"
+
+    # ---------------------------------------------------------------------------------------- build
+    def build(self, plan: Any, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer, TorchAoConfig
+
+        q = build_knobs["quantization"]
+        t0 = time.perf_counter()
+        model = AutoModelForCausalLM.from_pretrained(
+            plan.model_source,
+            revision=plan.model.revision,
+            dtype=_dtype(plan.model.dtype),
+            device_map=plan.device.kind if plan.device.kind == "cuda" else None,
+            quantization_config=TorchAoConfig(quant_type=torchao_config(q)),
+            trust_remote_code=plan.model.trust_remote_code,
+        )
+        t_quant = time.perf_counter() - t0
+        model.save_pretrained(out_dir)
+        AutoTokenizer.from_pretrained(
+            plan.model.tokenizer or plan.model_source,
+            revision=plan.model.revision,
+            trust_remote_code=plan.model.trust_remote_code,
+        ).save_pretrained(out_dir)
+        return {"steps_s": {"load_and_quantize": t_quant, "save": time.perf_counter() - t0 - t_quant}}
+
+    # ----------------------------------------------------------------------------------------- open
+    def open(self, plan: Any, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        return HFRunner(plan, artifact, runtime_knobs)
+
+
+class HFRunner(Runner):
+    def __init__(self, plan: Any, artifact: Artifact, knobs: dict[str, Any]):
+        import torch
+        from transformers import (
+            AutoModelForCausalLM,
+            AutoTokenizer,
+            ContinuousBatchingConfig,
+            GenerationConfig,
+        )
+
+        self._torch = torch
+        device = plan.device
+        t0 = time.perf_counter()
+        src = str(artifact.path)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            src,
+            revision=None if artifact.build_key else plan.model.revision,
+            dtype=_dtype(plan.model.dtype),
+            device_map=device.kind if device.kind == "cuda" else None,
+            attn_implementation=knobs["attn_implementation"],
+            trust_remote_code=plan.model.trust_remote_code,
+        )
+        self.model.eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            plan.model.tokenizer or plan.model_source,
+            revision=plan.model.revision,
+            trust_remote_code=plan.model.trust_remote_code,
+        )
+        self.load_s = time.perf_counter() - t0
+        cfg = self.model.config
+        self.vocab_size = int(cfg.vocab_size)
+        self.weights_bytes = sum(_tensor_bytes(p) for p in self.model.parameters())
+        self.kv_bytes_per_token = kv_bytes_per_token(cfg, self.model.dtype.itemsize)
+        page = int(knobs["page_size"])
+        cb_args: dict[str, Any] = dict(
+            max_requests_per_batch=int(knobs["max_batch_size"]),
+            max_batch_tokens=int(knobs["max_num_tokens"]),
+            page_size=page,
+            scheduler_type=knobs["scheduler"],
+            allow_block_sharing=bool(knobs["block_reuse"]),
+            use_cuda_graph=bool(knobs["cuda_graphs"]),
+        )
+        frac = float(knobs["kv_cache_fraction"])
+        if device.kind == "cpu":
+            budget = plan.cpu_kv_budget_gb * 1024**3
+            cb_args["num_blocks"] = max(1, int(frac * budget // (self.kv_bytes_per_token * page)))
+        else:
+            cb_args["max_memory_percent"] = frac
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_token_id = eos
+        self.gen_config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=256,
+            eos_token_id=eos if eos is not None else -1,
+            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0,
+        )
+        self.manager = self.model.init_continuous_batching(
+            generation_config=self.gen_config,
+            continuous_batching_config=ContinuousBatchingConfig(**cb_args),
+        )
+        # warmup() creates the batch processor, which sizes the cache (and captures CUDA graphs)
+        self.manager.warmup()
+        cache = self.manager.batch_processor.cache
+        self.kv_cache_tokens = int(cache.num_blocks) * int(cache.page_size if hasattr(cache, "page_size") else page)
+        resolved = self.manager.continuous_batching_config
+        self.resolved_config = {
+            "max_requests_per_batch": resolved.max_requests_per_batch,
+            "max_batch_tokens": resolved.max_batch_tokens,
+            "num_blocks": int(cache.num_blocks),
+            "page_size": page,
+            "max_memory_percent": resolved.max_memory_percent,
+            "scheduler_type": resolved.scheduler_type,
+            "allow_block_sharing": resolved.allow_block_sharing,
+            "use_cuda_graph": str(resolved.use_cuda_graph),
+            "attn_implementation": knobs["attn_implementation"],
+            "torch_dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": str(self.model.device),
+            "quantization": artifact.manifest.get("build_knobs", {}).get("quantization", "none"),
+            "kv_cache_tokens": self.kv_cache_tokens,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "weights_bytes": self.weights_bytes,
+        }
+        self._pending: dict[str, tuple[Request, float]] = {}
+        self._started = False
+
+    def submit(self, request: Request) -> None:
+        if not self._started:
+            self.manager.start()
+            self._started = True
+        arrival = time.perf_counter()
+        self._pending[request.id] = (request, arrival)
+        self.manager.add_request(
+            input_ids=request.input_ids,
+            request_id=request.id,
+            max_new_tokens=request.max_new_tokens,
+            record_timestamps=True,
+            eos_token_id=-1 if request.ignore_eos else self.eos_token_id,
+        )
+
+    def collect(self, timeout: float) -> list[RequestRecord]:
+        out = []
+        deadline = time.perf_counter() + timeout
+        while self._pending:
+            remaining = deadline - time.perf_counter()
+            result = self.manager.get_result(timeout=max(remaining, 0.0) if not out else 0.0)
+            if result is None:
+                if not self.manager.is_running() and self._started:
+                    fatal = self.manager.background_thread_status.fatal_error
+                    raise EngineError(f"the continuous-batching loop stopped: {fatal!r}")
+                break
+            if not result.is_finished():
+                continue
+            req, arrival = self._pending.pop(result.request_id)
+            times = list(result.timestamps or [])
+            out.append(
+                RequestRecord(
+                    id=req.id,
+                    input_len=len(req.input_ids),
+                    arrival=arrival,
+                    token_times=times,
+                    finish=result.lifespan[1] if result.lifespan[1] > 0 else time.perf_counter(),
+                    output_ids=list(result.generated_tokens),
+                    error=str(result.error) if result.error else None,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        try:
+            if self._started:
+                self.manager.stop(block=True, timeout=30)
+            self.manager.destroy()
+        finally:
+            del self.manager
+            self.model = None
+            import gc
+
+            gc.collect()
+            if self._torch.cuda.is_available():
+                self._torch.cuda.empty_cache()
+
+
+def kv_bytes_per_token(cfg: Any, dtype_bytes: int) -> int:
+    """K and V for every layer: 2 x layers x kv_heads x head_dim x bytes."""
+    heads = cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    return 2 * cfg.num_hidden_layers * kv_heads * head_dim * dtype_bytes
+
+
+def _tensor_bytes(t: Any) -> int:
+    """Bytes a (possibly torchao subclass) tensor really holds."""
+    inner = getattr(t, "__tensor_flatten__", None)
+    if inner is not None:
+        names, _ = t.__tensor_flatten__()
+        return sum(_tensor_bytes(getattr(t, n)) for n in names)
+    return t.numel() * t.element_size()
+
+
+def read_model_config(source: str) -> dict[str, Any]:
+    p = Path(source) / "config.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+

@@ -1,0 +1,61 @@
+"""A trial plan: everything a worker process needs, as JSON, so the worker shares no state with its parent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from workbench.engines.base import DeviceInfo
+from workbench.spec import ModelSpec, StudySpec, WorkloadSpec
+
+
+class TrialPlan(BaseModel):
+    schema_version: int = 1
+    study: str
+    trial_id: str
+    engine: str
+    knobs: dict[str, Any]
+    model: ModelSpec
+    model_source: str
+    workload: WorkloadSpec
+    dataset_path: str | None = None
+    device_kind: str
+    device_name: str
+    device_total_memory_bytes: int
+    device_compute_capability: tuple[int, int] | None = None
+    device_index: int | None = None
+    cpu_kv_budget_gb: float
+    threads: int | None = None
+    cache_dir: str
+    out_dir: str
+
+    @property
+    def device(self) -> DeviceInfo:
+        return DeviceInfo(self.device_kind, self.device_name, self.device_total_memory_bytes,
+                          self.device_compute_capability, self.device_index)
+
+    @classmethod
+    def make(cls, spec: StudySpec, trial_id: str, knobs: dict[str, Any], device: DeviceInfo,
+             cache_dir: Path, out_dir: Path) -> TrialPlan:
+        ds = spec.workload.dataset
+        return cls(
+            study=spec.name,
+            trial_id=trial_id,
+            engine=spec.engine,
+            knobs=knobs,
+            model=spec.model,
+            model_source=spec.model_source,
+            workload=spec.workload,
+            dataset_path=str(spec.resolve_path(ds.path)) if ds else None,
+            device_kind=device.kind,
+            device_name=device.name,
+            device_total_memory_bytes=device.total_memory_bytes,
+            device_compute_capability=device.compute_capability,
+            device_index=device.index,
+            cpu_kv_budget_gb=spec.trial.cpu_kv_budget_gb,
+            threads=spec.trial.threads,
+            cache_dir=str(cache_dir),
+            out_dir=str(out_dir),
+        )

@@ -1,0 +1,65 @@
+"""The trial result JSON: a versioned contract, the same file on disk and in MLflow.
+
+Field names inside `bench` follow trtllm-bench's --report_json blocks; `metrics` holds the flat
+names used by Optuna and MLflow (output_tok_s, ttft_ms_p95, peak_memory_gb, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+RESULT_SCHEMA = "workbench.trial_result"
+RESULT_SCHEMA_VERSION = 1
+
+Status = Literal["COMPLETE", "FAILED", "INFEASIBLE"]
+FailureKind = Literal[
+    "infeasible", "timeout", "oom", "crash", "engine_error", "build_error", "interrupted", "invalid_input"
+]
+
+
+class Failure(BaseModel):
+    kind: FailureKind
+    message: str
+    detail: str | None = Field(None, description="traceback or the end of the worker log")
+
+
+class TrialResult(BaseModel):
+    schema_: str = Field(RESULT_SCHEMA, alias="schema")
+    schema_version: int = RESULT_SCHEMA_VERSION
+    study: str
+    trial_id: str
+    status: Status
+    failure: Failure | None = None
+    engine: str
+    model: str
+    knobs: dict[str, Any]
+    build_knobs: dict[str, Any] = Field(default_factory=dict)
+    runtime_knobs: dict[str, Any] = Field(default_factory=dict)
+    engine_config: dict[str, Any] = Field(default_factory=dict, description="the engine's resolved configuration")
+    build: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    bench: dict[str, Any] | None = None
+    environment: dict[str, Any] = Field(default_factory=dict)
+    timings_s: dict[str, float] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)
+
+    model_config = {"populate_by_name": True}
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def write(self, path: str | Path) -> Path:
+        """Write atomically, so a reader never sees half a file."""
+        path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.dump(), indent=2, allow_nan=True))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> TrialResult:
+        return cls.model_validate(json.loads(Path(path).read_text()))

@@ -1,0 +1,162 @@
+"""The trial worker: a subprocess that takes a plan, builds, opens, benchmarks, and writes a result.
+
+`python -m workbench.worker PLAN.json RESULT.json`. This is the only place torch and the engines'
+libraries are imported. Any failure is written into the result with its cause; if the process dies
+(killed, out of memory), the parent records that instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from workbench.knobs import split_knobs
+from workbench.plan import TrialPlan
+from workbench.result import Failure, TrialResult
+
+
+def _classify(e: BaseException) -> str:
+    from workbench.engines.base import EngineError
+
+    if isinstance(e, EngineError):
+        return e.kind
+    if isinstance(e, MemoryError) or type(e).__name__ in ("OutOfMemoryError", "OutOfMemoryError_"):
+        return "oom"
+    if "out of memory" in str(e).lower():
+        return "oom"
+    if isinstance(e, TimeoutError):
+        return "timeout"
+    return "crash"
+
+
+def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    from workbench.cache import EngineCache, build_key, model_fingerprint
+    from workbench.engines import get_engine_class
+    from workbench.environment import package_versions
+    from workbench.memory import MemorySampler
+
+    engine_cls = get_engine_class(plan.engine)
+    build_knobs, runtime_knobs = split_knobs(engine_cls.knobs, plan.knobs)
+    result = TrialResult(study=plan.study, trial_id=plan.trial_id, status="FAILED", engine=plan.engine,
+                         model=plan.model_source, knobs=plan.knobs, build_knobs=build_knobs,
+                         runtime_knobs=runtime_knobs)
+    import torch
+
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
+    timings["imports"] = time.perf_counter() - t_start
+    sampler = MemorySampler(plan.device_kind, plan.device_index or 0)
+    runner = None
+    try:
+        with sampler:
+            engine = engine_cls()
+            sampler.mark("build")
+            t = time.perf_counter()
+            if engine_cls.needs_build(build_knobs):
+                vers = package_versions()
+                material = {
+                    "engine": plan.engine, "engine_version": engine_cls.version,
+                    "model": model_fingerprint(plan.model_source, plan.model.revision), "dtype": plan.model.dtype,
+                    "build_knobs": build_knobs, "device_arch": plan.device.arch,
+                    "packages": {p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")},
+                }
+                key = build_key(material)
+                artifact = EngineCache(plan.cache_dir).get_or_build(
+                    plan.engine, key, material, lambda out: engine.build(plan, build_knobs, out)
+                )
+                if not artifact.cache_hit:
+                    artifact.manifest.setdefault("build_knobs", build_knobs)
+            else:
+                from workbench.engines.base import Artifact
+
+                key = None
+                artifact = Artifact(Path(plan.model_source), None, {"build_knobs": build_knobs, "source": True})
+            timings["build"] = time.perf_counter() - t
+            result.build = {
+                "build_key": key,
+                "cache_hit": artifact.cache_hit,
+                "artifact_path": str(artifact.path),
+                "build_s": 0.0 if artifact.cache_hit or key is None else artifact.manifest.get("build_s", 0.0),
+                "steps_s": artifact.manifest.get("steps_s", {}),
+                "size_bytes": artifact.manifest.get("size_bytes"),
+            }
+            sampler.mark("load")
+            t = time.perf_counter()
+            runner = engine.open(plan, artifact, runtime_knobs)
+            timings["open"] = time.perf_counter() - t
+            result.engine_config = dict(runner.resolved_config)
+            sampler.mark("benchmark")
+            t = time.perf_counter()
+            tok = runner.tokenizer
+            special = set(getattr(tok, "all_special_ids", None) or [])
+            from workbench.bench import run_benchmark
+
+            report = run_benchmark(runner, plan, vocab_size=runner.vocab_size, tokenizer=tok, special_ids=special,
+                                   deadline=deadline)
+            timings["benchmark"] = time.perf_counter() - t
+            sampler.mark("close")
+            runner.close()
+            runner = None
+        mem = sampler.report()
+        report["memory"] = {
+            **mem,
+            "weights_bytes": result.engine_config.get("weights_bytes"),
+            "kv_cache_bytes": (result.engine_config.get("kv_cache_tokens") or 0)
+            * (result.engine_config.get("kv_bytes_per_token") or 0),
+        }
+        report["engine"] = {"name": plan.engine, "model": plan.model_source, "backend": plan.engine,
+                            "dtype": result.engine_config.get("torch_dtype"),
+                            "quantization": build_knobs.get("quantization"), **{"config": result.engine_config}}
+        result.bench = report
+        m = dict(report["mean_metrics"])
+        m["output_tok_s_cv"] = report["repeats"]["metrics"]["output_tok_s"]["cv"]
+        m["peak_memory_gb"] = mem["peak_above_baseline_bytes"] / 1024**3
+        m["kv_cache_tokens"] = float(result.engine_config.get("kv_cache_tokens") or 0)
+        m["build_s"] = float(result.build["build_s"])
+        m["weights_gb"] = (report["memory"]["weights_bytes"] or 0) / 1024**3
+        m["kv_cache_gb"] = report["memory"]["kv_cache_bytes"] / 1024**3
+        result.metrics = m
+        result.status = "COMPLETE"
+    except BaseException as e:  # noqa: BLE001 - every failure must reach the result file
+        result.status = "FAILED"
+        kind = "interrupted" if isinstance(e, KeyboardInterrupt) else _classify(e)
+        result.failure = Failure(kind=kind, message=f"{type(e).__name__}: {e}"[:2000],
+                                 detail=traceback.format_exc()[-8000:])
+        try:
+            result.bench = {"memory": sampler.report()}
+        except Exception:
+            pass
+        if runner is not None:
+            try:
+                runner.close()
+            except Exception:
+                pass
+    result.timings_s = {**timings, "worker_total": time.perf_counter() - t_start}
+    result.environment = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                          "cuda_available": torch.cuda.is_available(),
+                          "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m workbench.worker PLAN.json RESULT.json", file=sys.stderr)
+        return 2
+    plan = TrialPlan.model_validate(json.loads(Path(argv[0]).read_text()))
+    deadline_env = os.environ.get("WORKBENCH_DEADLINE_S")
+    deadline = time.perf_counter() + float(deadline_env) if deadline_env else None
+    result = run(plan, deadline)
+    result.write(argv[1])
+    print(f"worker: {result.status}" + (f" ({result.failure.kind}: {result.failure.message})" if result.failure else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Turn a workload definition into concrete requests and arrival times (seeded, so reproducible).
+
+Random-token prompts follow trtllm-bench's synthetic datasets (token-norm-dist / token-unif-dist);
+a dataset file may instead be in trtllm-bench's own JSON Lines format or plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from workbench.engines.base import Request
+from workbench.spec import Burst, Concurrency, FixedLen, NormalLen, Rate, UniformLen, WorkloadSpec
+
+
+def sample_lengths(dist: FixedLen | UniformLen | NormalLen, n: int, rng: random.Random) -> list[int]:
+    if isinstance(dist, FixedLen):
+        return [dist.value] * n
+    if isinstance(dist, UniformLen):
+        return [rng.randint(dist.min, dist.max) for _ in range(n)]
+    hi = dist.max if dist.max is not None else 10**9
+    return [min(hi, max(dist.min, round(rng.gauss(dist.mean, dist.std)))) for _ in range(n)]
+
+
+def make_requests(
+    w: WorkloadSpec,
+    n: int,
+    *,
+    vocab_size: int,
+    tokenizer: Any = None,
+    dataset_path: Path | None = None,
+    seed: int | None = None,
+    prefix: str = "req",
+    special_ids: set[int] | None = None,
+) -> list[Request]:
+    """`n` requests of the workload. Random prompts avoid special-token ids."""
+    rng = random.Random(w.seed if seed is None else seed)
+    out_lens = sample_lengths(w.output_len, n, rng)
+    if w.dataset is not None:
+        prompts = _dataset_prompts(w, dataset_path or Path(w.dataset.path), tokenizer, n)
+        reqs = []
+        for i, (ids, osl) in enumerate(prompts):
+            reqs.append(Request(f"{prefix}-{i}", ids, osl if osl is not None else out_lens[i], w.ignore_eos))
+        return reqs
+    in_lens = sample_lengths(w.input_len, n, rng)
+    avoid = special_ids or set()
+    pool = [t for t in range(vocab_size) if t not in avoid]
+    return [
+        Request(f"{prefix}-{i}", [rng.choice(pool) for _ in range(isl)], osl, w.ignore_eos)
+        for i, (isl, osl) in enumerate(zip(in_lens, out_lens))
+    ]
+
+
+def _dataset_prompts(w: WorkloadSpec, path: Path, tokenizer: Any, n: int) -> list[tuple[list[int], int | None]]:
+    ds = w.dataset
+    assert ds is not None
+    rows = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    if not rows:
+        raise ValueError(f"{path}: the dataset holds no requests")
+    out = []
+    for i in range(n):
+        lineno, row = rows[i % len(rows)]
+        osl = None
+        if ds.format == "trtllm-bench":
+            if "input_ids" in row:
+                ids = list(row["input_ids"])
+            elif "prompt" in row:
+                ids = tokenizer(row["prompt"])["input_ids"]
+            else:
+                raise ValueError(f"{path}:{lineno}: a trtllm-bench line needs 'prompt' or 'input_ids'")
+            osl = row.get("output_tokens")
+        else:
+            if ds.field not in row:
+                raise ValueError(f"{path}:{lineno}: no field {ds.field!r} (fields: {', '.join(row)})")
+            ids = tokenizer(str(row[ds.field]))["input_ids"]
+        if ds.max_input_len is not None:
+            ids = ids[-ds.max_input_len :]
+        out.append((ids, osl))
+    return out
+
+
+def arrival_offsets(w: WorkloadSpec, n: int, seed: int | None = None) -> list[float] | None:
+    """Seconds after the start at which each request arrives; None for fixed concurrency."""
+    if isinstance(w.arrival, Burst):
+        return [0.0] * n
+    if isinstance(w.arrival, Rate):
+        rng = random.Random((w.seed if seed is None else seed) + 1)
+        t, out = 0.0, []
+        for _ in range(n):
+            out.append(t)
+            t += rng.expovariate(w.arrival.rate)
+        return out
+    assert isinstance(w.arrival, Concurrency)
+    return None
