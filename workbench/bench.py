@@ -18,8 +18,13 @@ REPORT_SCHEMA = "workbench.bench_report"
 REPORT_SCHEMA_VERSION = 1
 
 
-def drive(runner: Runner, requests: list[Request], offsets: list[float] | None, concurrency: int | None,
-          deadline: float | None = None) -> list[RequestRecord]:
+def drive(
+    runner: Runner,
+    requests: list[Request],
+    offsets: list[float] | None,
+    concurrency: int | None,
+    deadline: float | None = None,
+) -> list[RequestRecord]:
     """Submit `requests` at their offsets (or keeping `concurrency` in flight) and wait for all of them."""
     n = len(requests)
     done: dict[str, RequestRecord] = {}
@@ -61,21 +66,32 @@ def check_records(records: list[RequestRecord], requests: list[Request], kv_cach
         longest = max(len(q.input_ids) + q.max_new_tokens for q in requests)
         msg = f"{len(failed)} of {len(records)} requests failed inside the engine: {failed[0].error}"
         if kv_cache_tokens is not None and kv_cache_tokens < longest:
-            msg += (f" (the KV cache holds {kv_cache_tokens} tokens, less than one request of "
-                    f"{longest} tokens: raise kv_cache_fraction or the memory budget)")
+            msg += (
+                f" (the KV cache holds {kv_cache_tokens} tokens, less than one request of "
+                f"{longest} tokens: raise kv_cache_fraction or the memory budget)"
+            )
         raise EngineError(msg)
     by_id = {q.id: q for q in requests}
     for r in records:
         q = by_id[r.id]
         if q.ignore_eos and r.output_len != q.max_new_tokens:
-            raise EngineError(f"request {r.id} returned {r.output_len} tokens, expected exactly {q.max_new_tokens} "
-                              "(EOS is ignored in this workload)")
+            raise EngineError(
+                f"request {r.id} returned {r.output_len} tokens, expected exactly {q.max_new_tokens} "
+                "(EOS is ignored in this workload)"
+            )
         if r.output_len == 0:
             raise EngineError(f"request {r.id} returned no tokens")
 
 
-def run_benchmark(runner: Runner, plan: Any, *, vocab_size: int, tokenizer: Any = None,
-                  special_ids: set[int] | None = None, deadline: float | None = None) -> dict[str, Any]:
+def run_benchmark(
+    runner: Runner,
+    plan: Any,
+    *,
+    vocab_size: int,
+    tokenizer: Any = None,
+    special_ids: set[int] | None = None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
     w = plan.workload
     ds_path = Path(plan.dataset_path) if plan.dataset_path else None
     common = dict(vocab_size=vocab_size, tokenizer=tokenizer, dataset_path=ds_path, special_ids=special_ids)
@@ -125,19 +141,29 @@ def run_benchmark(runner: Runner, plan: Any, *, vocab_size: int, tokenizer: Any 
             "num_requests": len(records),
             "isl_stats": M.distribution(in_lens),
             "osl_stats": M.distribution(out_lens),
-            "max_sequence_length": max(i + o for i, o in zip(in_lens, out_lens)),
+            "max_sequence_length": max(i + o for i, o in zip(in_lens, out_lens, strict=False)),
         },
         **runs[median],
         "warmup": {"requests": w.warmup_requests, "seconds": warmup_s},
-        "repeats": {"n": len(runs), "median_run": median, "metrics": rep_summary,
-                    "runs": [{k: f[k] for k in ("output_tok_s", "request_per_s", "ttft_ms_p50", "tpot_ms_p50")}
-                             for f in flats]},
+        "repeats": {
+            "n": len(runs),
+            "median_run": median,
+            "metrics": rep_summary,
+            "runs": [
+                {k: f[k] for k in ("output_tok_s", "request_per_s", "ttft_ms_p50", "tpot_ms_p50")}
+                for f in flats
+            ],
+        },
         "mean_metrics": {k: v["mean"] for k, v in rep_summary.items()},
         # per-request timings of the median run (trtllm-bench --request_json), relative to its start
         "requests": [
-            {"id": r.id, "input_len": r.input_len, "output_len": r.output_len,
-             "arrival_s": round(r.arrival - t0, 6),
-             "token_times_s": [round(t - t0, 6) for t in r.token_times]}
+            {
+                "id": r.id,
+                "input_len": r.input_len,
+                "output_len": r.output_len,
+                "arrival_s": round(r.arrival - t0, 6),
+                "token_times_s": [round(t - t0, 6) for t in r.token_times],
+            }
             for r in records
         ],
     }

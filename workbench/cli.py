@@ -23,8 +23,14 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("trial", help="run one trial of a study and print its metrics")
     t.add_argument("study", help="study definition (YAML), e.g. studies/quickstart.yaml")
-    t.add_argument("--set", dest="assign", action="append", default=[], metavar="KEY=VALUE",
-                   help="a knob value (max_batch_size=8) or a study setting (workload.num_requests=16); repeatable")
+    t.add_argument(
+        "--set",
+        dest="assign",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a knob value (max_batch_size=8) or a study setting (workload.num_requests=16); repeatable",
+    )
     t.add_argument("--out", help="folder for plan.json, result.json and worker.log")
     t.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
 
@@ -83,8 +89,13 @@ def _trial(args: argparse.Namespace) -> int:
 
 def format_summary(res: Any) -> str:
     """A readable table of one trial result."""
-    rows: list[tuple[str, str]] = [("study", res.study), ("trial", res.trial_id), ("engine", res.engine),
-                                   ("model", res.model), ("status", res.status)]
+    rows: list[tuple[str, str]] = [
+        ("study", res.study),
+        ("trial", res.trial_id),
+        ("engine", res.engine),
+        ("model", res.model),
+        ("status", res.status),
+    ]
     if res.failure:
         rows.append(("failure", f"{res.failure.kind}: {res.failure.message}"))
     rows += [(f"knob {k}", str(v)) for k, v in res.knobs.items()]
@@ -98,7 +109,10 @@ def format_summary(res: Any) -> str:
         cv = m.get("output_tok_s_cv")
         rep = res.bench["repeats"]["n"] if res.bench else 1
         rows += [
-            ("output throughput", f("output_tok_s", " tok/s") + (f"  (mean of {rep}, CV {cv:.1%})" if rep > 1 else "")),
+            (
+                "output throughput",
+                f("output_tok_s", " tok/s") + (f"  (mean of {rep}, CV {cv:.1%})" if rep > 1 else ""),
+            ),
             ("total throughput", f("total_tok_s", " tok/s")),
             ("request throughput", f("request_per_s", " req/s", 2)),
             ("per-user output", f("per_user_output_tok_s", " tok/s/user")),
@@ -106,11 +120,16 @@ def format_summary(res: Any) -> str:
             ("TPOT p50 / p95", f"{f('tpot_ms_p50', ' ms', 2)} / {f('tpot_ms_p95', ' ms', 2)}"),
             ("ITL p50 / p99", f"{f('itl_ms_p50', ' ms', 2)} / {f('itl_ms_p99', ' ms', 2)}"),
             ("E2E latency p50 / p95", f"{f('e2e_ms_p50', ' ms')} / {f('e2e_ms_p95', ' ms')}"),
-            ("peak memory above baseline", f("peak_memory_gb", " GB", 3)
-             + (f"  ({res.bench['memory']['source']})" if res.bench else "")),
+            (
+                "peak memory above baseline",
+                f("peak_memory_gb", " GB", 3) + (f"  ({res.bench['memory']['source']})" if res.bench else ""),
+            ),
             ("KV cache capacity", f("kv_cache_tokens", " tokens", 0)),
-            ("build", f"key {res.build.get('build_key') or '-'}, "
-             f"{'cache hit' if res.build.get('cache_hit') else f('build_s', ' s')}"),
+            (
+                "build",
+                f"key {res.build.get('build_key') or '-'}, "
+                f"{'cache hit' if res.build.get('cache_hit') else f('build_s', ' s')}",
+            ),
         ]
     rows.append(("result", res.files.get("result", "")))
     width = max(len(k) for k, _ in rows)
@@ -136,8 +155,11 @@ def _validate(args: argparse.Namespace) -> int:
         if isinstance(entry, Choices):
             desc = "choices " + ", ".join(map(str, entry.choices))
         elif isinstance(entry, Range):
-            desc = f"range {entry.low:g}..{entry.high:g}" + (" (log)" if entry.log else "") + (
-                f" step {entry.step:g}" if entry.step else "")
+            desc = (
+                f"range {entry.low:g}..{entry.high:g}"
+                + (" (log)" if entry.log else "")
+                + (f" step {entry.step:g}" if entry.step else "")
+            )
         else:
             desc = f"fixed {entry}"
         print(f"  {name:<20} {kind:<10} {desc}")
@@ -151,8 +173,10 @@ def _engines(args: argparse.Namespace) -> int:
         cls = get_engine_class(name)
         print(f"{name}  ({cls.__module__}.{cls.__name__})")
         for k in cls.knobs.values():
-            print(f"  {k.name:<20} {'build-time' if k.build_time else 'runtime':<10} default {k.default!s:<8} "
-                  f"{k.allowed()}  - {k.help}")
+            print(
+                f"  {k.name:<20} {'build-time' if k.build_time else 'runtime':<10} default {k.default!s:<8} "
+                f"{k.allowed()}  - {k.help}"
+            )
     return EXIT_OK
 
 

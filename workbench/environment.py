@@ -15,8 +15,19 @@ from typing import Any
 
 from workbench.engines.base import DeviceInfo
 
-PACKAGES = ("workbench", "torch", "transformers", "accelerate", "torchao", "optuna", "mlflow", "lm_eval",
-            "tensorrt_llm", "tensorrt", "nvidia-ml-py")
+PACKAGES = (
+    "workbench",
+    "torch",
+    "transformers",
+    "accelerate",
+    "torchao",
+    "optuna",
+    "mlflow",
+    "lm_eval",
+    "tensorrt_llm",
+    "tensorrt",
+    "nvidia-ml-py",
+)
 
 
 class DeviceError(RuntimeError):
@@ -51,7 +62,9 @@ def detect_device(requested: str = "auto", index: int = 0) -> DeviceInfo:
         name = nv.nvmlDeviceGetName(h)
         name = name.decode() if isinstance(name, bytes) else name
         cc = nv.nvmlDeviceGetCudaComputeCapability(h)
-        return DeviceInfo("cuda", name, int(nv.nvmlDeviceGetMemoryInfo(h).total), (int(cc[0]), int(cc[1])), index)
+        return DeviceInfo(
+            "cuda", name, int(nv.nvmlDeviceGetMemoryInfo(h).total), (int(cc[0]), int(cc[1])), index
+        )
     if requested == "cuda":
         raise DeviceError("trial.device is 'cuda' but NVML finds no NVIDIA GPU on this machine")
     import psutil
@@ -84,10 +97,15 @@ def git_state() -> dict[str, Any]:
     """Commit of the workbench checkout (where the package lives), and whether it has local changes."""
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
     return {"commit": commit or None, "dirty": bool(dirty) if commit else None}
@@ -102,8 +120,12 @@ def collect_environment(device: DeviceInfo) -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "ram_bytes": int(psutil.virtual_memory().total),
-        "device": {"kind": device.kind, "name": device.name, "arch": device.arch,
-                   "total_memory_bytes": device.total_memory_bytes},
+        "device": {
+            "kind": device.kind,
+            "name": device.name,
+            "arch": device.arch,
+            "total_memory_bytes": device.total_memory_bytes,
+        },
         "packages": package_versions(),
         "git": git_state(),
     }

@@ -83,8 +83,9 @@ class MemorySampler:
         }
 
 
-def wait_for_release(device_index: int, baseline_bytes: int, tolerance_bytes: int = 256 * 1024**2,
-                     timeout_s: float = 60.0) -> bool:
+def wait_for_release(
+    device_index: int, baseline_bytes: int, tolerance_bytes: int = 256 * 1024**2, timeout_s: float = 60.0
+) -> bool:
     """Poll NVML until device memory is back near the baseline (after an engine shut down)."""
     import pynvml
 

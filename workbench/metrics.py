@@ -18,9 +18,21 @@ _STATS = ("mean", "p50", "p90", "p95", "p99")
 
 #: flat metric names, as logged to Optuna and MLflow and usable in objectives and constraints
 METRIC_NAMES: frozenset[str] = frozenset(
-    ["output_tok_s", "total_tok_s", "request_per_s", "per_user_output_tok_s", "peak_memory_gb",
-     "kv_cache_tokens", "build_s", "weights_gb", "kv_cache_gb", "duration_s",
-     "gsm8k_strict", "gsm8k_flexible", "gsm8k_score"]
+    [
+        "output_tok_s",
+        "total_tok_s",
+        "request_per_s",
+        "per_user_output_tok_s",
+        "peak_memory_gb",
+        "kv_cache_tokens",
+        "build_s",
+        "weights_gb",
+        "kv_cache_gb",
+        "duration_s",
+        "gsm8k_strict",
+        "gsm8k_flexible",
+        "gsm8k_score",
+    ]
     + [f"{m}_ms_{s}" for m in _LATENCIES for s in _STATS]
 )
 
@@ -73,7 +85,7 @@ def tpot_s(r: TimedRequest) -> float | None:
 
 def itl_s(r: TimedRequest) -> list[float]:
     t = r.token_times
-    return [b - a for a, b in zip(t, t[1:])]
+    return [b - a for a, b in zip(t, t[1:], strict=False)]
 
 
 def summarize(records: Sequence[TimedRequest]) -> dict[str, Any]:
@@ -90,7 +102,7 @@ def summarize(records: Sequence[TimedRequest]) -> dict[str, Any]:
     with_tokens = [r for r in records if r.token_times]
     tpots = [t for t in (tpot_s(r) for r in with_tokens) if t is not None]
     gen_tps = [1.0 / t for t in tpots if t > 0]
-    per_user = [len(r.token_times) / x for r, x in zip(records, e2e) if x > 0]
+    per_user = [len(r.token_times) / x for r, x in zip(records, e2e, strict=False) if x > 0]
     # average number of requests in flight over the run (Little's law on the measured window)
     avg_concurrency = sum(e2e) / duration
     return {

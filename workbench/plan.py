@@ -33,12 +33,24 @@ class TrialPlan(BaseModel):
 
     @property
     def device(self) -> DeviceInfo:
-        return DeviceInfo(self.device_kind, self.device_name, self.device_total_memory_bytes,
-                          self.device_compute_capability, self.device_index)
+        return DeviceInfo(
+            self.device_kind,
+            self.device_name,
+            self.device_total_memory_bytes,
+            self.device_compute_capability,
+            self.device_index,
+        )
 
     @classmethod
-    def make(cls, spec: StudySpec, trial_id: str, knobs: dict[str, Any], device: DeviceInfo,
-             cache_dir: Path, out_dir: Path) -> TrialPlan:
+    def make(
+        cls,
+        spec: StudySpec,
+        trial_id: str,
+        knobs: dict[str, Any],
+        device: DeviceInfo,
+        cache_dir: Path,
+        out_dir: Path,
+    ) -> TrialPlan:
         ds = spec.workload.dataset
         return cls(
             study=spec.name,

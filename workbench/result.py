@@ -39,7 +39,9 @@ class TrialResult(BaseModel):
     knobs: dict[str, Any]
     build_knobs: dict[str, Any] = Field(default_factory=dict)
     runtime_knobs: dict[str, Any] = Field(default_factory=dict)
-    engine_config: dict[str, Any] = Field(default_factory=dict, description="the engine's resolved configuration")
+    engine_config: dict[str, Any] = Field(
+        default_factory=dict, description="the engine's resolved configuration"
+    )
     build: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
     bench: dict[str, Any] | None = None

@@ -167,7 +167,9 @@ class WorkloadSpec(_Strict):
     warmup_requests: int = Field(4, ge=0)
     input_len: LengthDist = FixedLen(dist="fixed", value=128)
     output_len: LengthDist = FixedLen(dist="fixed", value=128)
-    ignore_eos: bool = Field(True, description="generate exactly output_len tokens, as trtllm-bench --eos_id -1")
+    ignore_eos: bool = Field(
+        True, description="generate exactly output_len tokens, as trtllm-bench --eos_id -1"
+    )
     dataset: DatasetSpec | None = None
     arrival: Arrival = Burst(mode="burst")
     seed: int = 0
@@ -337,7 +339,11 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
             loc: tuple[Any, ...] = (section, name)
             if name not in defs:
                 problems.append(
-                    _at(root, loc, f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(defs)}")
+                    _at(
+                        root,
+                        loc,
+                        f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(defs)}",
+                    )
                 )
                 continue
             d = defs[name]
@@ -349,7 +355,9 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
                         problems.append(_at(root, (*loc, "choices", i), str(e)))
             elif isinstance(entry, Range):
                 if d.type not in ("int", "float"):
-                    problems.append(_at(root, loc, f"{name} is {d.type}: give {{choices: [...]}}, not a range"))
+                    problems.append(
+                        _at(root, loc, f"{name} is {d.type}: give {{choices: [...]}}, not a range")
+                    )
                     continue
                 for bound in ("low", "high"):
                     try:
@@ -379,7 +387,9 @@ def parse_knob_assignments(spec: StudySpec, assignments: list[str]) -> tuple[dic
             overrides[key] = value
             continue
         if key not in defs:
-            raise SpecError("--set", [f"{key}: unknown knob for engine {spec.engine!r}; allowed: {', '.join(defs)}"])
+            raise SpecError(
+                "--set", [f"{key}: unknown knob for engine {spec.engine!r}; allowed: {', '.join(defs)}"]
+            )
         try:
             knob_values[key] = defs[key].check(value)
         except ValueError as e:
@@ -433,7 +443,9 @@ _TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
 
 def _describe(err: dict[str, Any], root: Any) -> str:
     # pydantic puts union/validator tags into loc; they mean nothing to the user
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _TAGS or re.match(r"^[A-Z]\w+$", p))))
+    loc = tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and (p in _TAGS or re.match(r"^[A-Z]\w+$", p)))
+    )
     kind = err["type"]
     value = err.get("input")
     if kind == "extra_forbidden":

@@ -10,7 +10,79 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-_WORDS = ["she", "he", "they", "buys", "sells", "makes", "eats", "gives", "has", "had", "bakes", "earns", "spends", "saves", "needs", "each", "every", "day", "week", "apples", "eggs", "dollars", "cookies", "books", "pens", "marbles", "boxes", "friends", "hours", "minutes", "miles", "cents", "total", "left", "more", "than", "twice", "half", "how", "many", "much", "does", "did", "will", "if", "and", "the", "a", "of", "for", "per", "at", "in", "on", "is", "are", "was", "were", "then", "so", "Question", "Answer", "Janet", "ducks", "farmers", "market", "store", "price", "cost", "profit", "remainder"]
+_WORDS = [
+    "she",
+    "he",
+    "they",
+    "buys",
+    "sells",
+    "makes",
+    "eats",
+    "gives",
+    "has",
+    "had",
+    "bakes",
+    "earns",
+    "spends",
+    "saves",
+    "needs",
+    "each",
+    "every",
+    "day",
+    "week",
+    "apples",
+    "eggs",
+    "dollars",
+    "cookies",
+    "books",
+    "pens",
+    "marbles",
+    "boxes",
+    "friends",
+    "hours",
+    "minutes",
+    "miles",
+    "cents",
+    "total",
+    "left",
+    "more",
+    "than",
+    "twice",
+    "half",
+    "how",
+    "many",
+    "much",
+    "does",
+    "did",
+    "will",
+    "if",
+    "and",
+    "the",
+    "a",
+    "of",
+    "for",
+    "per",
+    "at",
+    "in",
+    "on",
+    "is",
+    "are",
+    "was",
+    "were",
+    "then",
+    "so",
+    "Question",
+    "Answer",
+    "Janet",
+    "ducks",
+    "farmers",
+    "market",
+    "store",
+    "price",
+    "cost",
+    "profit",
+    "remainder",
+]
 
 
 def _sentences(n: int, rng: random.Random) -> list[str]:
@@ -21,7 +93,9 @@ def _sentences(n: int, rng: random.Random) -> list[str]:
         for x in nums:
             words.insert(rng.randrange(len(words)), x)
         s = " ".join(words)
-        out.append(f"Question: {s}?\nAnswer: {rng.choice(_WORDS)} {nums[0]} = <<{nums[0]}>>{nums[0]}\n#### {nums[-1]}")
+        out.append(
+            f"Question: {s}?\nAnswer: {rng.choice(_WORDS)} {nums[0]} = <<{nums[0]}>>{nums[0]}\n#### {nums[-1]}"
+        )
     return out
 
 

@@ -7,6 +7,7 @@ is recorded in the result either way.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import signal
@@ -64,14 +65,27 @@ def run_trial(
     build_knobs, runtime_knobs = split_knobs(engine_cls.knobs, knobs)
     env = collect_environment(device)
     result_path = out_dir / "result.json"
-    files = {"result": str(result_path), "plan": str(out_dir / "plan.json"), "log": str(out_dir / "worker.log")}
+    files = {
+        "result": str(result_path),
+        "plan": str(out_dir / "plan.json"),
+        "log": str(out_dir / "worker.log"),
+    }
 
     reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype)
     if reason:
-        res = TrialResult(study=spec.name, trial_id=trial_id, status="INFEASIBLE", engine=spec.engine,
-                          model=spec.model_source, knobs=knobs, build_knobs=build_knobs,
-                          runtime_knobs=runtime_knobs, failure=Failure(kind="infeasible", message=reason),
-                          environment=env, files={"result": str(result_path)})
+        res = TrialResult(
+            study=spec.name,
+            trial_id=trial_id,
+            status="INFEASIBLE",
+            engine=spec.engine,
+            model=spec.model_source,
+            knobs=knobs,
+            build_knobs=build_knobs,
+            runtime_knobs=runtime_knobs,
+            failure=Failure(kind="infeasible", message=reason),
+            environment=env,
+            files={"result": str(result_path)},
+        )
         res.timings_s = {"orchestrator_total": time.perf_counter() - t0}
         res.write(result_path)
         return res
@@ -85,11 +99,18 @@ def run_trial(
     if result_path.exists() and worker_failure is None:
         res = TrialResult.read(result_path)
     else:
-        res = TrialResult(study=spec.name, trial_id=trial_id, status="FAILED", engine=spec.engine,
-                          model=spec.model_source, knobs=knobs, build_knobs=build_knobs,
-                          runtime_knobs=runtime_knobs,
-                          failure=worker_failure or Failure(kind="crash", message="the worker wrote no result",
-                                                            detail=_tail(Path(files["log"]))))
+        res = TrialResult(
+            study=spec.name,
+            trial_id=trial_id,
+            status="FAILED",
+            engine=spec.engine,
+            model=spec.model_source,
+            knobs=knobs,
+            build_knobs=build_knobs,
+            runtime_knobs=runtime_knobs,
+            failure=worker_failure
+            or Failure(kind="crash", message="the worker wrote no result", detail=_tail(Path(files["log"]))),
+        )
     res.environment = {**env, "worker": res.environment}
     res.files = files
     res.timings_s = {**res.timings_s, "orchestrator_total": time.perf_counter() - t0}
@@ -97,11 +118,22 @@ def run_trial(
     return res
 
 
-def _run_worker(plan: TrialPlan, plan_path: Path, result_path: Path, log_path: Path, spec: StudySpec,
-                log: Callable[[str], None] | None) -> Failure | None:
+def _run_worker(
+    plan: TrialPlan,
+    plan_path: Path,
+    result_path: Path,
+    log_path: Path,
+    spec: StudySpec,
+    log: Callable[[str], None] | None,
+) -> Failure | None:
     """Run and watch the worker; return a Failure when the process itself failed (not the trial inside)."""
-    env = {**os.environ, "WORKBENCH_DEADLINE_S": str(spec.trial.timeout_s * 0.95), "PYTHONUNBUFFERED": "1",
-           "TOKENIZERS_PARALLELISM": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "WORKBENCH_DEADLINE_S": str(spec.trial.timeout_s * 0.95),
+        "PYTHONUNBUFFERED": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     if plan.device_kind == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     cmd = [sys.executable, "-m", "workbench.worker", str(plan_path), str(result_path)]
@@ -118,8 +150,11 @@ def _run_worker(plan: TrialPlan, plan_path: Path, result_path: Path, log_path: P
             while proc.poll() is None:
                 if time.monotonic() - t0 > timeout:
                     _kill(proc)
-                    return Failure(kind="timeout", message=f"the trial exceeded trial.timeout_s={timeout:g} s and "
-                                   "was killed", detail=_tail(log_path))
+                    return Failure(
+                        kind="timeout",
+                        message=f"the trial exceeded trial.timeout_s={timeout:g} s and was killed",
+                        detail=_tail(log_path),
+                    )
                 if limit is not None:
                     try:
                         rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
@@ -128,8 +163,12 @@ def _run_worker(plan: TrialPlan, plan_path: Path, result_path: Path, log_path: P
                     peak_rss = max(peak_rss, rss)
                     if rss > limit * 1024**3:
                         _kill(proc)
-                        return Failure(kind="oom", message=f"out of memory: the worker used {rss / 1024**3:.2f} GB, "
-                                       f"over trial.memory_limit_gb={limit:g}; it was killed", detail=_tail(log_path))
+                        return Failure(
+                            kind="oom",
+                            message=f"out of memory: the worker used {rss / 1024**3:.2f} GB, "
+                            f"over trial.memory_limit_gb={limit:g}; it was killed",
+                            detail=_tail(log_path),
+                        )
                 time.sleep(0.05)
         except KeyboardInterrupt:
             _kill(proc)
@@ -141,14 +180,14 @@ def _run_worker(plan: TrialPlan, plan_path: Path, result_path: Path, log_path: P
         sig = signal.Signals(-rc).name
         hint = " (the kernel's out-of-memory killer, or an external kill)" if sig == "SIGKILL" else ""
         return Failure(kind="crash", message=f"the worker was killed by {sig}{hint}", detail=_tail(log_path))
-    return Failure(kind="crash", message=f"the worker exited with code {rc} without a result", detail=_tail(log_path))
+    return Failure(
+        kind="crash", message=f"the worker exited with code {rc} without a result", detail=_tail(log_path)
+    )
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

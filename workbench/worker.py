@@ -7,6 +7,7 @@ libraries are imported. Any failure is written into the result with its cause; i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -43,9 +44,16 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
 
     engine_cls = get_engine_class(plan.engine)
     build_knobs, runtime_knobs = split_knobs(engine_cls.knobs, plan.knobs)
-    result = TrialResult(study=plan.study, trial_id=plan.trial_id, status="FAILED", engine=plan.engine,
-                         model=plan.model_source, knobs=plan.knobs, build_knobs=build_knobs,
-                         runtime_knobs=runtime_knobs)
+    result = TrialResult(
+        study=plan.study,
+        trial_id=plan.trial_id,
+        status="FAILED",
+        engine=plan.engine,
+        model=plan.model_source,
+        knobs=plan.knobs,
+        build_knobs=build_knobs,
+        runtime_knobs=runtime_knobs,
+    )
     import torch
 
     if plan.threads:
@@ -61,10 +69,15 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
             if engine_cls.needs_build(build_knobs):
                 vers = package_versions()
                 material = {
-                    "engine": plan.engine, "engine_version": engine_cls.version,
-                    "model": model_fingerprint(plan.model_source, plan.model.revision), "dtype": plan.model.dtype,
-                    "build_knobs": build_knobs, "device_arch": plan.device.arch,
-                    "packages": {p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")},
+                    "engine": plan.engine,
+                    "engine_version": engine_cls.version,
+                    "model": model_fingerprint(plan.model_source, plan.model.revision),
+                    "dtype": plan.model.dtype,
+                    "build_knobs": build_knobs,
+                    "device_arch": plan.device.arch,
+                    "packages": {
+                        p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")
+                    },
                 }
                 key = build_key(material)
                 artifact = EngineCache(plan.cache_dir).get_or_build(
@@ -76,13 +89,17 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
                 from workbench.engines.base import Artifact
 
                 key = None
-                artifact = Artifact(Path(plan.model_source), None, {"build_knobs": build_knobs, "source": True})
+                artifact = Artifact(
+                    Path(plan.model_source), None, {"build_knobs": build_knobs, "source": True}
+                )
             timings["build"] = time.perf_counter() - t
             result.build = {
                 "build_key": key,
                 "cache_hit": artifact.cache_hit,
                 "artifact_path": str(artifact.path),
-                "build_s": 0.0 if artifact.cache_hit or key is None else artifact.manifest.get("build_s", 0.0),
+                "build_s": 0.0
+                if artifact.cache_hit or key is None
+                else artifact.manifest.get("build_s", 0.0),
                 "steps_s": artifact.manifest.get("steps_s", {}),
                 "size_bytes": artifact.manifest.get("size_bytes"),
             }
@@ -97,8 +114,14 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
             special = set(getattr(tok, "all_special_ids", None) or [])
             from workbench.bench import run_benchmark
 
-            report = run_benchmark(runner, plan, vocab_size=runner.vocab_size, tokenizer=tok, special_ids=special,
-                                   deadline=deadline)
+            report = run_benchmark(
+                runner,
+                plan,
+                vocab_size=runner.vocab_size,
+                tokenizer=tok,
+                special_ids=special,
+                deadline=deadline,
+            )
             timings["benchmark"] = time.perf_counter() - t
             sampler.mark("close")
             runner.close()
@@ -110,9 +133,14 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
             "kv_cache_bytes": (result.engine_config.get("kv_cache_tokens") or 0)
             * (result.engine_config.get("kv_bytes_per_token") or 0),
         }
-        report["engine"] = {"name": plan.engine, "model": plan.model_source, "backend": plan.engine,
-                            "dtype": result.engine_config.get("torch_dtype"),
-                            "quantization": build_knobs.get("quantization"), **{"config": result.engine_config}}
+        report["engine"] = {
+            "name": plan.engine,
+            "model": plan.model_source,
+            "backend": plan.engine,
+            "dtype": result.engine_config.get("torch_dtype"),
+            "quantization": build_knobs.get("quantization"),
+            **{"config": result.engine_config},
+        }
         result.bench = report
         m = dict(report["mean_metrics"])
         m["output_tok_s_cv"] = report["repeats"]["metrics"]["output_tok_s"]["cv"]
@@ -126,21 +154,21 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
     except BaseException as e:  # noqa: BLE001 - every failure must reach the result file
         result.status = "FAILED"
         kind = "interrupted" if isinstance(e, KeyboardInterrupt) else _classify(e)
-        result.failure = Failure(kind=kind, message=f"{type(e).__name__}: {e}"[:2000],
-                                 detail=traceback.format_exc()[-8000:])
-        try:
+        result.failure = Failure(
+            kind=kind, message=f"{type(e).__name__}: {e}"[:2000], detail=traceback.format_exc()[-8000:]
+        )
+        with contextlib.suppress(Exception):
             result.bench = {"memory": sampler.report()}
-        except Exception:
-            pass
         if runner is not None:
-            try:
+            with contextlib.suppress(Exception):
                 runner.close()
-            except Exception:
-                pass
     result.timings_s = {**timings, "worker_total": time.perf_counter() - t_start}
-    result.environment = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                          "cuda_available": torch.cuda.is_available(),
-                          "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    result.environment = {
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
     return result
 
 
@@ -154,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.perf_counter() + float(deadline_env) if deadline_env else None
     result = run(plan, deadline)
     result.write(argv[1])
-    print(f"worker: {result.status}" + (f" ({result.failure.kind}: {result.failure.message})" if result.failure else ""))
+    print(
+        f"worker: {result.status}"
+        + (f" ({result.failure.kind}: {result.failure.message})" if result.failure else "")
+    )
     return 0
 
 

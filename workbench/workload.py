@@ -49,11 +49,13 @@ def make_requests(
     pool = [t for t in range(vocab_size) if t not in avoid]
     return [
         Request(f"{prefix}-{i}", [rng.choice(pool) for _ in range(isl)], osl, w.ignore_eos)
-        for i, (isl, osl) in enumerate(zip(in_lens, out_lens))
+        for i, (isl, osl) in enumerate(zip(in_lens, out_lens, strict=False))
     ]
 
 
-def _dataset_prompts(w: WorkloadSpec, path: Path, tokenizer: Any, n: int) -> list[tuple[list[int], int | None]]:
+def _dataset_prompts(
+    w: WorkloadSpec, path: Path, tokenizer: Any, n: int
+) -> list[tuple[list[int], int | None]]:
     ds = w.dataset
     assert ds is not None
     rows = []

@@ -35,17 +35,43 @@ QUANTIZATIONS = ("none", "int8", "int8_dynamic", "int4", "int4_intx", "float8", 
 
 _KNOBS = [
     KnobDef("max_batch_size", "int", False, 1024, "most requests scheduled in one step", low=1),
-    KnobDef("kv_cache_fraction", "float", False, 0.9, "share of free memory (CPU: of the budget) for the KV cache",
-            low=0.0, high=1.0, low_exclusive=True),
+    KnobDef(
+        "kv_cache_fraction",
+        "float",
+        False,
+        0.9,
+        "share of free memory (CPU: of the budget) for the KV cache",
+        low=0.0,
+        high=1.0,
+        low_exclusive=True,
+    ),
     KnobDef("max_num_tokens", "int", False, 8192, "token budget per step = chunked-prefill size", low=1),
-    KnobDef("quantization", "categorical", True, "none", "torchao weight (and activation) quantization",
-            choices=QUANTIZATIONS),
+    KnobDef(
+        "quantization",
+        "categorical",
+        True,
+        "none",
+        "torchao weight (and activation) quantization",
+        choices=QUANTIZATIONS,
+    ),
     KnobDef("page_size", "int", False, 256, "tokens per KV-cache block (tokens_per_block)", low=1),
-    KnobDef("scheduler", "categorical", False, "fifo", "fifo (decode first) or prefill_first",
-            choices=("fifo", "prefill_first")),
+    KnobDef(
+        "scheduler",
+        "categorical",
+        False,
+        "fifo",
+        "fifo (decode first) or prefill_first",
+        choices=("fifo", "prefill_first"),
+    ),
     KnobDef("block_reuse", "bool", False, True, "prefix caching (enable_block_reuse)"),
-    KnobDef("attn_implementation", "categorical", False, "sdpa", "attention kernel",
-            choices=("sdpa", "paged|eager", "flash_attention_2", "kernels-community/flash-attn3")),
+    KnobDef(
+        "attn_implementation",
+        "categorical",
+        False,
+        "sdpa",
+        "attention kernel",
+        choices=("sdpa", "paged|eager", "flash_attention_2", "kernels-community/flash-attn3"),
+    ),
     KnobDef("cuda_graphs", "bool", False, False, "capture CUDA graphs (GPU only)"),
 ]
 
@@ -76,7 +102,9 @@ def torchao_config(name: str) -> Any:
 def _dtype(name: str) -> Any:
     import torch
 
-    return {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    return {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        name
+    ]
 
 
 class HFEngine(Engine):
@@ -90,8 +118,10 @@ class HFEngine(Engine):
         cc = device.compute_capability
         if q == "int4":
             if device.kind != "cuda":
-                return ("int4 (torchao Int4WeightOnlyConfig, tile-packed) needs a CUDA GPU; on CPU use "
-                        "int4_intx (int4 values stored unpacked in int8)")
+                return (
+                    "int4 (torchao Int4WeightOnlyConfig, tile-packed) needs a CUDA GPU; on CPU use "
+                    "int4_intx (int4 values stored unpacked in int8)"
+                )
             if model_dtype != "bfloat16":
                 return "int4 (tile_packed_to_4d) supports only model.dtype: bfloat16"
         if q == "float8_dynamic" and (device.kind != "cuda" or cc is None or cc < (8, 9)):
@@ -99,7 +129,10 @@ class HFEngine(Engine):
             return f"float8_dynamic needs a GPU with compute capability >= 8.9 (Ada, Hopper or newer); this is {have}"
         if knobs.get("cuda_graphs") and device.kind != "cuda":
             return "cuda_graphs needs a CUDA GPU"
-        if str(knobs.get("attn_implementation", "sdpa")).startswith(("flash", "kernels")) and device.kind != "cuda":
+        if (
+            str(knobs.get("attn_implementation", "sdpa")).startswith(("flash", "kernels"))
+            and device.kind != "cuda"
+        ):
             return f"attn_implementation {knobs['attn_implementation']} needs a CUDA GPU"
         return None
 
@@ -200,7 +233,9 @@ class HFRunner(Runner):
         # warmup() creates the batch processor, which sizes the cache (and captures CUDA graphs)
         self.manager.warmup()
         cache = self.manager.batch_processor.cache
-        self.kv_cache_tokens = int(cache.num_blocks) * int(cache.page_size if hasattr(cache, "page_size") else page)
+        self.kv_cache_tokens = int(cache.num_blocks) * int(
+            cache.page_size if hasattr(cache, "page_size") else page
+        )
         resolved = self.manager.continuous_batching_config
         self.resolved_config = {
             "max_requests_per_batch": resolved.max_requests_per_batch,
@@ -299,4 +334,3 @@ def _tensor_bytes(t: Any) -> int:
 def read_model_config(source: str) -> dict[str, Any]:
     p = Path(source) / "config.json"
     return json.loads(p.read_text()) if p.exists() else {}
-
