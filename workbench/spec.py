@@ -7,7 +7,6 @@ line, the key path, the bad value and what is allowed; unknown keys are errors.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -318,7 +317,7 @@ def validate_spec(
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(source, [_describe(err, yaml_root) for err in e.errors()]) from None
+        raise SpecError(source, [_describe(err, yaml_root, data) for err in e.errors()]) from None
     spec.source_path = source_path
     problems = _check_against_engine(spec, yaml_root)
     if problems:
@@ -438,15 +437,30 @@ def _at(root: Any, loc: tuple[Any, ...], what: str) -> str:
     return f"{'line ' + str(line) + ', ' if line else ''}{_loc_str(loc)}: {what}"
 
 
-_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
+def _clean_loc(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[Any, ...]:
+    """Drop the union and validator tags pydantic puts into locations: keep only real keys of the input."""
+    out: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
+            node = node[part]
+        elif missing and i == len(loc) - 1 and isinstance(node, dict):
+            pass  # a missing key: not in the input, but it is what the user must add
+        else:
+            continue
+        out.append(part)
+    return tuple(out)
 
 
-def _describe(err: dict[str, Any], root: Any) -> str:
-    # pydantic puts union/validator tags into loc; they mean nothing to the user
-    loc = tuple(
-        p for p in err["loc"] if not (isinstance(p, str) and (p in _TAGS or re.match(r"^[A-Z]\w+$", p)))
-    )
+def _describe(err: dict[str, Any], root: Any, data: Any) -> str:
     kind = err["type"]
+    loc = _clean_loc(tuple(err["loc"]), data, missing=kind == "missing")
     value = err.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])

@@ -212,8 +212,7 @@ class HFRunner(Runner):
         )
         frac = float(knobs["kv_cache_fraction"])
         if device.kind == "cpu":
-            budget = plan.cpu_kv_budget_gb * 1024**3
-            cb_args["num_blocks"] = max(1, int(frac * budget // (self.kv_bytes_per_token * page)))
+            cb_args["num_blocks"] = cpu_num_blocks(frac, plan.cpu_kv_budget_gb, self.kv_bytes_per_token, page)
         else:
             cb_args["max_memory_percent"] = frac
         eos = self.model.generation_config.eos_token_id
@@ -312,6 +311,11 @@ class HFRunner(Runner):
             gc.collect()
             if self._torch.cuda.is_available():
                 self._torch.cuda.empty_cache()
+
+
+def cpu_num_blocks(fraction: float, budget_gb: float, kv_bytes_per_token: int, page_size: int) -> int:
+    """KV blocks for a fraction of the CPU memory budget (at least one, so the engine can report the failure)."""
+    return max(1, int(fraction * budget_gb * 1024**3 // (kv_bytes_per_token * page_size)))
 
 
 def kv_bytes_per_token(cfg: Any, dtype_bytes: int) -> int:

@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny random-weight model made once per session, and small study files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GSM8K_DIR = ROOT.parent / "shared" / "data" / "gsm8k"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep every run's files (trials, engine cache) out of the checkout."""
+    home = tmp_path_factory.mktemp("workbench-home")
+    os.environ["WORKBENCH_HOME"] = str(home)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from workbench.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+def small_study(tiny_model: Path, **changes: Any) -> dict[str, Any]:
+    """A study dict with a workload small enough for a few seconds per trial on 2 cores."""
+    data: dict[str, Any] = {
+        "name": "t",
+        "model": {"path": str(tiny_model), "dtype": "float32"},
+        "engine": "hf",
+        "search_space": {
+            "max_batch_size": {"choices": [4, 8, 16]},
+            "kv_cache_fraction": {"low": 0.1, "high": 0.9},
+            "max_num_tokens": {"choices": [64, 128, 256]},
+            "quantization": {"choices": ["none", "int8"]},
+            "page_size": 16,
+        },
+        "baseline": {"max_num_tokens": 256},
+        "workload": {
+            "num_requests": 8,
+            "warmup_requests": 1,
+            "input_len": {"dist": "uniform", "min": 8, "max": 40},
+            "output_len": 8,
+        },
+        "trial": {"timeout_s": 120, "cpu_kv_budget_gb": 0.01, "threads": 1},
+    }
+    for key, value in changes.items():
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return data
+
+
+@pytest.fixture
+def write_study(tmp_path: Path, tiny_model: Path):
+    def _write(**changes: Any) -> Path:
+        p = tmp_path / "study.yaml"
+        p.write_text(yaml.safe_dump(small_study(tiny_model, **changes), sort_keys=False))
+        return p
+
+    return _write
