@@ -185,3 +185,14 @@ def test_help_is_light():
     code = "import sys; from workbench.cli import _parser; _parser().format_help(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','pydantic','yaml','transformers')))"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert p.stdout.strip() == "[]"
+
+
+def test_small_kv_cache_preempts_but_keeps_every_token_time(tiny_model):
+    # about 96 KV tokens for 8 requests of up to 48 tokens: requests are preempted and restarted
+    spec = validate_spec(small_study(tiny_model, **{"workload.num_requests": 8}))
+    res = run_trial(spec, {"kv_cache_fraction": 0.02})
+    assert res.status == "COMPLETE", res.failure
+    assert res.engine_config["kv_cache_tokens"] == 96
+    for r in res.bench["requests"]:
+        t = r["token_times_s"]
+        assert r["output_len"] == len(t) == 8 and t == sorted(t) and t[0] >= r["arrival_s"]

@@ -81,6 +81,10 @@ def check_records(records: list[RequestRecord], requests: list[Request], kv_cach
             )
         if r.output_len == 0:
             raise EngineError(f"request {r.id} returned no tokens")
+        if r.output_ids and len(r.output_ids) != r.output_len:
+            raise EngineError(
+                f"request {r.id}: {len(r.output_ids)} tokens but {r.output_len} token timestamps"
+            )
 
 
 def run_benchmark(

@@ -254,6 +254,7 @@ class HFRunner(Runner):
             "weights_bytes": self.weights_bytes,
         }
         self._pending: dict[str, tuple[Request, float]] = {}
+        self._times: dict[str, list[float]] = {}
         self._started = False
 
     def submit(self, request: Request) -> None:
@@ -266,6 +267,7 @@ class HFRunner(Runner):
             input_ids=request.input_ids,
             request_id=request.id,
             max_new_tokens=request.max_new_tokens,
+            streaming=True,
             record_timestamps=True,
             eos_token_id=-1 if request.ignore_eos else self.eos_token_id,
         )
@@ -281,10 +283,11 @@ class HFRunner(Runner):
                     fatal = self.manager.background_thread_status.fatal_error
                     raise EngineError(f"the continuous-batching loop stopped: {fatal!r}")
                 break
+            times = self._merge_times(result)
             if not result.is_finished():
                 continue
             req, arrival = self._pending.pop(result.request_id)
-            times = list(result.timestamps or [])
+            self._times.pop(result.request_id, None)
             out.append(
                 RequestRecord(
                     id=req.id,
@@ -297,6 +300,20 @@ class HFRunner(Runner):
                 )
             )
         return out
+
+    def _merge_times(self, result: Any) -> list[float]:
+        """Token times of a request, kept across preemption.
+
+        When the KV cache runs full, transformers preempts a request and restarts it with its generated
+        tokens folded into the prompt; the restarted request's timestamps cover only the new tokens. The
+        streamed partial outputs let us keep the times of the tokens generated before the restart.
+        """
+        ts = list(result.timestamps or [])
+        n = len(result.generated_tokens)
+        prev = self._times.get(result.request_id, [])
+        merged = prev[: max(0, n - len(ts))] + ts
+        self._times[result.request_id] = merged
+        return merged
 
     def close(self) -> None:
         try:
