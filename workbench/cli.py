@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFEASIBLE = 0, 1, 2, 3
+# repeated here (not imported) so that `--help` imports nothing heavy
+DEFAULT_STORAGE = "sqlite:///studies/optuna.db"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +46,36 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("study")
 
     sub.add_parser("engines", help="list the engines and their knobs")
+
+    tu = sub.add_parser("tune", help="create or resume a study and run trials until its budget is reached")
+    tu.add_argument("study", help="study definition (YAML)")
+    tu.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    tu.add_argument("--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})")
+    tu.add_argument("--n-trials", type=int, default=None,
+                    help="finished trials the study should hold (default: budget.n_trials of the study file)")
+    tu.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
+    tu.add_argument("--rerun-duplicates", action="store_true",
+                    help="measure knob values again even when a finished trial already measured them")
+    tu.add_argument("--set", dest="assign", action="append", default=[], metavar="KEY=VALUE",
+                    help="a study setting for this run, e.g. workload.num_requests=16")
+
+    for name, text in (("status", "a table of the study's trials"), ("best", "the best trial, or the Pareto set")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("study", help="study name or study definition (YAML)")
+        c.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+        c.add_argument("--json", action="store_true", help="print JSON")
+
+    d = sub.add_parser("dashboard", help="optuna-dashboard on the study (bound to 127.0.0.1)")
+    d.add_argument("study", help="study name or study definition (YAML)")
+    d.add_argument("--storage", default=None)
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8080)
+
+    u = sub.add_parser("ui", help="the MLflow UI on a study's runs (bound to 127.0.0.1)")
+    u.add_argument("study", nargs="?", help="study name or definition; opens its runs page")
+    u.add_argument("--tracking-uri", default=None)
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
     return p
 
 
@@ -52,13 +86,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from workbench.spec import SpecError
 
+    commands = {"trial": _trial, "make-tiny-model": _tiny, "validate": _validate, "engines": _engines,
+                "tune": _tune, "status": _status, "best": _best, "dashboard": _dashboard, "ui": _ui}
     try:
-        return {"trial": _trial, "make-tiny-model": _tiny, "validate": _validate, "engines": _engines}[
-            args.command
-        ](args)
+        return commands[args.command](args)
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class UsageError(Exception):
+    pass
 
 
 def _load(path: str, assign: list[str]) -> tuple[Any, dict[str, Any]]:
@@ -178,6 +219,187 @@ def _engines(args: argparse.Namespace) -> int:
                 f"{k.allowed()}  - {k.help}"
             )
     return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------- studies
+def _tune(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from workbench.spec import load_spec, parse_knob_assignments
+    from workbench.study import StudyMismatch, best_trials, redact, trial_rows, tune
+
+    spec = load_spec(args.study)
+    knobs, overrides = parse_knob_assignments(spec, args.assign)
+    if knobs:
+        raise UsageError("tune searches the knobs; --set takes study settings here (e.g. workload.num_requests=16)")
+    if overrides:
+        spec = load_spec(args.study, overrides)
+    storage = args.storage or DEFAULT_STORAGE
+    target = args.n_trials or spec.budget.n_trials
+    print(f"study {spec.name!r}: engine {spec.engine}, model {spec.model_source}")
+    print(f"  Optuna storage {redact(storage)}, MLflow {redact(args.tracking_uri or DEFAULT_TRACKING_URI)}")
+    bar = tqdm(total=target, desc=spec.name, unit="trial")
+
+    def on_trial(t: Any) -> None:
+        m = t.user_attrs.get("metrics", {})
+        what = t.user_attrs.get("failure") or ", ".join(
+            f"{o.metric}={m.get(o.metric, float('nan')):.4g}" for o in spec.objectives)
+        tag = " (baseline)" if t.user_attrs.get("baseline") else (
+            f" (same knobs as trial {t.user_attrs['duplicate_of']})" if "duplicate_of" in t.user_attrs else "")
+        bar.write(f"trial {t.number}{tag}: {t.state.name} {what}")
+        if t.state.name in ("COMPLETE", "PRUNED"):
+            bar.update(1)
+
+    try:
+        rep = tune(spec, storage=storage, tracking_uri=args.tracking_uri, n_trials=args.n_trials,
+                   timeout=args.timeout or spec.budget.timeout_s, rerun_duplicates=args.rerun_duplicates,
+                   on_trial=on_trial)
+    except StudyMismatch as e:
+        raise UsageError(str(e)) from None
+    finally:
+        bar.close()
+    if rep.interrupted:
+        print("interrupted: the running trial was recorded as failed; run the same command again to resume")
+    print(_format_best(rep.study, best_trials(rep.study), trial_rows(rep.study), spec.objectives))
+    st = "" if storage == DEFAULT_STORAGE else f" --storage '{storage}'"
+    tu = "" if not args.tracking_uri else f" --tracking-uri '{args.tracking_uri}'"
+    print("\nsee it in the web UIs:")
+    print(f"  workbench dashboard {args.study}{st}   # optuna-dashboard")
+    print(f"  workbench ui {args.study}{tu}   # MLflow UI, runs of this study")
+    return EXIT_FAILED if rep.interrupted else EXIT_OK
+
+
+def _study_name(arg: str) -> str:
+    from pathlib import Path
+
+    if arg.endswith((".yaml", ".yml")) and Path(arg).exists():
+        from workbench.spec import load_spec
+
+        return load_spec(arg).name
+    return arg
+
+
+def _open(args: argparse.Namespace) -> Any:
+    import optuna
+
+    from workbench.study import load_study
+
+    try:
+        return load_study(_study_name(args.study), args.storage or DEFAULT_STORAGE)
+    except KeyError:
+        raise UsageError(f"no study named {_study_name(args.study)!r} in {args.storage or DEFAULT_STORAGE}") from None
+    except optuna.exceptions.StorageInternalError as e:
+        raise UsageError(str(e)) from None
+
+
+def _status(args: argparse.Namespace) -> int:
+    from workbench.study import trial_rows
+
+    study = _open(args)
+    rows = trial_rows(study)
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    names = study.user_attrs.get("objectives", [])
+    knob_names = sorted({k for r in rows for k in (r["knobs"] or {})
+                         if k in {"max_batch_size", "kv_cache_fraction", "max_num_tokens", "quantization"}})
+    head = ["#", "state", *knob_names, *names, "ttft_ms_p95", "peak_memory_gb", "x base", "note"]
+    table = []
+    for r in rows:
+        m = r["metrics"]
+        note = "baseline" if r["baseline"] else ""
+        if r["failure"]:
+            note = f"{r['failure_kind']}: {r['failure']}"[:70]
+        elif r["duplicate_of"] is not None:
+            note = f"= trial {r['duplicate_of']}"
+        elif r["feasible"] is False:
+            note = (note + " infeasible (constraint)").strip()
+        table.append([str(r["number"]), r["state"], *[_fmt(r["knobs"].get(k)) for k in knob_names],
+                      *[_fmt(m.get(n)) for n in names], _fmt(m.get("ttft_ms_p95")), _fmt(m.get("peak_memory_gb")),
+                      _fmt(r.get("vs_baseline")), note])
+    print(_table(head, table))
+    return EXIT_OK
+
+
+def _best(args: argparse.Namespace) -> int:
+    from workbench.study import best_trials, trial_rows
+
+    study = _open(args)
+    best = best_trials(study)
+    if args.json:
+        import json
+
+        print(json.dumps([{"number": t.number, "values": t.values, "knobs": t.user_attrs.get("knobs"),
+                           "metrics": t.user_attrs.get("metrics"), "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
+                          for t in best], indent=2))
+        return EXIT_OK if best else EXIT_FAILED
+    print(_format_best(study, best, trial_rows(study), None))
+    return EXIT_OK if best else EXIT_FAILED
+
+
+def _format_best(study: Any, best: list[Any], rows: list[dict[str, Any]], objectives: Any) -> str:
+    if not best:
+        return "no feasible completed trial yet"
+    by_num = {r["number"]: r for r in rows}
+    title = "best configuration" if len(best) == 1 else f"Pareto set under the constraints ({len(best)} trials)"
+    lines = [title + ":"]
+    names = study.user_attrs.get("objectives", [])
+    for t in best:
+        r = by_num[t.number]
+        vals = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, t.values, strict=False))
+        ratio = f" ({r['vs_baseline']:.2f}x the baseline's output_tok_s)" if r.get("vs_baseline") else ""
+        lines.append(f"  trial {t.number}: {vals}{ratio}")
+        lines.append("    " + ", ".join(f"{k}={v}" for k, v in (r["knobs"] or {}).items()))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    study = _open(args)
+    storage = args.storage or DEFAULT_STORAGE
+    url = f"http://{args.host}:{args.port}/dashboard/studies/{study._study_id}"
+    print(f"optuna-dashboard for study {study.study_name!r}: {url}  (Ctrl-C to stop)", flush=True)
+    exe = shutil.which("optuna-dashboard") or str(Path(sys.executable).parent / "optuna-dashboard")
+    return subprocess.call([exe, storage, "--host", args.host, "--port", str(args.port)])
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    uri = args.tracking_uri or DEFAULT_TRACKING_URI
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    page = f"http://{args.host}:{args.port}/"
+    if args.study:
+        from mlflow import MlflowClient
+
+        exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(_study_name(args.study))
+        if exp is None:
+            raise UsageError(f"no MLflow experiment named {_study_name(args.study)!r} at {uri}")
+        page += f"#/experiments/{exp.experiment_id}/runs"
+    print(f"MLflow UI: {page}  (Ctrl-C to stop)", flush=True)
+    exe = str(Path(sys.executable).parent / "mlflow")
+    return subprocess.call([exe, "server", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port),
+                            "--workers", "1"])
 
 
 if __name__ == "__main__":

@@ -223,6 +223,11 @@ class SamplerSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class Budget(_Strict):
+    n_trials: int = Field(20, ge=1, description="finished (complete or pruned) trials the study aims for")
+    timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this long")
+
+
 class TrialSettings(_Strict):
     timeout_s: float = Field(1800, gt=0, description="wall-clock limit of one trial's worker process")
     memory_limit_gb: float | None = Field(
@@ -251,6 +256,7 @@ class StudySpec(_Strict):
     )
     constraints: list[Constraint] = Field(default_factory=list)
     sampler: SamplerSpec = SamplerSpec()
+    budget: Budget = Budget()
     trial: TrialSettings = TrialSettings()
 
     # where the file was read from; relative paths in it are resolved against its folder

@@ -140,7 +140,8 @@ def _run_worker(
     limit = spec.trial.memory_limit_gb
     timeout = spec.trial.timeout_s
     with open(log_path, "w") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         t0 = time.monotonic()
         peak_rss = 0
         try:
@@ -183,6 +184,13 @@ def _run_worker(
     return Failure(
         kind="crash", message=f"the worker exited with code {rc} without a result", detail=_tail(log_path)
     )
+
+
+def _die_with_parent() -> None:
+    """In the child: the kernel kills the worker if the orchestrator dies (even by kill -9)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -254,6 +254,9 @@ class HFRunner(Runner):
             "weights_bytes": self.weights_bytes,
         }
         self._pending: dict[str, tuple[Request, float]] = {}
+        self._max_requests = int(resolved.max_requests_per_batch or knobs["max_batch_size"])
+        longest = _longest_request(plan.workload)
+        self._stream_all = longest is None or self.kv_cache_tokens < self._max_requests * longest
         self._times: dict[str, list[float]] = {}
         self._started = False
 
@@ -263,11 +266,13 @@ class HFRunner(Runner):
             self._started = True
         arrival = time.perf_counter()
         self._pending[request.id] = (request, arrival)
+        # streaming costs a partial output per token; it is only needed when requests can be preempted
+        need = self._max_requests * (len(request.input_ids) + request.max_new_tokens)
         self.manager.add_request(
             input_ids=request.input_ids,
             request_id=request.id,
             max_new_tokens=request.max_new_tokens,
-            streaming=True,
+            streaming=self._stream_all or (self.kv_cache_tokens or 0) < need,
             record_timestamps=True,
             eos_token_id=-1 if request.ignore_eos else self.eos_token_id,
         )
@@ -328,6 +333,18 @@ class HFRunner(Runner):
             gc.collect()
             if self._torch.cuda.is_available():
                 self._torch.cuda.empty_cache()
+
+
+def _longest_request(workload: Any) -> int | None:
+    """The most tokens (prompt + output) one request of the workload can need; None when unknown."""
+    if workload is None or workload.dataset is not None:
+        return None
+
+    def top(d: Any) -> int | None:
+        return {"fixed": lambda: d.value, "uniform": lambda: d.max, "normal": lambda: d.max}[d.dist]()
+
+    i, o = top(workload.input_len), top(workload.output_len)
+    return None if i is None or o is None else i + o
 
 
 def cpu_num_blocks(fraction: float, budget_gb: float, kv_bytes_per_token: int, page_size: int) -> int:
