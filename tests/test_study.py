@@ -296,7 +296,7 @@ def test_two_tune_processes_share_a_study(tiny_model, tmp_path, pg_url):
         "search_space.kv_cache_fraction": {"low": 0.3, "high": 0.9}, "sampler": {"name": "random", "seed": None}}))
     procs = [_tune_proc(f, pg_url, tracking, 6) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    assert all(p.returncode == 0 for p in procs), "\n-----\n".join(o[-3000:] for o in outs)
     study = load_study("t", pg_url)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert 6 <= len(complete) <= 7  # both may finish a last trial at once

@@ -6,6 +6,7 @@ fluent global "active run"), which is what stays correct when several workers lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -42,11 +43,12 @@ class Tracker:
 
         self.uri = tracking_uri or DEFAULT_TRACKING_URI
         artifact_location = None
-        if self.uri.startswith("sqlite:///") and not self.uri.startswith("sqlite:////"):
+        if self.uri.startswith("sqlite:///"):  # relative (three slashes) or absolute (four)
             db = Path(self.uri.removeprefix("sqlite:///"))
             db.parent.mkdir(parents=True, exist_ok=True)
             artifact_location = (db.parent / "artifacts" / spec.name).resolve().as_uri()
-        self.client = MlflowClient(tracking_uri=self.uri)
+        with _init_lock(self.uri):  # opening the store creates (migrates) the database: one process at a time
+            self.client = MlflowClient(tracking_uri=self.uri)
         self.spec = spec
         exp = self.client.get_experiment_by_name(spec.name)
         if exp is None:
@@ -59,7 +61,8 @@ class Tracker:
                 self.experiment_id = self.client.get_experiment_by_name(spec.name).experiment_id
         else:
             self.experiment_id = exp.experiment_id
-        self.parent_id = self._parent_run(storage_url)
+        with _init_lock(self.uri):  # two processes starting together must find one parent run
+            self.parent_id = self._parent_run(storage_url)
 
     # ------------------------------------------------------------------------------------- study run
     def _parent_run(self, storage_url: str) -> str:
@@ -199,6 +202,21 @@ class Tracker:
             self.client.log_artifact(self.parent_id, str(Path(tmp, "best_trials.json")), "study")
         self.client.set_tag(self.parent_id, "interrupted", str(interrupted).lower())
         self.client.set_terminated(self.parent_id, status="KILLED" if interrupted else "FINISHED")
+
+
+@contextlib.contextmanager
+def _init_lock(uri: str) -> Any:
+    """For a SQLite store, a file lock beside the database; other stores handle their own concurrency."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(db) + ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def _now_ms() -> int:
