@@ -24,7 +24,7 @@ $(TINY)/config.json: | $(STAMP)
 	$(BIN)/workbench make-tiny-model $(TINY)
 
 demo: install $(TINY)/config.json
-	$(BIN)/workbench trial studies/quickstart.yaml
+	$(BIN)/workbench tune studies/quickstart.yaml
 
 test: install
 	$(BIN)/ruff check workbench tests benchmarks

@@ -30,7 +30,9 @@ PG = os.environ.get("WORKBENCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 def fast_study(tiny_model: Path, **changes) -> dict:
     """Trials of about a second of engine work."""
     base = {
-        "workload.num_requests": 4, "workload.warmup_requests": 0, "workload.output_len": 4,
+        "workload.num_requests": 4,
+        "workload.warmup_requests": 0,
+        "workload.output_len": 4,
         "workload.input_len": {"dist": "uniform", "min": 8, "max": 16},
         "search_space.max_batch_size": {"choices": [2, 4]},
         "search_space.kv_cache_fraction": {"choices": [0.5, 0.9]},
@@ -69,7 +71,9 @@ def _assert_reconciled(study: optuna.Study, tracking: str) -> None:
     for t in own:
         run = by_id[t.user_attrs["mlflow_run_id"]]
         assert run.data.tags["optuna_trial"] == str(t.number)
-        want = {TrialState.COMPLETE: "FINISHED", TrialState.FAIL: "FAILED", TrialState.PRUNED: "KILLED"}[t.state]
+        want = {TrialState.COMPLETE: "FINISHED", TrialState.FAIL: "FAILED", TrialState.PRUNED: "KILLED"}[
+            t.state
+        ]
         assert run.info.status == want, (t.number, t.state, run.info.status)
 
 
@@ -85,7 +89,10 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
     assert t0.user_attrs["knobs"]["max_batch_size"] == 1024 and t0.user_attrs["knobs"]["max_num_tokens"] == 64
     assert t0.params == {"kv_cache_fraction": 0.9, "max_num_tokens": 64, "quantization": "none"}
     for t in study.trials:
-        assert t.constraints["ttft_ms_p95<=60000"] < 0 and t.values[0] == t.user_attrs["metrics"]["output_tok_s"] > 0
+        assert (
+            t.constraints["ttft_ms_p95<=60000"] < 0
+            and t.values[0] == t.user_attrs["metrics"]["output_tok_s"] > 0
+        )
     assert sorted(rep.ran) == [t.number for t in study.trials]
 
     c, parents, runs = _runs(tracking, "t")
@@ -100,7 +107,9 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
         assert run.data.params["max_batch_size"] == str(t.user_attrs["knobs"]["max_batch_size"])
         # transformers clamps requests per step to the token budget
         k = t.user_attrs["knobs"]
-        assert run.data.params["engine.max_requests_per_batch"] == str(min(k["max_batch_size"], k["max_num_tokens"]))
+        assert run.data.params["engine.max_requests_per_batch"] == str(
+            min(k["max_batch_size"], k["max_num_tokens"])
+        )
         assert run.data.metrics["output_tok_s"] == pytest.approx(t.values[0])
         assert run.data.metrics["feasible"] == 1.0
         assert run.data.tags["study"] == "t" and run.data.tags["engine"] == "hf"
@@ -119,13 +128,19 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
 
 def test_infeasible_pruned_failures_recorded_and_study_goes_on(tiny_model, tmp_path):
     storage, tracking = _uris(tmp_path)
-    spec = validate_spec(fast_study(tiny_model, **{
-        "search_space.quantization": {"choices": ["none", "int4", "float8_dynamic"]},
-        # 0.0005 of 10 MiB is one block of 16 tokens: requests of up to 20 tokens cannot be scheduled
-        "search_space.kv_cache_fraction": {"choices": [0.0005, 0.9]},
-        "sampler": {"name": "grid", "seed": 0},
-        "search_space.max_batch_size": 4, "search_space.max_num_tokens": 64,
-    }))
+    spec = validate_spec(
+        fast_study(
+            tiny_model,
+            **{
+                "search_space.quantization": {"choices": ["none", "int4", "float8_dynamic"]},
+                # 0.0005 of 10 MiB is one block of 16 tokens: requests of up to 20 tokens cannot be scheduled
+                "search_space.kv_cache_fraction": {"choices": [0.0005, 0.9]},
+                "sampler": {"name": "grid", "seed": 0},
+                "search_space.max_batch_size": 4,
+                "search_space.max_num_tokens": 64,
+            },
+        )
+    )
     tune(spec, storage=storage, tracking_uri=tracking, n_trials=7)
     study = load_study("t", storage)
     by_state = {s: [t for t in study.trials if t.state == s] for s in TrialState}
@@ -133,7 +148,10 @@ def test_infeasible_pruned_failures_recorded_and_study_goes_on(tiny_model, tmp_p
     assert len(pruned) == 4  # int4 and float8_dynamic, at both KV fractions: never built
     for t in pruned:
         assert t.user_attrs["failure_kind"] == "infeasible"
-        assert "needs a CUDA GPU" in t.user_attrs["failure"] or "compute capability >= 8.9" in t.user_attrs["failure"]
+        assert (
+            "needs a CUDA GPU" in t.user_attrs["failure"]
+            or "compute capability >= 8.9" in t.user_attrs["failure"]
+        )
     assert [t.user_attrs["failure_kind"] for t in failed] == ["engine_error"]
     assert "KV cache holds 16 tokens" in failed[0].user_attrs["failure"]
     assert len(by_state[TrialState.COMPLETE]) >= 2  # the baseline and (none, 0.9): the study went on
@@ -145,11 +163,20 @@ def test_infeasible_pruned_failures_recorded_and_study_goes_on(tiny_model, tmp_p
 
 def test_duplicates_not_rerun_and_constraints_exclude(tiny_model, tmp_path):
     storage, tracking = _uris(tmp_path)
-    spec = validate_spec(fast_study(tiny_model, **{
-        "search_space.max_batch_size": 4, "search_space.kv_cache_fraction": 0.9, "search_space.max_num_tokens": 64,
-        "search_space.quantization": {"choices": ["none"]}, "baseline": {"max_batch_size": 4, "max_num_tokens": 64},
-        "sampler": {"name": "random", "seed": 1},
-    }, constraints=[{"metric": "ttft_ms_p95", "max": 0.001}]))
+    spec = validate_spec(
+        fast_study(
+            tiny_model,
+            **{
+                "search_space.max_batch_size": 4,
+                "search_space.kv_cache_fraction": 0.9,
+                "search_space.max_num_tokens": 64,
+                "search_space.quantization": {"choices": ["none"]},
+                "baseline": {"max_batch_size": 4, "max_num_tokens": 64},
+                "sampler": {"name": "random", "seed": 1},
+            },
+            constraints=[{"metric": "ttft_ms_p95", "max": 0.001}],
+        )
+    )
     tune(spec, storage=storage, tracking_uri=tracking, n_trials=3)
     study = load_study("t", storage)
     assert [t.user_attrs.get("duplicate_of") for t in study.trials] == [None, 0, 0]
@@ -158,8 +185,12 @@ def test_duplicates_not_rerun_and_constraints_exclude(tiny_model, tmp_path):
     assert len(runs) == 1  # measured once
     assert all(t.constraints["ttft_ms_p95<=0.001"] > 0 for t in study.trials)
     assert best_trials(study) == []
-    p = subprocess.run([sys.executable, "-m", "workbench.cli", "best", "t", "--storage", storage],
-                       capture_output=True, text=True, cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "best", "t", "--storage", storage],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert p.returncode == 1 and "no feasible completed trial yet" in p.stdout
 
 
@@ -176,7 +207,9 @@ def test_resume_and_objective_mismatch(tiny_model, tmp_path):
     _, parents, _ = _runs(tracking, "t")
     assert len(parents) == 1
     _assert_reconciled(study, tracking)
-    other = validate_spec(fast_study(tiny_model, objectives=[{"metric": "peak_memory_gb", "direction": "minimize"}]))
+    other = validate_spec(
+        fast_study(tiny_model, objectives=[{"metric": "peak_memory_gb", "direction": "minimize"}])
+    )
     from workbench.study import StudyMismatch
 
     with pytest.raises(StudyMismatch, match="already exists in this storage with objectives"):
@@ -190,9 +223,25 @@ def _write(tmp_path: Path, data: dict) -> Path:
 
 
 def _tune_proc(study_file: Path, storage: str, tracking: str, n: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", "tune", str(study_file), "--storage", storage,
-                             "--tracking-uri", tracking, "--n-trials", str(n)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "tune",
+            str(study_file),
+            "--storage",
+            storage,
+            "--tracking-uri",
+            tracking,
+            "--n-trials",
+            str(n),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_running(storage: str, number: int, timeout: float = 120) -> None:
@@ -292,8 +341,16 @@ def test_kill_9_tune_then_resume_postgresql(tiny_model, tmp_path, pg_url):
 
 def test_two_tune_processes_share_a_study(tiny_model, tmp_path, pg_url):
     tracking = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    f = _write(tmp_path, fast_study(tiny_model, **{
-        "search_space.kv_cache_fraction": {"low": 0.3, "high": 0.9}, "sampler": {"name": "random", "seed": None}}))
+    f = _write(
+        tmp_path,
+        fast_study(
+            tiny_model,
+            **{
+                "search_space.kv_cache_fraction": {"low": 0.3, "high": 0.9},
+                "sampler": {"name": "random", "seed": None},
+            },
+        ),
+    )
     procs = [_tune_proc(f, pg_url, tracking, 6) for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n-----\n".join(o[-3000:] for o in outs)

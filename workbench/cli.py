@@ -50,16 +50,34 @@ def _parser() -> argparse.ArgumentParser:
     tu = sub.add_parser("tune", help="create or resume a study and run trials until its budget is reached")
     tu.add_argument("study", help="study definition (YAML)")
     tu.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    tu.add_argument("--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})")
-    tu.add_argument("--n-trials", type=int, default=None,
-                    help="finished trials the study should hold (default: budget.n_trials of the study file)")
+    tu.add_argument(
+        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+    )
+    tu.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="finished trials the study should hold (default: budget.n_trials of the study file)",
+    )
     tu.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
-    tu.add_argument("--rerun-duplicates", action="store_true",
-                    help="measure knob values again even when a finished trial already measured them")
-    tu.add_argument("--set", dest="assign", action="append", default=[], metavar="KEY=VALUE",
-                    help="a study setting for this run, e.g. workload.num_requests=16")
+    tu.add_argument(
+        "--rerun-duplicates",
+        action="store_true",
+        help="measure knob values again even when a finished trial already measured them",
+    )
+    tu.add_argument(
+        "--set",
+        dest="assign",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a study setting for this run, e.g. workload.num_requests=16",
+    )
 
-    for name, text in (("status", "a table of the study's trials"), ("best", "the best trial, or the Pareto set")):
+    for name, text in (
+        ("status", "a table of the study's trials"),
+        ("best", "the best trial, or the Pareto set"),
+    ):
         c = sub.add_parser(name, help=text)
         c.add_argument("study", help="study name or study definition (YAML)")
         c.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
@@ -86,8 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from workbench.spec import SpecError
 
-    commands = {"trial": _trial, "make-tiny-model": _tiny, "validate": _validate, "engines": _engines,
-                "tune": _tune, "status": _status, "best": _best, "dashboard": _dashboard, "ui": _ui}
+    commands = {
+        "trial": _trial,
+        "make-tiny-model": _tiny,
+        "validate": _validate,
+        "engines": _engines,
+        "tune": _tune,
+        "status": _status,
+        "best": _best,
+        "dashboard": _dashboard,
+        "ui": _ui,
+    }
     try:
         return commands[args.command](args)
     except SpecError as e:
@@ -231,7 +258,9 @@ def _tune(args: argparse.Namespace) -> int:
     spec = load_spec(args.study)
     knobs, overrides = parse_knob_assignments(spec, args.assign)
     if knobs:
-        raise UsageError("tune searches the knobs; --set takes study settings here (e.g. workload.num_requests=16)")
+        raise UsageError(
+            "tune searches the knobs; --set takes study settings here (e.g. workload.num_requests=16)"
+        )
     if overrides:
         spec = load_spec(args.study, overrides)
     storage = args.storage or DEFAULT_STORAGE
@@ -243,21 +272,37 @@ def _tune(args: argparse.Namespace) -> int:
     def on_trial(t: Any) -> None:
         m = t.user_attrs.get("metrics", {})
         what = t.user_attrs.get("failure") or ", ".join(
-            f"{o.metric}={m.get(o.metric, float('nan')):.4g}" for o in spec.objectives)
-        tag = " (baseline)" if t.user_attrs.get("baseline") else (
-            f" (same knobs as trial {t.user_attrs['duplicate_of']})" if "duplicate_of" in t.user_attrs else "")
+            f"{o.metric}={m.get(o.metric, float('nan')):.4g}" for o in spec.objectives
+        )
+        tag = (
+            " (baseline)"
+            if t.user_attrs.get("baseline")
+            else (
+                f" (same knobs as trial {t.user_attrs['duplicate_of']})"
+                if "duplicate_of" in t.user_attrs
+                else ""
+            )
+        )
         bar.write(f"trial {t.number}{tag}: {t.state.name} {what}")
         if t.state.name in ("COMPLETE", "PRUNED"):
             bar.update(1)
 
     try:
-        rep = tune(spec, storage=storage, tracking_uri=args.tracking_uri, n_trials=args.n_trials,
-                   timeout=args.timeout or spec.budget.timeout_s, rerun_duplicates=args.rerun_duplicates,
-                   on_trial=on_trial)
+        rep = tune(
+            spec,
+            storage=storage,
+            tracking_uri=args.tracking_uri,
+            n_trials=args.n_trials,
+            timeout=args.timeout or spec.budget.timeout_s,
+            rerun_duplicates=args.rerun_duplicates,
+            on_trial=on_trial,
+        )
     except StudyMismatch as e:
         raise UsageError(str(e)) from None
     finally:
         bar.close()
+    if not rep.ran and not rep.interrupted:
+        print(f"the study already holds {target} finished trials: nothing to run (raise --n-trials to go on)")
     if rep.interrupted:
         print("interrupted: the running trial was recorded as failed; run the same command again to resume")
     print(_format_best(rep.study, best_trials(rep.study), trial_rows(rep.study), spec.objectives))
@@ -287,7 +332,9 @@ def _open(args: argparse.Namespace) -> Any:
     try:
         return load_study(_study_name(args.study), args.storage or DEFAULT_STORAGE)
     except KeyError:
-        raise UsageError(f"no study named {_study_name(args.study)!r} in {args.storage or DEFAULT_STORAGE}") from None
+        raise UsageError(
+            f"no study named {_study_name(args.study)!r} in {args.storage or DEFAULT_STORAGE}"
+        ) from None
     except optuna.exceptions.StorageInternalError as e:
         raise UsageError(str(e)) from None
 
@@ -303,8 +350,14 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
     names = study.user_attrs.get("objectives", [])
-    knob_names = sorted({k for r in rows for k in (r["knobs"] or {})
-                         if k in {"max_batch_size", "kv_cache_fraction", "max_num_tokens", "quantization"}})
+    knob_names = sorted(
+        {
+            k
+            for r in rows
+            for k in (r["knobs"] or {})
+            if k in {"max_batch_size", "kv_cache_fraction", "max_num_tokens", "quantization"}
+        }
+    )
     head = ["#", "state", *knob_names, *names, "ttft_ms_p95", "peak_memory_gb", "x base", "note"]
     table = []
     for r in rows:
@@ -316,9 +369,18 @@ def _status(args: argparse.Namespace) -> int:
             note = f"= trial {r['duplicate_of']}"
         elif r["feasible"] is False:
             note = (note + " infeasible (constraint)").strip()
-        table.append([str(r["number"]), r["state"], *[_fmt(r["knobs"].get(k)) for k in knob_names],
-                      *[_fmt(m.get(n)) for n in names], _fmt(m.get("ttft_ms_p95")), _fmt(m.get("peak_memory_gb")),
-                      _fmt(r.get("vs_baseline")), note])
+        table.append(
+            [
+                str(r["number"]),
+                r["state"],
+                *[_fmt(r["knobs"].get(k)) for k in knob_names],
+                *[_fmt(m.get(n)) for n in names],
+                _fmt(m.get("ttft_ms_p95")),
+                _fmt(m.get("peak_memory_gb")),
+                _fmt(r.get("vs_baseline")),
+                note,
+            ]
+        )
     print(_table(head, table))
     return EXIT_OK
 
@@ -331,9 +393,21 @@ def _best(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps([{"number": t.number, "values": t.values, "knobs": t.user_attrs.get("knobs"),
-                           "metrics": t.user_attrs.get("metrics"), "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
-                          for t in best], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "number": t.number,
+                        "values": t.values,
+                        "knobs": t.user_attrs.get("knobs"),
+                        "metrics": t.user_attrs.get("metrics"),
+                        "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+                    }
+                    for t in best
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK if best else EXIT_FAILED
     print(_format_best(study, best, trial_rows(study), None))
     return EXIT_OK if best else EXIT_FAILED
@@ -343,7 +417,9 @@ def _format_best(study: Any, best: list[Any], rows: list[dict[str, Any]], object
     if not best:
         return "no feasible completed trial yet"
     by_num = {r["number"]: r for r in rows}
-    title = "best configuration" if len(best) == 1 else f"Pareto set under the constraints ({len(best)} trials)"
+    title = (
+        "best configuration" if len(best) == 1 else f"Pareto set under the constraints ({len(best)} trials)"
+    )
     lines = [title + ":"]
     names = study.user_attrs.get("objectives", [])
     for t in best:
@@ -398,8 +474,20 @@ def _ui(args: argparse.Namespace) -> int:
         page += f"#/experiments/{exp.experiment_id}/runs"
     print(f"MLflow UI: {page}  (Ctrl-C to stop)", flush=True)
     exe = str(Path(sys.executable).parent / "mlflow")
-    return subprocess.call([exe, "server", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port),
-                            "--workers", "1"])
+    return subprocess.call(
+        [
+            exe,
+            "server",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--workers",
+            "1",
+        ]
+    )
 
 
 if __name__ == "__main__":

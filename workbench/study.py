@@ -45,7 +45,9 @@ def redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
-def make_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.storages.BaseStorage:
+def make_storage(
+    url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S
+) -> optuna.storages.BaseStorage:
     """Any Optuna storage URL. RDB storages get a heartbeat, so a killed process's trial is failed and retried."""
     if url.startswith("journal:") or url.endswith((".log", ".jsonl")):
         from optuna.storages.journal import JournalFileBackend
@@ -71,9 +73,15 @@ def make_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
                     grace_period=grace_s,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=2
+                    ),
                 )
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError):
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.ProgrammingError,
+            sqlalchemy.exc.OperationalError,
+        ):
             if attempt == 5:
                 raise
             time.sleep(0.5 + attempt)
@@ -99,7 +107,9 @@ def distributions(spec: StudySpec) -> dict[str, BaseDistribution]:
             out[name] = CategoricalDistribution(entry.choices)
         elif isinstance(entry, Range):
             if defs[name].type == "int":
-                out[name] = IntDistribution(int(entry.low), int(entry.high), log=entry.log, step=int(entry.step or 1))
+                out[name] = IntDistribution(
+                    int(entry.low), int(entry.high), log=entry.log, step=int(entry.step or 1)
+                )
             else:
                 out[name] = FloatDistribution(entry.low, entry.high, log=entry.log, step=entry.step)
     return out
@@ -112,7 +122,9 @@ def grid(spec: StudySpec) -> dict[str, list[Any]]:
         if isinstance(d, CategoricalDistribution):
             out[name] = list(d.choices)
         elif d.step is None:
-            raise StudyMismatch(f"sampler grid needs search_space.{name} to be choices or a range with a step")
+            raise StudyMismatch(
+                f"sampler grid needs search_space.{name} to be choices or a range with a step"
+            )
         else:
             n = int(round((d.high - d.low) / d.step))
             out[name] = [d.low + i * d.step for i in range(n + 1)]
@@ -124,7 +136,9 @@ def suggest(trial: optuna.Trial, dists: dict[str, BaseDistribution]) -> dict[str
 
 
 # ---------------------------------------------------------------------------- objectives, constraints
-def constraint_values(spec: StudySpec, metrics: dict[str, float], baseline: dict[str, float] | None) -> list[float]:
+def constraint_values(
+    spec: StudySpec, metrics: dict[str, float], baseline: dict[str, float] | None
+) -> list[float]:
     """Optuna's convention: <= 0 is feasible. A missing metric counts as violated."""
     out = []
     for c in spec.constraints:
@@ -179,8 +193,13 @@ def open_study(spec: StudySpec, storage: str | optuna.storages.BaseStorage) -> o
     store = make_storage(storage) if isinstance(storage, str) else storage
     directions = [o.direction for o in spec.objectives]
     names = [o.metric for o in spec.objectives]
-    study = optuna.create_study(study_name=spec.name, storage=store, directions=directions,
-                                sampler=make_sampler(spec), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=store,
+        directions=directions,
+        sampler=make_sampler(spec),
+        load_if_exists=True,
+    )
     stored = study.user_attrs.get("objectives")
     if stored is not None and stored != names or [d.name.lower() for d in study.directions] != directions:
         raise StudyMismatch(
@@ -209,7 +228,11 @@ def enqueue_baseline(study: optuna.Study, spec: StudySpec, dists: dict[str, Base
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get(ATTR_BASELINE)]
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get(ATTR_BASELINE)
+    ]
     return done[0] if done else None
 
 
@@ -279,21 +302,42 @@ def tune(
                 for k, v in dup.constraints.items():
                     trial.set_constraint(k, v)
                 return dup.values if len(dup.values) > 1 else dup.values[0]
+        t0 = time.perf_counter()
         base = baseline_trial(study)
         run_id = tracker.start_trial(trial.number, knobs, is_base)
         trial.set_user_attr("mlflow_run_id", run_id)
+        t1 = time.perf_counter()
         try:
-            res = run_trial(spec, knobs, trial_id=f"{trial.number:04d}",
-                            out_dir=_trial_dir(spec, trial.number), device=device)
+            res = run_trial(
+                spec,
+                knobs,
+                trial_id=f"{trial.number:04d}",
+                out_dir=_trial_dir(spec, trial.number),
+                device=device,
+            )
         except BaseException as e:
             tracker.end_trial(run_id, None, failure=f"{type(e).__name__}: {e}")
             raise
+        t2 = time.perf_counter()
         baseline_metrics = base.user_attrs.get("metrics") if base else (res.metrics if is_base else None)
-        constraints = constraint_values(spec, res.metrics, baseline_metrics) if res.status == "COMPLETE" else []
+        constraints = (
+            constraint_values(spec, res.metrics, baseline_metrics) if res.status == "COMPLETE" else []
+        )
         tracker.log_result(run_id, res, trial.number, baseline_metrics, constraints)
+        t3 = time.perf_counter()
         _record(trial, res, constraints)
         for name, value in zip(constraint_names(spec), constraints, strict=False):
             trial.set_constraint(name, value)
+        # where the trial's time went outside the worker: traceable orchestration overhead
+        trial.set_user_attr(
+            "orchestration_s",
+            {
+                "mlflow_start": t1 - t0,
+                "run_trial": t2 - t1,
+                "mlflow_log": t3 - t2,
+                "optuna": time.perf_counter() - t3,
+            },
+        )
         if res.status == "INFEASIBLE":
             raise optuna.TrialPruned(res.failure.message if res.failure else "infeasible")
         if res.status != "COMPLETE":
@@ -315,8 +359,9 @@ def tune(
 
     if _finished(study) < target:
         try:
-            study.optimize(objective, timeout=timeout, callbacks=[after], catch=(TrialFailed,),
-                           gc_after_trial=False)
+            study.optimize(
+                objective, timeout=timeout, callbacks=[after], catch=(TrialFailed,), gc_after_trial=False
+            )
         except KeyboardInterrupt:
             report.interrupted = True
     tracker.log_study(study, spec, interrupted=report.interrupted)
@@ -335,7 +380,11 @@ def _trial_dir(spec: StudySpec, number: int) -> Any:
 
 def _measured_before(study: optuna.Study, knobs: dict[str, Any], number: int) -> FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.number != number and t.user_attrs.get(ATTR_KNOBS) == knobs and "duplicate_of" not in t.user_attrs:
+        if (
+            t.number != number
+            and t.user_attrs.get(ATTR_KNOBS) == knobs
+            and "duplicate_of" not in t.user_attrs
+        ):
             return t
     return None
 
@@ -389,8 +438,11 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 def best_trials(study: optuna.Study) -> list[FrozenTrial]:
     """The best feasible trial (one objective) or the feasible Pareto set (several)."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)
-            and "duplicate_of" not in t.user_attrs]
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if is_feasible(t) and "duplicate_of" not in t.user_attrs
+    ]
     if not done:
         return []
     dirs = [d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions]

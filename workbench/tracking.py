@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ROLE = "workbench.role"
-RATIO_METRICS = ("output_tok_s", "total_tok_s", "request_per_s", "ttft_ms_p95", "tpot_ms_p50", "peak_memory_gb")
+RATIO_METRICS = (
+    "output_tok_s",
+    "total_tok_s",
+    "request_per_s",
+    "ttft_ms_p95",
+    "tpot_ms_p50",
+    "peak_memory_gb",
+)
 
 
 def _redact(url: str) -> str:
@@ -54,7 +61,8 @@ class Tracker:
         if exp is None:
             try:
                 self.experiment_id = self.client.create_experiment(
-                    spec.name, artifact_location=artifact_location,
+                    spec.name,
+                    artifact_location=artifact_location,
                     tags={"engine": spec.engine, "model": spec.model_source, "workbench.study": spec.name},
                 )
             except Exception:  # another process created it first
@@ -66,26 +74,41 @@ class Tracker:
 
     # ------------------------------------------------------------------------------------- study run
     def _parent_run(self, storage_url: str) -> str:
-        found = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{ROLE}` = 'study'",
-                                        max_results=1, order_by=["attributes.start_time ASC"])
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{ROLE}` = 'study'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         run = self.client.create_run(
-            self.experiment_id, run_name=f"{self.spec.name} (study)",
-            tags={ROLE: "study", "study": self.spec.name, "engine": self.spec.engine, "model": self.spec.model_source,
-                  "optuna_storage": _redact(storage_url), "sampler": self.spec.sampler.name},
+            self.experiment_id,
+            run_name=f"{self.spec.name} (study)",
+            tags={
+                ROLE: "study",
+                "study": self.spec.name,
+                "engine": self.spec.engine,
+                "model": self.spec.model_source,
+                "optuna_storage": _redact(storage_url),
+                "sampler": self.spec.sampler.name,
+            },
         )
         rid = run.info.run_id
         from mlflow.entities import Param
 
         from workbench.study import constraint_names
 
-        params = {"engine": self.spec.engine, "model": self.spec.model_source, "sampler": self.spec.sampler.name,
-                  "objectives": ",".join(f"{o.direction}:{o.metric}" for o in self.spec.objectives),
-                  "constraints": ";".join(constraint_names(self.spec)) or "none",
-                  "workload.num_requests": self.spec.workload.num_requests}
+        params = {
+            "engine": self.spec.engine,
+            "model": self.spec.model_source,
+            "sampler": self.spec.sampler.name,
+            "objectives": ",".join(f"{o.direction}:{o.metric}" for o in self.spec.objectives),
+            "constraints": ";".join(constraint_names(self.spec)) or "none",
+            "workload.num_requests": self.spec.workload.num_requests,
+        }
         self.client.log_batch(rid, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
         spec_json = self.spec.model_dump(mode="json", exclude={"source_path"})
         self.client.log_dict(rid, spec_json, "study/spec.json")
@@ -98,25 +121,45 @@ class Tracker:
         from mlflow.entities import Param
 
         run = self.client.create_run(
-            self.experiment_id, run_name=f"trial-{number:04d}" + (" (baseline)" if is_baseline else ""),
-            tags={"mlflow.parentRunId": self.parent_id, ROLE: "trial", "study": self.spec.name,
-                  "optuna_trial": str(number), "engine": self.spec.engine, "model": self.spec.model_source,
-                  "baseline": str(is_baseline).lower(), "status": "RUNNING"},
+            self.experiment_id,
+            run_name=f"trial-{number:04d}" + (" (baseline)" if is_baseline else ""),
+            tags={
+                "mlflow.parentRunId": self.parent_id,
+                ROLE: "trial",
+                "study": self.spec.name,
+                "optuna_trial": str(number),
+                "engine": self.spec.engine,
+                "model": self.spec.model_source,
+                "baseline": str(is_baseline).lower(),
+                "status": "RUNNING",
+            },
         )
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in knobs.items()])
         return run.info.run_id
 
-    def log_result(self, run_id: str, res: TrialResult, number: int, baseline: dict[str, float] | None,
-                   constraints: list[float]) -> None:
+    def log_result(
+        self,
+        run_id: str,
+        res: TrialResult,
+        number: int,
+        baseline: dict[str, float] | None,
+        constraints: list[float],
+    ) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
         now = _now_ms()
         env = res.environment
         pk = env.get("packages", {})
-        tags = {"status": res.status, "device": env.get("device", {}).get("name", ""),
-                "gpu": env.get("device", {}).get("name", "") if env.get("device", {}).get("kind") == "cuda" else "none",
-                "git_commit": str(env.get("git", {}).get("commit")), "git_dirty": str(env.get("git", {}).get("dirty")),
-                **{f"pkg.{k}": v for k, v in pk.items()}}
+        tags = {
+            "status": res.status,
+            "device": env.get("device", {}).get("name", ""),
+            "gpu": env.get("device", {}).get("name", "")
+            if env.get("device", {}).get("kind") == "cuda"
+            else "none",
+            "git_commit": str(env.get("git", {}).get("commit")),
+            "git_dirty": str(env.get("git", {}).get("dirty")),
+            **{f"pkg.{k}": v for k, v in pk.items()},
+        }
         if res.build.get("build_key"):
             tags["build_key"] = res.build["build_key"]
             tags["build_cache_hit"] = str(res.build.get("cache_hit")).lower()
@@ -135,15 +178,17 @@ class Tracker:
             metrics.append(Metric(f"constraint_{i}", float(c), now, 0))  # <= 0 is feasible
         if constraints:
             metrics.append(Metric("feasible", float(all(c <= 0 for c in constraints)), now, 0))
-        self.client.log_batch(run_id, metrics=metrics, params=params,
-                              tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(
+            run_id, metrics=metrics, params=params, tags=[RunTag(k, str(v)) for k, v in tags.items()]
+        )
         for key in ("result", "plan", "log"):
             p = res.files.get(key)
             if p and Path(p).exists():
                 self.client.log_artifact(run_id, p, "trial")
         if res.bench and "performance" in res.bench:
-            self.client.log_dict(run_id, {k: v for k, v in res.bench.items() if k != "requests"},
-                                 "trial/bench_report.json")
+            self.client.log_dict(
+                run_id, {k: v for k, v in res.bench.items() if k != "requests"}, "trial/bench_report.json"
+            )
         status = {"COMPLETE": "FINISHED", "INFEASIBLE": "KILLED"}.get(res.status, "FAILED")
         self.client.set_terminated(run_id, status=status)
 
@@ -169,7 +214,9 @@ class Tracker:
             if run.info.status == "RUNNING":
                 self.client.set_tag(rid, "status", "FAILED")
                 self.client.set_tag(rid, "failure_kind", "crash")
-                self.client.set_tag(rid, "failure", "the process running this trial died (failed by Optuna's heartbeat)")
+                self.client.set_tag(
+                    rid, "failure", "the process running this trial died (failed by Optuna's heartbeat)"
+                )
                 self.client.set_terminated(rid, status="FAILED")
                 fixed += 1
         return fixed
@@ -181,23 +228,39 @@ class Tracker:
         from workbench.study import best_trials, trial_rows
 
         now = _now_ms()
-        counts = {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,))) for s in
-                  (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)}
+        counts = {
+            s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+            for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+        }
         metrics = [Metric(f"n_{k}", float(v), now, 0) for k, v in counts.items()]
         best = best_trials(study)
         if len(best) == 1 and best[0].values:
             for o, v in zip(spec.objectives, best[0].values, strict=True):
                 metrics.append(Metric(f"best_{o.metric}", float(v), now, 0))
-            ratio = next((r.get("vs_baseline") for r in trial_rows(study) if r["number"] == best[0].number), None)
+            ratio = next(
+                (r.get("vs_baseline") for r in trial_rows(study) if r["number"] == best[0].number), None
+            )
             if _finite(ratio):
                 metrics.append(Metric("best_output_tok_s_vs_baseline", float(ratio), now, 0))
         self.client.log_batch(self.parent_id, metrics=metrics)
         with tempfile.TemporaryDirectory() as tmp:
             rows = trial_rows(study)
             Path(tmp, "trials.json").write_text(json.dumps(rows, indent=2, default=str))
-            Path(tmp, "best_trials.json").write_text(json.dumps(
-                [{"number": t.number, "values": t.values, "knobs": t.user_attrs.get("knobs"),
-                  "mlflow_run_id": t.user_attrs.get("mlflow_run_id")} for t in best], indent=2, default=str))
+            Path(tmp, "best_trials.json").write_text(
+                json.dumps(
+                    [
+                        {
+                            "number": t.number,
+                            "values": t.values,
+                            "knobs": t.user_attrs.get("knobs"),
+                            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+                        }
+                        for t in best
+                    ],
+                    indent=2,
+                    default=str,
+                )
+            )
             self.client.log_artifact(self.parent_id, str(Path(tmp, "trials.json")), "study")
             self.client.log_artifact(self.parent_id, str(Path(tmp, "best_trials.json")), "study")
         self.client.set_tag(self.parent_id, "interrupted", str(interrupted).lower())
