@@ -265,6 +265,9 @@ def _tune(args: argparse.Namespace) -> int:
         spec = load_spec(args.study, overrides)
     storage = args.storage or DEFAULT_STORAGE
     target = args.n_trials or spec.budget.n_trials
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial says it better
     print(f"study {spec.name!r}: engine {spec.engine}, model {spec.model_source}")
     print(f"  Optuna storage {redact(storage)}, MLflow {redact(args.tracking_uri or DEFAULT_TRACKING_URI)}")
     bar = tqdm(total=target, desc=spec.name, unit="trial")
@@ -447,20 +450,20 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    import os
     import shutil
-    import subprocess
 
     study = _open(args)
     storage = args.storage or DEFAULT_STORAGE
     url = f"http://{args.host}:{args.port}/dashboard/studies/{study._study_id}"
     print(f"optuna-dashboard for study {study.study_name!r}: {url}  (Ctrl-C to stop)", flush=True)
     exe = shutil.which("optuna-dashboard") or str(Path(sys.executable).parent / "optuna-dashboard")
-    return subprocess.call([exe, storage, "--host", args.host, "--port", str(args.port)])
+    os.execv(exe, [exe, storage, "--host", args.host, "--port", str(args.port)])  # signals go straight to it
+    return EXIT_OK
 
 
 def _ui(args: argparse.Namespace) -> int:
     import os
-    import subprocess
 
     uri = args.tracking_uri or DEFAULT_TRACKING_URI
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -474,20 +477,19 @@ def _ui(args: argparse.Namespace) -> int:
         page += f"#/experiments/{exp.experiment_id}/runs"
     print(f"MLflow UI: {page}  (Ctrl-C to stop)", flush=True)
     exe = str(Path(sys.executable).parent / "mlflow")
-    return subprocess.call(
-        [
-            exe,
-            "server",
-            "--backend-store-uri",
-            uri,
-            "--host",
-            args.host,
-            "--port",
-            str(args.port),
-            "--workers",
-            "1",
-        ]
-    )
+    server = [
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
+    os.execv(exe, [exe, *server])
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -268,7 +268,8 @@ def tune(
     dists = distributions(spec)
     target = n_trials if n_trials is not None else spec.budget.n_trials
     tracker = Tracker(tracking_uri, spec, storage_url=storage if isinstance(storage, str) else str(storage))
-    optuna.storages.fail_stale_trials(study)  # a process killed earlier: fail (and retry) its trial now
+    with _quiet_experimental():
+        optuna.storages.fail_stale_trials(study)  # a process killed earlier: fail (and retry) its trial now
     tracker.reconcile(study)
     enqueue_baseline(study, spec, dists)
     device = detect_device(spec.trial.device)
