@@ -312,9 +312,25 @@ def _tune(args: argparse.Namespace) -> int:
     st = "" if storage == DEFAULT_STORAGE else f" --storage '{storage}'"
     tu = "" if not args.tracking_uri else f" --tracking-uri '{args.tracking_uri}'"
     print("\nsee it in the web UIs:")
-    print(f"  workbench dashboard {args.study}{st}   # optuna-dashboard")
-    print(f"  workbench ui {args.study}{tu}   # MLflow UI, runs of this study")
+    wb = _self_command()
+    print(f"  {wb} dashboard {args.study}{st}   # optuna-dashboard")
+    print(f"  {wb} ui {args.study}{tu}   # MLflow UI, runs of this study")
     return EXIT_FAILED if rep.interrupted else EXIT_OK
+
+
+def _self_command() -> str:
+    """How the user can call us again: `workbench` when it is on PATH, else the virtual environment's path."""
+    import os
+    import shutil
+
+    exe = Path(sys.executable).parent / "workbench"
+    on_path = shutil.which("workbench")
+    if on_path and Path(on_path).resolve() == exe.resolve():
+        return "workbench"
+    try:
+        return os.path.relpath(exe)
+    except ValueError:
+        return str(exe)
 
 
 def _study_name(arg: str) -> str:
