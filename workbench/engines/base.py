@@ -62,6 +62,8 @@ class RequestRecord:
     finish: float
     output_ids: list[int] = field(default_factory=list)
     error: str | None = None
+    #: the decoded continuation, for engines that detokenize (and apply stop strings) themselves
+    text: str | None = None
 
     @property
     def output_len(self) -> int:
