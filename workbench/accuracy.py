@@ -10,6 +10,7 @@ The gate is TensorRT-LLM's one-tailed test; `evaluate` can stop early once the g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -45,8 +46,14 @@ def _lm_base() -> type:
 class WorkbenchLM(_lm_base()):  # type: ignore[misc]
     """lm-eval's view of a workbench engine. Generation tasks only (loglikelihood is not offered)."""
 
-    def __init__(self, runner: Runner, max_gen_toks: int = 256, max_input_len: int | None = 4096,
-                 add_special_tokens: bool = True, progress: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        runner: Runner,
+        max_gen_toks: int = 256,
+        max_input_len: int | None = 4096,
+        add_special_tokens: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ):
         super().__init__()
         self.runner = runner
         self.tokenizer = runner.tokenizer
@@ -61,9 +68,12 @@ class WorkbenchLM(_lm_base()):  # type: ignore[misc]
     def tokenizer_name(self) -> str:
         return str(getattr(self.tokenizer, "name_or_path", "workbench")).replace("/", "__")
 
-    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
-                                                  add_generation_prompt=add_generation_prompt)
+    def apply_chat_template(
+        self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
+        return self.tokenizer.apply_chat_template(
+            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
 
     def loglikelihood(self, requests: Any) -> Any:
         raise NotImplementedError("the workbench adapter runs generation tasks only (such as gsm8k)")
@@ -81,7 +91,7 @@ class WorkbenchLM(_lm_base()):  # type: ignore[misc]
             max_new = int(gen_kwargs.get("max_gen_toks", self.max_gen_toks))
             ids = self.tokenizer(context, add_special_tokens=self.add_special_tokens)["input_ids"]
             if self.max_input_len is not None:
-                ids = ids[-self.max_input_len:]  # keep the question: drop the oldest few-shot text
+                ids = ids[-self.max_input_len :]  # keep the question: drop the oldest few-shot text
             reqs.append(Request(f"acc{self.calls}-{i}", ids, max_new, ignore_eos=False, stop=until))
             stops.append(until)
         records = self.runner.generate(reqs)
@@ -92,7 +102,11 @@ class WorkbenchLM(_lm_base()):  # type: ignore[misc]
                 from workbench.engines.base import EngineError
 
                 raise EngineError(f"a GSM8K request failed inside the engine: {rec.error}")
-            text = rec.text if rec.text is not None else self.tokenizer.decode(rec.output_ids, skip_special_tokens=True)
+            text = (
+                rec.text
+                if rec.text is not None
+                else self.tokenizer.decode(rec.output_ids, skip_special_tokens=True)
+            )
             out.append(cut_at_stop(text, until))
         if self.progress:
             self.progress(len(out))
@@ -113,10 +127,8 @@ def cut_at_stop(text: str, until: list[str]) -> str:
 def _register() -> None:
     from lm_eval.api.registry import register_model
 
-    try:
+    with contextlib.suppress(AssertionError, ValueError):  # already registered in this process
         register_model("workbench")(WorkbenchLM)
-    except (AssertionError, ValueError):  # already registered in this process
-        pass
 
 
 _register()
@@ -142,8 +154,11 @@ def task_config(task: str = "gsm8k", data_path: str | Path | None = None) -> dic
                 "train.jsonl and test.jsonl (the openai/grade-school-math files), or leave it unset to load "
                 "openai/gsm8k from the Hugging Face hub."
             )
-        cfg.update(dataset_path="json", dataset_name=None,
-                   dataset_kwargs={"data_files": {k: str(v.resolve()) for k, v in files.items()}})
+        cfg.update(
+            dataset_path="json",
+            dataset_name=None,
+            dataset_kwargs={"data_files": {k: str(v.resolve()) for k, v in files.items()}},
+        )
     return cfg
 
 
@@ -159,7 +174,9 @@ def z(p: float) -> float:
     return statistics.NormalDist().inv_cdf(p)
 
 
-def gate_threshold(baseline: float, n: int, alpha: float = 0.05, sigma: float = 50.0, max_drop: float = 0.0) -> float:
+def gate_threshold(
+    baseline: float, n: int, alpha: float = 0.05, sigma: float = 50.0, max_drop: float = 0.0
+) -> float:
     """TensorRT-LLM's pass mark: reference + z(alpha) * sqrt(2 sigma^2 / n), the reference being baseline - drop."""
     return baseline - max_drop + z(alpha) * math.sqrt(2 * sigma**2 / n)
 
@@ -168,8 +185,9 @@ def min_detectable_effect(n: int, alpha: float = 0.05, beta: float = 0.2, sigma:
     return -(z(alpha) + z(beta)) * math.sqrt(2 * sigma**2 / n)
 
 
-def sequential_decision(score: float, n: int, threshold: float, looks: int, alpha: float = 0.05,
-                        sigma: float = 50.0) -> str | None:
+def sequential_decision(
+    score: float, n: int, threshold: float, looks: int, alpha: float = 0.05, sigma: float = 50.0
+) -> str | None:
     """'pass' or 'fail' once a (1 - alpha/looks) interval of the score lies wholly on one side of the
     threshold, else None (go on). Bonferroni over the looks bounds the chance that any early stop
     contradicts the truth of "accuracy >= threshold" by alpha; sigma = 50 is the worst case of a
@@ -203,9 +221,15 @@ class AccuracyResult:
         return (self.strict + self.flexible) / 2 * 100
 
     def metrics(self) -> dict[str, float]:
-        m = {"gsm8k_strict": self.strict, "gsm8k_flexible": self.flexible, "gsm8k_score": self.score,
-             "gsm8k_strict_stderr": self.strict_stderr, "gsm8k_flexible_stderr": self.flexible_stderr,
-             "gsm8k_n": float(self.n), "gsm8k_s": self.seconds}
+        m = {
+            "gsm8k_strict": self.strict,
+            "gsm8k_flexible": self.flexible,
+            "gsm8k_score": self.score,
+            "gsm8k_strict_stderr": self.strict_stderr,
+            "gsm8k_flexible_stderr": self.flexible_stderr,
+            "gsm8k_n": float(self.n),
+            "gsm8k_s": self.seconds,
+        }
         if self.gate is not None:
             m["gsm8k_gate_passed"] = float(self.gate["decision"] == "pass")
             m["gsm8k_gate_threshold"] = self.gate["threshold"]
@@ -246,8 +270,13 @@ def evaluate(
     looks = max(1, math.ceil(n_total / chunk)) if sequential else 1
     threshold = None
     if gate:
-        threshold = gate_threshold(gate["baseline"], n_total, gate.get("alpha", 0.05), gate.get("sigma", 50.0),
-                                   gate.get("max_drop", 0.0))
+        threshold = gate_threshold(
+            gate["baseline"],
+            n_total,
+            gate.get("alpha", 0.05),
+            gate.get("sigma", 50.0),
+            gate.get("max_drop", 0.0),
+        )
     per_doc: dict[int, dict[str, float]] = {}
     samples: list[dict[str, Any]] = []
     decision = None
@@ -256,14 +285,22 @@ def evaluate(
         ids = list(range(start, min(start + (chunk if sequential else n_total), n_total)))
         try:
             res = lm_eval.simple_evaluate(
-                model=lm, tasks=[dict(cfg)], num_fewshot=num_fewshot, samples={cfg["task"]: ids},
-                log_samples=True, apply_chat_template=apply_chat_template,
+                model=lm,
+                tasks=[dict(cfg)],
+                num_fewshot=num_fewshot,
+                samples={cfg["task"]: ids},
+                log_samples=True,
+                apply_chat_template=apply_chat_template,
                 fewshot_as_multiturn=fewshot_as_multiturn if apply_chat_template else False,
-                fewshot_random_seed=fewshot_seed, random_seed=0, bootstrap_iters=0, verbosity="WARNING",
+                fewshot_random_seed=fewshot_seed,
+                random_seed=0,
+                bootstrap_iters=0,
+                verbosity="WARNING",
             )
         except Exception as e:
-            if data_path is None and ("hub" in str(e).lower() or "connect" in str(e).lower()
-                                      or "offline" in str(e).lower()):
+            if data_path is None and (
+                "hub" in str(e).lower() or "connect" in str(e).lower() or "offline" in str(e).lower()
+            ):
                 raise AccuracyDataError(
                     f"could not load openai/gsm8k from the Hugging Face hub ({type(e).__name__}: {e}). "
                     "Set accuracy.data_path to a folder holding train.jsonl and test.jsonl."
@@ -271,34 +308,70 @@ def evaluate(
             raise
         for s in res["samples"][cfg["task"]]:
             per_doc.setdefault(s["doc_id"], {})[s["filter"]] = float(s["exact_match"])
-            samples.append({k: s[k] for k in ("doc_id", "filter", "exact_match", "target", "filtered_resps", "resps",
-                                              "arguments") if k in s})
+            samples.append(
+                {
+                    k: s[k]
+                    for k in (
+                        "doc_id",
+                        "filter",
+                        "exact_match",
+                        "target",
+                        "filtered_resps",
+                        "resps",
+                        "arguments",
+                    )
+                    if k in s
+                }
+            )
         looked += 1
         if on_chunk:
             on_chunk(len(per_doc), n_total)
         if threshold is not None and sequential and len(per_doc) < n_total:
             score = _score(per_doc)
-            decision = sequential_decision(score, len(per_doc), threshold, looks, gate.get("alpha", 0.05),
-                                           gate.get("sigma", 50.0))
+            decision = sequential_decision(
+                score, len(per_doc), threshold, looks, gate.get("alpha", 0.05), gate.get("sigma", 50.0)
+            )
             if decision is not None:
                 break
     strict, strict_se = _mean_stderr([d[FILTERS[0]] for d in per_doc.values()])
     flex, flex_se = _mean_stderr([d[FILTERS[1]] for d in per_doc.values()])
-    out = AccuracyResult(task=cfg["task"], n=len(per_doc), n_total=n_total, strict=strict, flexible=flex,
-                         strict_stderr=strict_se, flexible_stderr=flex_se, samples=samples,
-                         seconds=time.perf_counter() - t0,
-                         lm_eval_config={"task": task, "num_fewshot": num_fewshot if num_fewshot is not None
-                                         else cfg.get("num_fewshot"), "fewshot_seed": fewshot_seed,
-                                         "apply_chat_template": apply_chat_template,
-                                         "data": str(data_path) if data_path else "openai/gsm8k (hub)"})
+    out = AccuracyResult(
+        task=cfg["task"],
+        n=len(per_doc),
+        n_total=n_total,
+        strict=strict,
+        flexible=flex,
+        strict_stderr=strict_se,
+        flexible_stderr=flex_se,
+        samples=samples,
+        seconds=time.perf_counter() - t0,
+        lm_eval_config={
+            "task": task,
+            "num_fewshot": num_fewshot if num_fewshot is not None else cfg.get("num_fewshot"),
+            "fewshot_seed": fewshot_seed,
+            "apply_chat_template": apply_chat_template,
+            "data": str(data_path) if data_path else "openai/gsm8k (hub)",
+        },
+    )
     if threshold is not None:
         final = decision or ("pass" if out.score >= threshold else "fail")
-        out.gate = {"baseline": gate["baseline"], "max_drop": gate.get("max_drop", 0.0),
-                    "alpha": gate.get("alpha", 0.05), "beta": gate.get("beta", 0.2), "sigma": gate.get("sigma", 50.0),
-                    "n_planned": n_total, "n_used": out.n, "looks": looked, "stopped_early": decision is not None,
-                    "threshold": threshold, "score": out.score, "decision": final,
-                    "min_detectable_effect": min_detectable_effect(n_total, gate.get("alpha", 0.05),
-                                                                   gate.get("beta", 0.2), gate.get("sigma", 50.0))}
+        out.gate = {
+            "baseline": gate["baseline"],
+            "max_drop": gate.get("max_drop", 0.0),
+            "alpha": gate.get("alpha", 0.05),
+            "beta": gate.get("beta", 0.2),
+            "sigma": gate.get("sigma", 50.0),
+            "n_planned": n_total,
+            "n_used": out.n,
+            "looks": looked,
+            "stopped_early": decision is not None,
+            "threshold": threshold,
+            "score": out.score,
+            "decision": final,
+            "min_detectable_effect": min_detectable_effect(
+                n_total, gate.get("alpha", 0.05), gate.get("beta", 0.2), gate.get("sigma", 50.0)
+            ),
+        }
     return out
 
 
@@ -342,8 +415,11 @@ class OracleRunner(Runner):
         for rec in out:
             q = _last_question(self._prompts.pop(rec.id))
             final = self.answers.get(q, "0")
-            rec.text = (f" The answer is {final}.\n#### {final}" if q in self.correct
-                        else " I do not know.\n#### 987654321")
+            rec.text = (
+                f" The answer is {final}.\n#### {final}"
+                if q in self.correct
+                else " I do not know.\n#### 987654321"
+            )
         return out
 
     def close(self) -> None:

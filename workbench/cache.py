@@ -45,6 +45,22 @@ def model_fingerprint(source: str, revision: str | None) -> dict[str, Any]:
     return {"path": str(p.resolve()), "content": h.hexdigest()[:20]}
 
 
+def artifact_material(plan: Any, engine_version: str, build_knobs: dict[str, Any]) -> dict[str, Any]:
+    """Everything that shapes an artifact (and so the model's outputs): what the build key hashes."""
+    from workbench.environment import package_versions
+
+    vers = package_versions()
+    return {
+        "engine": plan.engine,
+        "engine_version": engine_version,
+        "model": model_fingerprint(plan.model_source, plan.model.revision),
+        "dtype": plan.model.dtype,
+        "build_knobs": build_knobs,
+        "device_arch": plan.device.arch,
+        "packages": {p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")},
+    }
+
+
 def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from workbench.engines.base import DeviceInfo
-from workbench.spec import ModelSpec, StudySpec, WorkloadSpec
+from workbench.spec import AccuracySpec, ModelSpec, StudySpec, WorkloadSpec
 
 
 class TrialPlan(BaseModel):
@@ -30,6 +30,12 @@ class TrialPlan(BaseModel):
     threads: int | None = None
     cache_dir: str
     out_dir: str
+    accuracy: AccuracySpec | None = None
+    accuracy_data_path: str | None = None
+    #: {baseline, max_drop, alpha, beta, sigma, sequential, chunk} when the accuracy gate applies
+    accuracy_gate: dict[str, Any] | None = None
+    #: gsm8k metrics measured by an earlier trial with the same build key, to reuse
+    accuracy_reuse: dict[str, Any] | None = None
 
     @property
     def device(self) -> DeviceInfo:
@@ -50,8 +56,11 @@ class TrialPlan(BaseModel):
         device: DeviceInfo,
         cache_dir: Path,
         out_dir: Path,
+        accuracy_gate: dict[str, Any] | None = None,
+        accuracy_reuse: dict[str, Any] | None = None,
     ) -> TrialPlan:
         ds = spec.workload.dataset
+        acc = spec.accuracy
         return cls(
             study=spec.name,
             trial_id=trial_id,
@@ -70,4 +79,8 @@ class TrialPlan(BaseModel):
             threads=spec.trial.threads,
             cache_dir=str(cache_dir),
             out_dir=str(out_dir),
+            accuracy=acc,
+            accuracy_data_path=str(spec.resolve_path(acc.data_path)) if acc and acc.data_path else None,
+            accuracy_gate=accuracy_gate,
+            accuracy_reuse=accuracy_reuse,
         )

@@ -45,6 +45,9 @@ class TrialResult(BaseModel):
     build: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
     bench: dict[str, Any] | None = None
+    accuracy: dict[str, Any] | None = Field(
+        None, description="GSM8K protocol, counts, gate decision or reuse"
+    )
     environment: dict[str, Any] = Field(default_factory=dict)
     timings_s: dict[str, float] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)

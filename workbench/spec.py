@@ -228,6 +228,36 @@ class Budget(_Strict):
     timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this long")
 
 
+class GateSpec(_Strict):
+    """TensorRT-LLM's one-tailed test for "accuracy >= baseline - max_drop" (its alpha, beta, sigma)."""
+
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    beta: float = Field(0.2, gt=0, lt=0.5)
+    sigma: float = Field(50.0, gt=0, description="worst-case standard deviation of a 0-100 Bernoulli score")
+    sequential: bool = Field(True, description="evaluate in chunks and stop once the gate is decided")
+    chunk: int = Field(100, ge=1, description="samples per look when sequential")
+
+
+class AccuracySpec(_Strict):
+    """GSM8K through lm-eval on the trial's engine; the defaults are TensorRT-LLM's protocol."""
+
+    task: Literal["gsm8k", "gsm8k_cot", "gsm8k_cot_zeroshot", "gsm8k_cot_llama"] = "gsm8k"
+    data_path: str | None = Field(None, description="folder with train.jsonl and test.jsonl; unset: the hub")
+    limit: int | None = Field(None, ge=1, description="the first N test questions (all 1319 when unset)")
+    num_fewshot: int | None = Field(None, ge=0, description="unset: the task's own (5 for gsm8k)")
+    fewshot_seed: int = Field(0, description="TensorRT-LLM's references use 0 (lm-eval's default is 1234)")
+    apply_chat_template: bool = False
+    fewshot_as_multiturn: bool = False
+    max_gen_toks: int = Field(256, ge=1)
+    max_input_len: int = Field(4096, ge=1, description="prompts are left-truncated to this many tokens")
+    reuse: Literal["build_key", "never", "check"] = Field(
+        "build_key",
+        description="build_key: trials sharing a build key (same weights and quantization) share one "
+        "measurement; never: measure every trial; check: measure again and log the difference",
+    )
+    gate: GateSpec = GateSpec()
+
+
 class TrialSettings(_Strict):
     timeout_s: float = Field(1800, gt=0, description="wall-clock limit of one trial's worker process")
     memory_limit_gb: float | None = Field(
@@ -257,10 +287,21 @@ class StudySpec(_Strict):
     constraints: list[Constraint] = Field(default_factory=list)
     sampler: SamplerSpec = SamplerSpec()
     budget: Budget = Budget()
+    accuracy: AccuracySpec | None = None
     trial: TrialSettings = TrialSettings()
 
     # where the file was read from; relative paths in it are resolved against its folder
     source_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _accuracy_declared(self) -> StudySpec:
+        used = [x.metric for x in [*self.objectives, *self.constraints] if x.metric.startswith("gsm8k")]
+        if used and self.accuracy is None:
+            raise ValueError(
+                f"{used[0]} is used in objectives/constraints: add an `accuracy:` section "
+                "(for example `accuracy: {data_path: ../data/gsm8k}`)"
+            )
+        return self
 
     @field_validator("search_space")
     @classmethod

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -149,6 +150,8 @@ def constraint_values(
             out.append(v - c.max)
         elif c.min is not None:
             out.append(c.min - v)
+        elif "gsm8k_gate_threshold" in metrics and c.metric == "gsm8k_score":
+            out.append(metrics["gsm8k_gate_threshold"] - v)  # TensorRT-LLM's test, decided in the worker
         else:
             ref = (baseline or {}).get(c.metric)
             out.append(0.0 if ref is None else (ref - c.max_drop_from_baseline) - v)
@@ -305,6 +308,9 @@ def tune(
                 return dup.values if len(dup.values) > 1 else dup.values[0]
         t0 = time.perf_counter()
         base = baseline_trial(study)
+        acc_key, reuse, gate = _accuracy_plan(study, spec, knobs, device, base, is_base)
+        if acc_key:
+            trial.set_user_attr("accuracy_key", acc_key)
         run_id = tracker.start_trial(trial.number, knobs, is_base)
         trial.set_user_attr("mlflow_run_id", run_id)
         t1 = time.perf_counter()
@@ -315,6 +321,8 @@ def tune(
                 trial_id=f"{trial.number:04d}",
                 out_dir=_trial_dir(spec, trial.number),
                 device=device,
+                accuracy_gate=gate,
+                accuracy_reuse=reuse,
             )
         except BaseException as e:
             tracker.end_trial(run_id, None, failure=f"{type(e).__name__}: {e}")
@@ -367,6 +375,74 @@ def tune(
             report.interrupted = True
     tracker.log_study(study, spec, interrupted=report.interrupted)
     return report
+
+
+def _accuracy_plan(
+    study: optuna.Study,
+    spec: StudySpec,
+    knobs: dict[str, Any],
+    device: Any,
+    base: FrozenTrial | None,
+    is_base: bool,
+) -> tuple[str | None, dict | None, dict | None]:
+    """The trial's accuracy key, an earlier measurement to reuse (same weights), and the gate to apply."""
+    if spec.accuracy is None:
+        return None, None, None
+    from workbench.cache import artifact_material, build_key
+    from workbench.engines import get_engine_class
+    from workbench.knobs import split_knobs
+    from workbench.plan import TrialPlan
+
+    engine_cls = get_engine_class(spec.engine)
+    build_knobs, _ = split_knobs(engine_cls.knobs, knobs)
+    plan = TrialPlan.make(spec, "key", knobs, device, Path("."), Path("."))
+    key = build_key(artifact_material(plan, engine_cls.version, build_knobs))
+    reuse = None
+    if spec.accuracy.reuse != "never":
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            m = t.user_attrs.get("metrics", {})
+            if (
+                t.user_attrs.get("accuracy_key") == key
+                and "gsm8k_score" in m
+                and "duplicate_of" not in t.user_attrs
+            ):
+                keep = (
+                    "gsm8k_strict",
+                    "gsm8k_flexible",
+                    "gsm8k_score",
+                    "gsm8k_strict_stderr",
+                    "gsm8k_flexible_stderr",
+                    "gsm8k_n",
+                )
+                reuse = {"trial": t.number, "accuracy_key": key, "metrics": {k: m[k] for k in keep if k in m}}
+                break
+    gate = None
+    drop = next(
+        (
+            c.max_drop_from_baseline
+            for c in spec.constraints
+            if c.metric == "gsm8k_score" and c.max_drop_from_baseline is not None
+        ),
+        None,
+    )
+    if (
+        drop is not None
+        and not is_base
+        and base is not None
+        and "gsm8k_score" in base.user_attrs.get("metrics", {})
+    ):
+        g = spec.accuracy.gate
+        gate = {
+            "baseline": base.user_attrs["metrics"]["gsm8k_score"],
+            "max_drop": drop,
+            "alpha": g.alpha,
+            "beta": g.beta,
+            "sigma": g.sigma,
+            "sequential": g.sequential,
+            "chunk": g.chunk,
+            "baseline_trial": base.number,
+        }
+    return key, reuse, gate
 
 
 def _finished(study: optuna.Study) -> int:

@@ -181,7 +181,18 @@ class Tracker:
         self.client.log_batch(
             run_id, metrics=metrics, params=params, tags=[RunTag(k, str(v)) for k, v in tags.items()]
         )
-        for key in ("result", "plan", "log"):
+        if res.accuracy:
+            self.client.log_dict(run_id, res.accuracy, "trial/accuracy.json")
+            if res.accuracy.get("reused_from_trial") is not None:
+                self.client.set_tag(run_id, "gsm8k_reused_from_trial", str(res.accuracy["reused_from_trial"]))
+            gate = res.accuracy.get("gate")
+            if gate:
+                self.client.set_tag(
+                    run_id,
+                    "gsm8k_gate",
+                    f"{gate['decision']} (threshold {gate['threshold']:.2f}, n={gate.get('n_used')})",
+                )
+        for key in ("result", "plan", "log", "gsm8k_samples"):
             p = res.files.get(key)
             if p and Path(p).exists():
                 self.client.log_artifact(run_id, p, "trial")

@@ -52,6 +52,8 @@ def run_trial(
     out_dir: Path | None = None,
     device: DeviceInfo | None = None,
     log: Callable[[str], None] | None = None,
+    accuracy_gate: dict[str, Any] | None = None,
+    accuracy_reuse: dict[str, Any] | None = None,
 ) -> TrialResult:
     """Run one trial of `spec` with knob `values` (others from the baseline); return its result."""
     t0 = time.perf_counter()
@@ -91,7 +93,9 @@ def run_trial(
         return res
 
     cache_dir = Path(spec.trial.cache_dir).expanduser() if spec.trial.cache_dir else home / "cache"
-    plan = TrialPlan.make(spec, trial_id, knobs, device, cache_dir.resolve(), out_dir)
+    plan = TrialPlan.make(
+        spec, trial_id, knobs, device, cache_dir.resolve(), out_dir, accuracy_gate, accuracy_reuse
+    )
     Path(files["plan"]).write_text(plan.model_dump_json(indent=2))
     result_path.unlink(missing_ok=True)
     worker_failure = _run_worker(plan, Path(files["plan"]), result_path, Path(files["log"]), spec, log)
@@ -112,7 +116,7 @@ def run_trial(
             or Failure(kind="crash", message="the worker wrote no result", detail=_tail(Path(files["log"]))),
         )
     res.environment = {**env, "worker": res.environment}
-    res.files = files
+    res.files = {**res.files, **files}
     res.timings_s = {**res.timings_s, "orchestrator_total": time.perf_counter() - t0}
     res.write(result_path)
     return res

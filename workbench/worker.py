@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from workbench.knobs import split_knobs
 from workbench.plan import TrialPlan
@@ -37,9 +38,8 @@ def _classify(e: BaseException) -> str:
 def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    from workbench.cache import EngineCache, build_key, model_fingerprint
+    from workbench.cache import EngineCache, artifact_material, build_key
     from workbench.engines import get_engine_class
-    from workbench.environment import package_versions
     from workbench.memory import MemorySampler
 
     engine_cls = get_engine_class(plan.engine)
@@ -66,19 +66,8 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
             engine = engine_cls()
             sampler.mark("build")
             t = time.perf_counter()
+            material = artifact_material(plan, engine_cls.version, build_knobs)
             if engine_cls.needs_build(build_knobs):
-                vers = package_versions()
-                material = {
-                    "engine": plan.engine,
-                    "engine_version": engine_cls.version,
-                    "model": model_fingerprint(plan.model_source, plan.model.revision),
-                    "dtype": plan.model.dtype,
-                    "build_knobs": build_knobs,
-                    "device_arch": plan.device.arch,
-                    "packages": {
-                        p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")
-                    },
-                }
                 key = build_key(material)
                 artifact = EngineCache(plan.cache_dir).get_or_build(
                     plan.engine, key, material, lambda out: engine.build(plan, build_knobs, out)
@@ -123,6 +112,11 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
                 deadline=deadline,
             )
             timings["benchmark"] = time.perf_counter() - t
+            if plan.accuracy is not None:
+                sampler.mark("accuracy")
+                t = time.perf_counter()
+                result.accuracy, acc_metrics = _accuracy(plan, runner, result)
+                timings["accuracy"] = time.perf_counter() - t
             sampler.mark("close")
             runner.close()
             runner = None
@@ -149,6 +143,8 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         m["build_s"] = float(result.build["build_s"])
         m["weights_gb"] = (report["memory"]["weights_bytes"] or 0) / 1024**3
         m["kv_cache_gb"] = report["memory"]["kv_cache_bytes"] / 1024**3
+        if plan.accuracy is not None:
+            m.update(acc_metrics)
         result.metrics = m
         result.status = "COMPLETE"
     except BaseException as e:  # noqa: BLE001 - every failure must reach the result file
@@ -170,6 +166,65 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return result
+
+
+def _accuracy(plan: TrialPlan, runner: Any, result: TrialResult) -> tuple[dict[str, Any], dict[str, float]]:
+    """GSM8K on this trial's own engine, or the measurement of an earlier trial with the same build key."""
+    acc = plan.accuracy
+    assert acc is not None
+    reuse = plan.accuracy_reuse
+    g = plan.accuracy_gate
+    if reuse is not None and acc.reuse == "build_key":
+        metrics = dict(reuse["metrics"])
+        info: dict[str, Any] = {
+            "reused_from_trial": reuse["trial"],
+            "accuracy_key": reuse.get("accuracy_key"),
+        }
+        if g is not None:
+            from workbench.accuracy import gate_threshold
+
+            n = int(metrics["gsm8k_n"])
+            thr = gate_threshold(
+                g["baseline"], n, g.get("alpha", 0.05), g.get("sigma", 50.0), g.get("max_drop", 0.0)
+            )
+            metrics["gsm8k_gate_threshold"] = thr
+            metrics["gsm8k_gate_passed"] = float(metrics["gsm8k_score"] >= thr)
+            info["gate"] = {
+                **g,
+                "threshold": thr,
+                "n_used": n,
+                "decision": "pass" if metrics["gsm8k_gate_passed"] else "fail",
+            }
+        return info, metrics
+    from workbench.accuracy import WorkbenchLM, evaluate, write_samples
+
+    lm = WorkbenchLM(runner, max_gen_toks=acc.max_gen_toks, max_input_len=acc.max_input_len)
+    res = evaluate(
+        lm,
+        task=acc.task,
+        data_path=plan.accuracy_data_path,
+        limit=acc.limit,
+        num_fewshot=acc.num_fewshot,
+        fewshot_seed=acc.fewshot_seed,
+        apply_chat_template=acc.apply_chat_template,
+        fewshot_as_multiturn=acc.fewshot_as_multiturn,
+        gate=g,
+        chunk=g.get("chunk", 100) if g else 100,
+    )
+    path = write_samples(res, Path(plan.out_dir) / "gsm8k_samples.jsonl")
+    result.files["gsm8k_samples"] = str(path)
+    metrics = res.metrics()
+    if reuse is not None and acc.reuse == "check":
+        metrics["gsm8k_score_reuse_delta"] = res.score - reuse["metrics"]["gsm8k_score"]
+    info = {
+        "protocol": res.lm_eval_config,
+        "n": res.n,
+        "n_planned": res.n_total,
+        "gate": res.gate,
+        "score": res.score,
+        "seconds": res.seconds,
+    }
+    return info, metrics
 
 
 def main(argv: list[str] | None = None) -> int:
