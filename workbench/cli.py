@@ -199,6 +199,16 @@ def format_summary(res: Any) -> str:
                 f"{'cache hit' if res.build.get('cache_hit') else f('build_s', ' s')}",
             ),
         ]
+    if res.status == "COMPLETE" and "gsm8k_score" in m:
+        acc = res.accuracy or {}
+        how = (f"reused from trial {acc['reused_from_trial']}" if acc.get("reused_from_trial") is not None
+               else f"n={int(m['gsm8k_n'])}")
+        rows.append(("GSM8K strict / flexible", f"{m['gsm8k_strict']:.3f} / {m['gsm8k_flexible']:.3f}  "
+                     f"(score {m['gsm8k_score']:.2f}, {how})"))
+        gate = acc.get("gate")
+        if gate:
+            rows.append(("accuracy gate", f"{gate['decision']}: threshold {gate['threshold']:.2f} "
+                         f"(baseline {gate['baseline']:.2f} - {gate.get('max_drop', 0):g}, alpha {gate['alpha']:g})"))
     rows.append(("result", res.files.get("result", "")))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
@@ -377,7 +387,9 @@ def _status(args: argparse.Namespace) -> int:
             if k in {"max_batch_size", "kv_cache_fraction", "max_num_tokens", "quantization"}
         }
     )
-    head = ["#", "state", *knob_names, *names, "ttft_ms_p95", "peak_memory_gb", "x base", "note"]
+    extra = [k for k in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score") if k not in names
+             and any(k in r["metrics"] for r in rows)]
+    head = ["#", "state", *knob_names, *names, *extra, "x base", "note"]
     table = []
     for r in rows:
         m = r["metrics"]
@@ -394,8 +406,7 @@ def _status(args: argparse.Namespace) -> int:
                 r["state"],
                 *[_fmt(r["knobs"].get(k)) for k in knob_names],
                 *[_fmt(m.get(n)) for n in names],
-                _fmt(m.get("ttft_ms_p95")),
-                _fmt(m.get("peak_memory_gb")),
+                *[_fmt(m.get(k)) for k in extra],
                 _fmt(r.get("vs_baseline")),
                 note,
             ]

@@ -272,7 +272,8 @@ class HFRunner(Runner):
             input_ids=request.input_ids,
             request_id=request.id,
             max_new_tokens=request.max_new_tokens,
-            streaming=self._stream_all or (self.kv_cache_tokens or 0) < need,
+            # stop strings are watched on the streamed partial outputs (the engine has none of its own)
+            streaming=self._stream_all or bool(request.stop) or (self.kv_cache_tokens or 0) < need,
             record_timestamps=True,
             eos_token_id=-1 if request.ignore_eos else self.eos_token_id,
         )
@@ -288,10 +289,16 @@ class HFRunner(Runner):
                     fatal = self.manager.background_thread_status.fatal_error
                     raise EngineError(f"the continuous-batching loop stopped: {fatal!r}")
                 break
+            if result.request_id not in self._pending:
+                continue  # a late partial output of a request already stopped at a stop string
             times = self._merge_times(result)
-            if not result.is_finished():
+            req, arrival = self._pending[result.request_id]
+            stopped = not result.is_finished() and bool(req.stop) and self._hit_stop(result, req.stop)
+            if not result.is_finished() and not stopped:
                 continue
-            req, arrival = self._pending.pop(result.request_id)
+            if stopped:  # the text already holds a stop string: spend no more compute on it
+                self.manager.cancel_request(req.id)
+            del self._pending[result.request_id]
             self._times.pop(result.request_id, None)
             out.append(
                 RequestRecord(
@@ -305,6 +312,11 @@ class HFRunner(Runner):
                 )
             )
         return out
+
+    def _hit_stop(self, result: Any, stop: list[str]) -> bool:
+        """Whether the newest tokens contain a stop string (a window wide enough for any stop string)."""
+        tail = self.tokenizer.decode(result.generated_tokens[-24:], skip_special_tokens=True)
+        return any(s and s in tail for s in stop)
 
     def _merge_times(self, result: Any) -> list[float]:
         """Token times of a request, kept across preemption.
