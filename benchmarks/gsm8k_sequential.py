@@ -38,8 +38,10 @@ def main() -> None:
     answers = A.gsm8k_answers(DATA)
     gate = {"baseline": 74.2, "alpha": 0.05, "beta": 0.2, "sigma": 50.0}
     rows = []
-    for name, share in (("clearly fails (40 % correct)", 0.40), ("clearly passes (95 % correct)", 0.95),
-                        ("borderline (73 % correct)", 0.73)):
+    cases = [("clearly fails (40 % correct)", 0.40), ("clearly passes (95 % correct)", 0.95)]
+    if "--borderline" in sys.argv:  # evaluated in full either way: slow, and saves nothing
+        cases.append(("borderline (73 % correct)", 0.73))
+    for name, share in cases:
         correct = set(random.Random(0).sample(qs, round(share * len(qs))))
         row = {"case": name, "true_score": 100 * len(correct) / len(qs)}
         for seq in (True, False):
