@@ -46,17 +46,29 @@ def main() -> None:
         row = {"case": name, "true_score": 100 * len(correct) / len(qs)}
         for seq in (True, False):
             oracle = A.OracleRunner(runner, answers, correct)
-            res = A.evaluate(A.WorkbenchLM(oracle, max_gen_toks=1), data_path=DATA,
-                             gate={**gate, "sequential": seq}, chunk=100)
+            res = A.evaluate(
+                A.WorkbenchLM(oracle, max_gen_toks=1),
+                data_path=DATA,
+                gate={**gate, "sequential": seq},
+                chunk=100,
+            )
             key = "sequential" if seq else "full"
-            row[key] = {"n_used": res.n, "decision": res.gate["decision"], "score": res.score,
-                        "threshold": res.gate["threshold"], "seconds": res.seconds}
+            row[key] = {
+                "n_used": res.n,
+                "decision": res.gate["decision"],
+                "score": res.score,
+                "threshold": res.gate["threshold"],
+                "seconds": res.seconds,
+            }
         row["samples_saved"] = 1 - row["sequential"]["n_used"] / row["full"]["n_used"]
         rows.append(row)
-        print(f"{name}: sequential {row['sequential']['decision']} after {row['sequential']['n_used']} questions "
-              f"({row['sequential']['seconds']:.0f} s), full run {row['full']['decision']} "
-              f"(score {row['full']['score']:.1f}, threshold {row['full']['threshold']:.2f}, "
-              f"{row['full']['seconds']:.0f} s): {row['samples_saved']:.0%} of the questions saved", flush=True)
+        print(
+            f"{name}: sequential {row['sequential']['decision']} after {row['sequential']['n_used']} questions "
+            f"({row['sequential']['seconds']:.0f} s), full run {row['full']['decision']} "
+            f"(score {row['full']['score']:.1f}, threshold {row['full']['threshold']:.2f}, "
+            f"{row['full']['seconds']:.0f} s): {row['samples_saved']:.0%} of the questions saved",
+            flush=True,
+        )
     runner.close()
     print(save("gsm8k_sequential", {"gate": gate, "chunk": 100, "rows": rows}))
 

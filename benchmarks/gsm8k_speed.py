@@ -47,22 +47,39 @@ def main() -> None:
     runner.close()
 
     t = time.perf_counter()
-    hf = HFLM(pretrained=str(model), device="cpu", dtype="float32", add_bos_token=True)  # default batch size 1
-    ref = lm_eval.simple_evaluate(model=hf, tasks=[A.task_config("gsm8k", DATA)], samples={"gsm8k": list(range(N))},
-                                  fewshot_random_seed=0, bootstrap_iters=0, log_samples=True)
+    hf = HFLM(
+        pretrained=str(model), device="cpu", dtype="float32", add_bos_token=True
+    )  # default batch size 1
+    ref = lm_eval.simple_evaluate(
+        model=hf,
+        tasks=[A.task_config("gsm8k", DATA)],
+        samples={"gsm8k": list(range(N))},
+        fewshot_random_seed=0,
+        bootstrap_iters=0,
+        log_samples=True,
+    )
     hf_s = time.perf_counter() - t
     r = ref["results"]["gsm8k"]
     a = {(s["doc_id"], s["filter"]): s["resps"] for s in ours.samples}
     b = {(s["doc_id"], s["filter"]): s["resps"] for s in ref["samples"]["gsm8k"]}
     same = sum(a[k] == b.get(k) for k in a) / len(a)
-    out = {"n": N, "workbench_s": ours_s, "workbench_open_s": open_s, "hflm_s": hf_s, "speedup": hf_s / ours_s,
-           "speedup_with_open": hf_s / (ours_s + open_s),
-           "workbench_scores": [ours.strict, ours.flexible], "hflm_scores": [r["exact_match,strict-match"],
-                                                                            r["exact_match,flexible-extract"]],
-           "identical_continuations": same, "knobs": knobs}
-    print(f"workbench adapter {ours_s:.1f} s (+{open_s:.1f} s to open the engine), stock HFLM {hf_s:.1f} s: "
-          f"speed-up {out['speedup']:.1f}x ({out['speedup_with_open']:.1f}x counting the engine start); "
-          f"scores {out['workbench_scores']} vs {out['hflm_scores']}; identical continuations {same:.0%}")
+    out = {
+        "n": N,
+        "workbench_s": ours_s,
+        "workbench_open_s": open_s,
+        "hflm_s": hf_s,
+        "speedup": hf_s / ours_s,
+        "speedup_with_open": hf_s / (ours_s + open_s),
+        "workbench_scores": [ours.strict, ours.flexible],
+        "hflm_scores": [r["exact_match,strict-match"], r["exact_match,flexible-extract"]],
+        "identical_continuations": same,
+        "knobs": knobs,
+    }
+    print(
+        f"workbench adapter {ours_s:.1f} s (+{open_s:.1f} s to open the engine), stock HFLM {hf_s:.1f} s: "
+        f"speed-up {out['speedup']:.1f}x ({out['speedup_with_open']:.1f}x counting the engine start); "
+        f"scores {out['workbench_scores']} vs {out['hflm_scores']}; identical continuations {same:.0%}"
+    )
     print(save("gsm8k_speed", out))
 
 

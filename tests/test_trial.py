@@ -27,7 +27,7 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_trial_end_to_end(write_study, tmp_path):
-    study = write_study()
+    study = write_study(**{"trial.cache_dir": str(tmp_path / "cache")})  # a cache no other test has filled
     out = tmp_path / "run"
     p = _cli(
         "trial", str(study), "--set", "max_batch_size=4", "--set", "quantization=int8", "--out", str(out)

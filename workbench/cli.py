@@ -201,14 +201,26 @@ def format_summary(res: Any) -> str:
         ]
     if res.status == "COMPLETE" and "gsm8k_score" in m:
         acc = res.accuracy or {}
-        how = (f"reused from trial {acc['reused_from_trial']}" if acc.get("reused_from_trial") is not None
-               else f"n={int(m['gsm8k_n'])}")
-        rows.append(("GSM8K strict / flexible", f"{m['gsm8k_strict']:.3f} / {m['gsm8k_flexible']:.3f}  "
-                     f"(score {m['gsm8k_score']:.2f}, {how})"))
+        how = (
+            f"reused from trial {acc['reused_from_trial']}"
+            if acc.get("reused_from_trial") is not None
+            else f"n={int(m['gsm8k_n'])}"
+        )
+        rows.append(
+            (
+                "GSM8K strict / flexible",
+                f"{m['gsm8k_strict']:.3f} / {m['gsm8k_flexible']:.3f}  (score {m['gsm8k_score']:.2f}, {how})",
+            )
+        )
         gate = acc.get("gate")
         if gate:
-            rows.append(("accuracy gate", f"{gate['decision']}: threshold {gate['threshold']:.2f} "
-                         f"(baseline {gate['baseline']:.2f} - {gate.get('max_drop', 0):g}, alpha {gate['alpha']:g})"))
+            rows.append(
+                (
+                    "accuracy gate",
+                    f"{gate['decision']}: threshold {gate['threshold']:.2f} "
+                    f"(baseline {gate['baseline']:.2f} - {gate.get('max_drop', 0):g}, alpha {gate['alpha']:g})",
+                )
+            )
     rows.append(("result", res.files.get("result", "")))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
@@ -387,8 +399,11 @@ def _status(args: argparse.Namespace) -> int:
             if k in {"max_batch_size", "kv_cache_fraction", "max_num_tokens", "quantization"}
         }
     )
-    extra = [k for k in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score") if k not in names
-             and any(k in r["metrics"] for r in rows)]
+    extra = [
+        k
+        for k in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score")
+        if k not in names and any(k in r["metrics"] for r in rows)
+    ]
     head = ["#", "state", *knob_names, *names, *extra, "x base", "note"]
     table = []
     for r in rows:
