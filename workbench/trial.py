@@ -73,21 +73,25 @@ def run_trial(
         "log": str(out_dir / "worker.log"),
     }
 
-    reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype)
-    if reason:
-        res = TrialResult(
+    def unrun(status: str, failure: Failure) -> TrialResult:
+        """A result for a trial whose worker produced none (infeasible, or the process itself failed)."""
+        return TrialResult(
             study=spec.name,
             trial_id=trial_id,
-            status="INFEASIBLE",
+            status=status,
             engine=spec.engine,
             model=spec.model_source,
             knobs=knobs,
             build_knobs=build_knobs,
             runtime_knobs=runtime_knobs,
-            failure=Failure(kind="infeasible", message=reason),
-            environment=env,
-            files={"result": str(result_path)},
+            failure=failure,
         )
+
+    reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype)
+    if reason:
+        res = unrun("INFEASIBLE", Failure(kind="infeasible", message=reason))
+        res.environment = env
+        res.files = {"result": str(result_path)}
         res.timings_s = {"orchestrator_total": time.perf_counter() - t0}
         res.write(result_path)
         return res
@@ -103,16 +107,9 @@ def run_trial(
     if result_path.exists() and worker_failure is None:
         res = TrialResult.read(result_path)
     else:
-        res = TrialResult(
-            study=spec.name,
-            trial_id=trial_id,
-            status="FAILED",
-            engine=spec.engine,
-            model=spec.model_source,
-            knobs=knobs,
-            build_knobs=build_knobs,
-            runtime_knobs=runtime_knobs,
-            failure=worker_failure
+        res = unrun(
+            "FAILED",
+            worker_failure
             or Failure(kind="crash", message="the worker wrote no result", detail=_tail(Path(files["log"]))),
         )
     res.environment = {**env, "worker": res.environment}
