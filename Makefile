@@ -9,7 +9,7 @@ TINY   := models/tiny-llama
 # on a GPU machine: make install TORCH="torch==2.13.0 --index-url <your CUDA wheel index>"
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint clean-runs
+.PHONY: install demo test lint lab clean-runs
 
 install: $(STAMP)
 
@@ -27,12 +27,15 @@ demo: install $(TINY)/config.json
 	$(BIN)/workbench tune studies/quickstart.yaml
 
 test: install
-	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff check workbench tests benchmarks scripts
 	$(BIN)/pytest -q
 
+lab: install $(TINY)/config.json
+	$(BIN)/workbench lab
+
 lint: install
-	$(BIN)/ruff check workbench tests benchmarks
-	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/ruff check workbench tests benchmarks scripts
+	$(BIN)/ruff format --check workbench tests benchmarks scripts
 
 clean-runs:
 	rm -rf .workbench studies/*.db mlruns/*.db mlruns/artifacts

@@ -27,9 +27,21 @@ def make_model(out: Path) -> Path:
 
     tok_dir = make_tiny_model(out.parent / "tiny")
     tok = AutoTokenizer.from_pretrained(tok_dir)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-                      num_attention_heads=32, num_key_value_heads=8, head_dim=64, max_position_embeddings=8192,
-                      rope_theta=500000.0, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=64,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = LlamaForCausalLM(cfg).to(torch.bfloat16)
@@ -58,33 +70,59 @@ def main() -> None:
         from workbench.plan import TrialPlan
         from workbench.spec import validate_spec
 
-        spec = validate_spec({"name": "gpu", "model": {"path": str(model), "dtype": "bfloat16"}, "engine": "hf",
-                              "search_space": {"max_batch_size": 128}, "trial": {"device": "cuda"}})
-        knobs = {**HFEngine.default_knobs(), "max_batch_size": 128, "max_num_tokens": 8192,
-                 "kv_cache_fraction": 0.5}
+        spec = validate_spec(
+            {
+                "name": "gpu",
+                "model": {"path": str(model), "dtype": "bfloat16"},
+                "engine": "hf",
+                "search_space": {"max_batch_size": 128},
+                "trial": {"device": "cuda"},
+            }
+        )
+        knobs = {
+            **HFEngine.default_knobs(),
+            "max_batch_size": 128,
+            "max_num_tokens": 8192,
+            "kv_cache_fraction": 0.5,
+        }
         plan = TrialPlan.make(spec, "gpu", knobs, detect_device("cuda"), Path("/tmp"), Path("/tmp"))
         _, runtime = split_knobs(HFEngine.knobs, knobs)
         runner = HFEngine().open(plan, Artifact(model, None, {}), runtime)
         open_s = time.perf_counter() - t
         t = time.perf_counter()
         res = A.evaluate(A.WorkbenchLM(runner, max_gen_toks=256), data_path=args.data, limit=args.n)
-        out = {"side": "workbench", "seconds": time.perf_counter() - t, "open_s": open_s, "knobs": knobs,
-               "engine_config": runner.resolved_config, "strict": res.strict, "flexible": res.flexible,
-               "resps": {f"{s['doc_id']}|{s['filter']}": s["resps"] for s in res.samples}}
+        out = {
+            "side": "workbench",
+            "seconds": time.perf_counter() - t,
+            "open_s": open_s,
+            "knobs": knobs,
+            "engine_config": runner.resolved_config,
+            "strict": res.strict,
+            "flexible": res.flexible,
+            "resps": {f"{s['doc_id']}|{s['filter']}": s["resps"] for s in res.samples},
+        }
         runner.close()
     else:
         import lm_eval
         from lm_eval.models.huggingface import HFLM
 
         hf = HFLM(pretrained=str(model), device="cuda", dtype="bfloat16", add_bos_token=True)  # batch size 1
-        ref = lm_eval.simple_evaluate(model=hf, tasks=[A.task_config("gsm8k", args.data)],
-                                      samples={"gsm8k": list(range(args.start, args.start + args.n))},
-                                      fewshot_random_seed=0,
-                                      bootstrap_iters=0, log_samples=True)
+        ref = lm_eval.simple_evaluate(
+            model=hf,
+            tasks=[A.task_config("gsm8k", args.data)],
+            samples={"gsm8k": list(range(args.start, args.start + args.n))},
+            fewshot_random_seed=0,
+            bootstrap_iters=0,
+            log_samples=True,
+        )
         r = ref["results"]["gsm8k"]
-        out = {"side": "hflm", "seconds": time.perf_counter() - t, "strict": r["exact_match,strict-match"],
-               "flexible": r["exact_match,flexible-extract"],
-               "resps": {f"{s['doc_id']}|{s['filter']}": s["resps"] for s in ref["samples"]["gsm8k"]}}
+        out = {
+            "side": "hflm",
+            "seconds": time.perf_counter() - t,
+            "strict": r["exact_match,strict-match"],
+            "flexible": r["exact_match,flexible-extract"],
+            "resps": {f"{s['doc_id']}|{s['filter']}": s["resps"] for s in ref["samples"]["gsm8k"]},
+        }
     import torch
 
     out["gpu"] = torch.cuda.get_device_name(0)

@@ -20,6 +20,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["WORKBENCH_HOME"] = str(home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault(
+        "WORKBENCH_FIGURE_PNG", "0"
+    )  # rendering PNGs costs seconds per study; test_ui turns it on
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import small_study
-from workbench.engines.base import Artifact, DeviceInfo, Request
+from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, Request
 from workbench.engines.hf import HFEngine, cpu_num_blocks
 from workbench.knobs import split_knobs
 from workbench.plan import TrialPlan
@@ -120,3 +120,26 @@ def test_quantized_build_is_smaller_and_reloads(tiny_model, tmp_path):
         assert rec.output_len == 4 and rec.error is None
     finally:
         runner.close()
+
+
+def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
+    from safetensors.torch import load_file
+
+    knobs = {**HFEngine.default_knobs(), "page_size": 16}
+    plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
+    _, runtime = split_knobs(HFEngine.knobs, knobs)
+    runner = HFEngine().open(plan, Artifact(tiny_model, None, {}), runtime)
+    try:
+        saved = load_file(str(tiny_model / "model.safetensors"))
+        name = "model.layers.0.mlp.up_proj.weight"
+        mine = dict(runner.model.named_parameters())[name]
+        assert tuple(mine.shape) == tuple(saved[name].shape)  # the architecture of config.json ...
+        assert not mine.detach().equal(saved[name])  # ... without its weights
+        (rec,) = runner.generate([Request("d", list(range(5, 25)), 4)])
+        assert rec.output_len == 4 and rec.error is None
+    finally:
+        runner.close()
+    reason = HFEngine.infeasible_reason(
+        {**knobs, "quantization": "int8"}, CPU, "float32", FeasibilityContext(load_format="dummy")
+    )
+    assert reason is not None and "load_format dummy" in reason

@@ -42,7 +42,7 @@ def test_unknown_top_level_key_names_line_and_allowed_keys(tmp_path, tiny_model)
     msg = str(err)
     assert str(tmp_path / "s.yaml") in msg
     assert "searchspace: unknown key" in msg
-    assert "allowed keys: name, description, model, engine, search_space" in msg
+    assert "allowed keys: name, description, model, engine, engine_options, search_space" in msg
     line = next(
         i
         for i, t in enumerate((tmp_path / "s.yaml").read_text().splitlines(), 1)

@@ -6,6 +6,7 @@ Covers the baseline, pruning of infeasible knobs, failed trials, constraints, re
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -124,6 +125,26 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
     assert best.values[0] == max(t.values[0] for t in study.trials)
     rows = {r["number"]: r for r in trial_rows(study)}
     assert rows[0]["vs_baseline"] == pytest.approx(1.0)
+    # export from the study's name alone (the definition is stored in the study): the best trial by default
+    out = tmp_path / "export"
+    r = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "export", "t", "--storage", storage, "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    exported = json.loads((out / "trial.json").read_text())
+    assert exported["trial"] == best.number and exported["knobs"] == best.user_attrs["knobs"]
+    assert exported["mlflow_run_id"] == best.user_attrs["mlflow_run_id"]
+    cb = yaml.safe_load((out / "continuous_batching.yaml").read_text())["continuous_batching_config"]
+    assert cb["max_requests_per_batch"] == best.user_attrs["knobs"]["max_batch_size"]
+    assert "x the baseline's" in (out / "README.md").read_text()
+    r = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "export", "t", "--storage", storage, "--trial", "99"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "has no trial 99" in r.stderr
 
 
 def test_infeasible_pruned_failures_recorded_and_study_goes_on(tiny_model, tmp_path):

@@ -178,7 +178,9 @@ def test_rate_arrivals_are_spread(tiny_model):
 
 def test_quickstart_validates_via_cli():
     p = _cli("validate", "studies/quickstart.yaml")
-    assert p.returncode == 0 and "quantization         build-time choices none, int8, int4_intx" in p.stdout
+    assert (
+        p.returncode == 0 and "quantization             build-time choices none, int8, int4_intx" in p.stdout
+    )
 
 
 def test_help_is_light():

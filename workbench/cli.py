@@ -73,6 +73,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a study setting for this run, e.g. workload.num_requests=16",
     )
+    tu.add_argument(
+        "--gpus",
+        default=None,
+        metavar="0,1,...",
+        help="one worker process per GPU (CUDA_VISIBLE_DEVICES), all on this study (docs/scale-out.md)",
+    )
+
+    wk = sub.add_parser(
+        "worker", help="join a study (from any machine) and run its trials until the budget is reached"
+    )
+    wk.add_argument("study", help="study name (its stored definition is used) or study definition (YAML)")
+    wk.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    wk.add_argument(
+        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+    )
+    wk.add_argument("--n-trials", type=int, default=None, help="finished trials the study should hold")
+    wk.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
 
     for name, text in (
         ("status", "a table of the study's trials"),
@@ -82,6 +99,43 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("study", help="study name or study definition (YAML)")
         c.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
         c.add_argument("--json", action="store_true", help="print JSON")
+
+    e = sub.add_parser(
+        "export", help="write a trial's deployable configuration (options YAML, build command, README)"
+    )
+    e.add_argument("study", help="study name or study definition (YAML)")
+    e.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
+    e.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    e.add_argument("--out", default=None, help="output folder (default exports/STUDY-trialN)")
+
+    x = sub.add_parser(
+        "crosscheck", help="run trtllm-bench on a trial's configuration and log its report beside ours"
+    )
+    x.add_argument("study", help="study name or study definition (YAML)")
+    x.add_argument("--trial", type=int, required=True, help="trial number")
+    x.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    x.add_argument(
+        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+    )
+    x.add_argument(
+        "--engine",
+        choices=("bench", "workbench"),
+        default="bench",
+        help="bench: trtllm-bench builds the engine (when its flags can express it); workbench: the trial's own",
+    )
+    x.add_argument("--out", default=None, help="work folder (default .workbench/crosscheck/STUDY-trialN)")
+
+    r = sub.add_parser("report", help="write the study's self-contained HTML report and attach it to MLflow")
+    r.add_argument("study", help="study name or study definition (YAML)")
+    r.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    r.add_argument(
+        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+    )
+    r.add_argument("--out", default=None, help="HTML file (default reports/STUDY.html)")
+
+    lab = sub.add_parser("lab", help="JupyterLab on the notebooks (127.0.0.1), this environment as kernel")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--host", default="127.0.0.1")
 
     d = sub.add_parser("dashboard", help="optuna-dashboard on the study (bound to 127.0.0.1)")
     d.add_argument("study", help="study name or study definition (YAML)")
@@ -114,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         "best": _best,
         "dashboard": _dashboard,
         "ui": _ui,
+        "export": _export,
+        "worker": _worker,
+        "report": _report,
+        "lab": _lab,
+        "crosscheck": _crosscheck,
     }
     try:
         return commands[args.command](args)
@@ -139,12 +198,22 @@ def _load(path: str, assign: list[str]) -> tuple[Any, dict[str, Any]]:
     return spec, knobs
 
 
+def _require_engine(spec: Any) -> None:
+    """Stop before any trial when the engine's package is missing (every trial would fail the same way)."""
+    from workbench.engines import get_engine_class
+
+    why = get_engine_class(spec.engine).check_available()
+    if why:
+        raise UsageError(why)
+
+
 def _trial(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from workbench.trial import run_trial
 
     spec, knobs = _load(args.study, args.assign)
+    _require_engine(spec)
     res = run_trial(spec, knobs, out_dir=Path(args.out) if args.out else None)
     if args.json:
         import json
@@ -252,7 +321,7 @@ def _validate(args: argparse.Namespace) -> int:
             )
         else:
             desc = f"fixed {entry}"
-        print(f"  {name:<20} {kind:<10} {desc}")
+        print(f"  {name:<24} {kind:<10} {desc}")
     return EXIT_OK
 
 
@@ -262,11 +331,138 @@ def _engines(args: argparse.Namespace) -> int:
     for name in engine_names():
         cls = get_engine_class(name)
         print(f"{name}  ({cls.__module__}.{cls.__name__})")
+        why = cls.check_available()
+        if why:
+            print(f"  (not available here: {why})")
         for k in cls.knobs.values():
             print(
-                f"  {k.name:<20} {'build-time' if k.build_time else 'runtime':<10} default {k.default!s:<8} "
+                f"  {k.name:<24} {'build-time' if k.build_time else 'runtime':<10} default {k.default!s:<8} "
                 f"{k.allowed()}  - {k.help}"
             )
+        if cls.options_model is not None:
+            print("  engine_options:")
+            for name, f in cls.options_model.model_fields.items():
+                print(f"    {name:<22} default {f.default!s:<14} {f.description or ''}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ export, crosscheck
+def _study_and_spec(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The Optuna study and its definition: from the YAML when given, else the one stored in the study."""
+    from workbench.spec import load_spec
+    from workbench.study import stored_spec
+
+    study = _open(args)
+    if args.study.endswith((".yaml", ".yml")):
+        return study, load_spec(args.study)
+    try:
+        return study, stored_spec(study)
+    except KeyError as e:
+        raise UsageError(str(e).strip("'\"")) from None
+
+
+def _trial_of(study: Any, number: int | None) -> Any:
+    from workbench.study import pick_trial
+
+    try:
+        return pick_trial(study, number)
+    except KeyError as e:
+        raise UsageError(str(e).strip("'\"")) from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    from workbench.report import write_report
+
+    study = _open(args)
+    out = write_report(
+        study, Path(args.out) if args.out else None, tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI
+    )
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained) and attached it to the study's MLflow run"
+    )
+    return EXIT_OK
+
+
+def _lab(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or str(
+        Path(sys.executable).parent / "jupyter-lab"
+    )
+    print(
+        f"JupyterLab on http://{args.host}:{args.port}/lab (notebooks in {root / 'notebooks'}; kernel: {sys.executable})"
+    )
+    os.execv(
+        exe,
+        [
+            exe,
+            "--ip",
+            args.host,
+            "--port",
+            str(args.port),
+            "--no-browser",
+            f"--ServerApp.root_dir={root / 'notebooks'}",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+    )
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.export import export_trial
+
+    study, spec = _study_and_spec(args)
+    t = _trial_of(study, args.trial)
+    out = Path(args.out or f"exports/{spec.name}-trial{t.number}")
+    files = export_trial(study, t.number, out, spec=spec)
+    which = "the best trial" if args.trial is None else "trial"
+    print(f"exported {which} {t.number} of {spec.name!r} to {out}/:")
+    for f in files:
+        print(f"  {f.name}")
+    return EXIT_OK
+
+
+def _crosscheck(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench import crosscheck
+
+    study, spec = _study_and_spec(args)
+    if spec.engine != "trtllm":
+        raise UsageError(
+            f"crosscheck runs trtllm-bench, for trtllm studies; {spec.name!r} uses engine {spec.engine!r}"
+        )
+    _require_engine(spec)
+    t = _trial_of(study, args.trial)
+    own = None
+    rp = t.user_attrs.get("result_path")
+    if args.engine == "workbench" or crosscheck.T.bench_build_unsupported(t.user_attrs.get("knobs", {})):
+        art = (
+            json.loads(Path(rp).read_text()).get("build", {}).get("artifact_path")
+            if rp and Path(rp).exists()
+            else None
+        )
+        own = Path(art) / "engine" if art else None
+    work = Path(args.out or f".workbench/crosscheck/{spec.name}-trial{t.number}")
+    try:
+        comp = crosscheck.run(
+            spec,
+            t.number,
+            t.user_attrs.get("knobs", t.params),
+            t.user_attrs.get("metrics", {}),
+            work,
+            own_engine=own,
+            run_id=t.user_attrs.get("mlflow_run_id"),
+            tracking_uri=args.tracking_uri,
+        )
+    except crosscheck.CrosscheckError as e:
+        raise UsageError(str(e)) from None
+    print(crosscheck.format_comparison(comp))
+    print(
+        f"engine: {comp['engine_source']} ({comp['note']}); files in {work}/, logged to the trial's MLflow run"
+    )
     return EXIT_OK
 
 
@@ -285,8 +481,11 @@ def _tune(args: argparse.Namespace) -> int:
         )
     if overrides:
         spec = load_spec(args.study, overrides)
+    _require_engine(spec)
     storage = args.storage or DEFAULT_STORAGE
-    target = args.n_trials or spec.budget.n_trials
+    if args.gpus:
+        return _tune_gpus(args, spec, storage)
+    target = args.n_trials if args.n_trials is not None else spec.budget.n_trials
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial says it better
@@ -327,7 +526,14 @@ def _tune(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if not rep.ran and not rep.interrupted:
-        print(f"the study already holds {target} finished trials: nothing to run (raise --n-trials to go on)")
+        if target == 0:
+            print(
+                f"study {spec.name!r} is registered with its definition: start workers with `workbench worker {spec.name}`"
+            )
+        else:
+            print(
+                f"the study already holds {target} finished trials: nothing to run (raise --n-trials to go on)"
+            )
     if rep.interrupted:
         print("interrupted: the running trial was recorded as failed; run the same command again to resume")
     print(_format_best(rep.study, best_trials(rep.study), trial_rows(rep.study), spec.objectives))
@@ -337,6 +543,71 @@ def _tune(args: argparse.Namespace) -> int:
     wb = _self_command()
     print(f"  {wb} dashboard {args.study}{st}   # optuna-dashboard")
     print(f"  {wb} ui {args.study}{tu}   # MLflow UI, runs of this study")
+    return EXIT_FAILED if rep.interrupted else EXIT_OK
+
+
+def _tune_gpus(args: argparse.Namespace, spec: Any, storage: str) -> int:
+    from workbench import scaleout
+    from workbench.study import open_study
+
+    try:
+        gpus = scaleout.parse_gpus(args.gpus)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if len(gpus) > 1 and scaleout.is_sqlite(storage):
+        print(scaleout.SQLITE_SHARED_WARNING.format(n=len(gpus), url=storage), file=sys.stderr)
+    open_study(spec, storage)  # created once here (with its definition), then joined by every worker
+    print(f"study {spec.name!r}: {len(gpus)} workers, GPUs {', '.join(gpus)}", flush=True)
+    rc = scaleout.launch(spec.name, gpus, storage, args.tracking_uri, args.n_trials)
+    from workbench.study import best_trials, load_study, trial_rows
+
+    study = load_study(spec.name, storage)
+    print(_format_best(study, best_trials(study), trial_rows(study), spec.objectives))
+    return EXIT_OK if rc == 0 else EXIT_FAILED
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import os
+
+    import optuna
+
+    from workbench import scaleout
+    from workbench.study import StudyMismatch, tune
+
+    storage = args.storage or DEFAULT_STORAGE
+    if args.study.endswith((".yaml", ".yml")):
+        from workbench.spec import load_spec
+
+        spec = load_spec(args.study)
+    else:
+        _, spec = _study_and_spec(args)
+    _require_engine(spec)
+    if scaleout.is_sqlite(storage):
+        print(scaleout.SQLITE_SHARED_WARNING.format(n="several", url=storage), file=sys.stderr)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    me = scaleout.worker_identity()
+    who = me["worker_id"] or f"{me['host']}:{me['pid']}"
+    print(
+        f"worker {who} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}) on study {spec.name!r}",
+        flush=True,
+    )
+
+    def on_trial(t: Any) -> None:
+        m = t.user_attrs.get("metrics", {})
+        what = t.user_attrs.get("failure") or ", ".join(
+            f"{o.metric}={m.get(o.metric, float('nan')):.4g}" for o in spec.objectives
+        )
+        print(f"trial {t.number}: {t.state.name} {what}", flush=True)
+
+    try:
+        rep = tune(spec, storage=storage, tracking_uri=args.tracking_uri, n_trials=args.n_trials,
+                   timeout=args.timeout, on_trial=on_trial)  # fmt: skip
+    except StudyMismatch as e:
+        raise UsageError(str(e)) from None
+    print(
+        f"worker {who}: ran {len(rep.ran)} trials; the study's budget is reached"
+        + (" (interrupted)" if rep.interrupted else "")
+    )
     return EXIT_FAILED if rep.interrupted else EXIT_OK
 
 

@@ -63,7 +63,12 @@ def detect_device(requested: str = "auto", index: int = 0) -> DeviceInfo:
         name = name.decode() if isinstance(name, bytes) else name
         cc = nv.nvmlDeviceGetCudaComputeCapability(h)
         return DeviceInfo(
-            "cuda", name, int(nv.nvmlDeviceGetMemoryInfo(h).total), (int(cc[0]), int(cc[1])), index
+            # the index is NVML's (physical) one: memory sampling must watch the GPU this worker sees
+            "cuda",
+            name,
+            int(nv.nvmlDeviceGetMemoryInfo(h).total),
+            (int(cc[0]), int(cc[1])),
+            _visible_index(index),
         )
     if requested == "cuda":
         raise DeviceError("trial.device is 'cuda' but NVML finds no NVIDIA GPU on this machine")

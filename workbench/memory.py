@@ -83,6 +83,14 @@ class MemorySampler:
         }
 
 
+def nvml_used(device_index: int) -> int:
+    """Device memory in use now (all processes), from NVML."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    return int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(device_index)).used)
+
+
 def wait_for_release(
     device_index: int, baseline_bytes: int, tolerance_bytes: int = 256 * 1024**2, timeout_s: float = 60.0
 ) -> bool:

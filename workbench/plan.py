@@ -16,6 +16,7 @@ class TrialPlan(BaseModel):
     study: str
     trial_id: str
     engine: str
+    engine_options: dict[str, Any] = {}
     knobs: dict[str, Any]
     model: ModelSpec
     model_source: str
@@ -65,6 +66,7 @@ class TrialPlan(BaseModel):
             study=spec.name,
             trial_id=trial_id,
             engine=spec.engine,
+            engine_options=spec.engine_options,
             knobs=knobs,
             model=spec.model,
             model_source=spec.model_source,

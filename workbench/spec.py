@@ -43,6 +43,11 @@ class ModelSpec(_Strict):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     tokenizer: str | None = Field(None, description="tokenizer id or path, when not the model's own")
     trust_remote_code: bool = False
+    load_format: Literal["auto", "dummy"] = Field(
+        "auto",
+        description="dummy: random weights in the model's shape, for performance-only studies "
+        "(throughput and memory do not depend on weight values; accuracy would be meaningless)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -276,6 +281,9 @@ class StudySpec(_Strict):
     description: str = ""
     model: ModelSpec
     engine: str
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict, description="engine settings that are not searched (see `workbench engines`)"
+    )
     search_space: dict[str, Any] = Field(min_length=1)
     baseline: dict[str, Any] = Field(
         default_factory=dict, description="knob values of the baseline; unset ones are the engine's defaults"
@@ -292,6 +300,15 @@ class StudySpec(_Strict):
 
     # where the file was read from; relative paths in it are resolved against its folder
     source_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _no_accuracy_on_random_weights(self) -> StudySpec:
+        if self.accuracy is not None and self.model.load_format == "dummy":
+            raise ValueError(
+                "model.load_format is dummy (random weights), so GSM8K accuracy would be meaningless: "
+                "remove the `accuracy:` section or use load_format: auto"
+            )
+        return self
 
     @model_validator(mode="after")
     def _accuracy_declared(self) -> StudySpec:
@@ -378,8 +395,9 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
 
     if spec.engine not in engine_names():
         return [_at(root, ("engine",), f"got {spec.engine!r}; allowed engines: {', '.join(engine_names())}")]
-    defs = get_engine_class(spec.engine).knobs
-    problems = []
+    engine_cls = get_engine_class(spec.engine)
+    defs = engine_cls.knobs
+    problems = _check_engine_options(spec, engine_cls, root)
     for section in ("search_space", "baseline"):
         for name, entry in getattr(spec, section).items():
             loc: tuple[Any, ...] = (section, name)
@@ -416,6 +434,29 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
                 except ValueError as e:
                     problems.append(_at(root, loc, str(e)))
     return problems
+
+
+def _check_engine_options(spec: StudySpec, engine_cls: Any, root: Any) -> list[str]:
+    model = engine_cls.options_model
+    if model is None:
+        if spec.engine_options:
+            return [_at(root, ("engine_options",), f"engine {spec.engine!r} takes no engine_options")]
+        return []
+    try:
+        model.model_validate(spec.engine_options)
+    except ValidationError as e:
+        out = []
+        for err in e.errors():
+            loc = ("engine_options", *err["loc"])
+            if err["type"] == "extra_forbidden":
+                what = f"unknown key; allowed keys: {', '.join(model.model_fields)}"
+            else:
+                value = err.get("input")
+                msg = err["msg"].removeprefix("Value error, ")
+                what = f"got {value!r}; {msg}" if isinstance(value, SCALAR) or value is None else msg
+            out.append(_at(root, loc, what))
+        return out
+    return []
 
 
 def parse_knob_assignments(spec: StudySpec, assignments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

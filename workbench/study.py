@@ -61,15 +61,18 @@ def make_storage(
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}}
+        # pysqlite opens no transaction for SELECT, so two processes can both pop one WAITING trial
+        # (Optuna's FOR UPDATE is a no-op on SQLite); autocommit here + BEGIN IMMEDIATE below serialises them
+        engine_kwargs = {"connect_args": {"timeout": 60, "isolation_level": None}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
+    import sqlalchemy
     import sqlalchemy.exc
 
     for attempt in range(6):  # several workers starting on an empty database race to create its tables
         try:
             with _quiet_experimental():
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
@@ -78,6 +81,9 @@ def make_storage(
                         max_retry=2
                     ),
                 )
+            if url.startswith("sqlite"):
+                sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
+            return storage
         except (
             sqlalchemy.exc.IntegrityError,
             sqlalchemy.exc.ProgrammingError,
@@ -87,6 +93,10 @@ def make_storage(
                 raise
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager
@@ -210,6 +220,9 @@ def open_study(spec: StudySpec, storage: str | optuna.storages.BaseStorage) -> o
             f"({[d.name.lower() for d in study.directions]}); the study file asks for {names} ({directions}). "
             "Give the study a new name, or use another --storage."
         )
+    # the definition itself, so export and crosscheck can work from the study name alone
+    study.set_user_attr("spec", spec.model_dump(mode="json"))
+    study.set_user_attr("spec_path", str(spec.source_path) if spec.source_path else None)
     if stored is None:
         study.set_user_attr("objectives", names)
         study.set_user_attr("engine", spec.engine)
@@ -261,6 +274,7 @@ def tune(
     timeout: float | None = None,
     rerun_duplicates: bool = False,
     on_trial: Callable[[FrozenTrial], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TuneReport:
     """Run the study until it holds `n_trials` finished (complete or pruned) trials, or `timeout` passes."""
     from workbench.environment import detect_device
@@ -311,8 +325,15 @@ def tune(
         acc_key, reuse, gate = _accuracy_plan(study, spec, knobs, device, base, is_base)
         if acc_key:
             trial.set_user_attr("accuracy_key", acc_key)
-        run_id = tracker.start_trial(trial.number, knobs, is_base)
+        dashboard_url = trial_dashboard_url(study, trial.number)
+        run_id = tracker.start_trial(trial.number, knobs, is_base, dashboard_url=dashboard_url)
         trial.set_user_attr("mlflow_run_id", run_id)
+        link_trial_to_run(study, trial, tracker.run_url(run_id))
+        from workbench.scaleout import worker_identity
+
+        me = worker_identity()
+        trial.set_user_attr("worker", me)
+        tracker.tag(run_id, {f"worker.{k}": v for k, v in me.items() if v})
         t1 = time.perf_counter()
         try:
             res = run_trial(
@@ -363,7 +384,7 @@ def tune(
             on_trial(frozen)
         finished = len(study_.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         failed = len(study_.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-        if finished >= target or failed >= max(target, 3) * 2:
+        if finished >= target or failed >= max(target, 3) * 2 or (should_stop is not None and should_stop()):
             study_.stop()
 
     if _finished(study) < target:
@@ -396,7 +417,7 @@ def _accuracy_plan(
     engine_cls = get_engine_class(spec.engine)
     build_knobs, _ = split_knobs(engine_cls.knobs, knobs)
     plan = TrialPlan.make(spec, "key", knobs, device, Path("."), Path("."))
-    key = build_key(artifact_material(plan, engine_cls.version, build_knobs))
+    key = build_key(artifact_material(plan, engine_cls, build_knobs))
     reuse = None
     if spec.accuracy.reuse != "never":
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -486,6 +507,42 @@ def load_study(name: str, storage: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=make_storage(storage))
 
 
+def stored_spec(study: optuna.Study) -> StudySpec:
+    """The study definition saved when the study was last opened by `tune`."""
+    from pathlib import Path
+
+    from workbench.spec import validate_spec
+
+    data = study.user_attrs.get("spec")
+    if data is None:
+        raise KeyError(
+            f"study {study.study_name!r} holds no definition: pass the study YAML instead of its name"
+        )
+    path = study.user_attrs.get("spec_path")
+    return validate_spec(
+        dict(data),
+        source=f"the definition stored in study {study.study_name!r}",
+        source_path=Path(path) if path else None,
+    )
+
+
+def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
+    """Trial `number`, or the best one: the single best, or of a Pareto set the best on the first objective."""
+    if number is not None:
+        trials = study.get_trials(deepcopy=False)
+        if not 0 <= number < len(trials):
+            raise KeyError(f"study {study.study_name!r} has no trial {number} (it has {len(trials)})")
+        t = trials[number]
+        if t.state != TrialState.COMPLETE:
+            raise KeyError(f"trial {number} of {study.study_name!r} is {t.state.name}, not COMPLETE")
+        return t
+    best = best_trials(study)
+    if not best:
+        raise KeyError(f"study {study.study_name!r} has no feasible completed trial yet")
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(best, key=lambda t: t.values[0], reverse=maximize)[0]
+
+
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial: state, knobs, objective and key metrics, failure cause."""
     rows = []
@@ -506,11 +563,47 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             "duplicate_of": t.user_attrs.get("duplicate_of"),
             "duration_s": t.duration.total_seconds() if t.duration else None,
             "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+            "mlflow_run_url": t.user_attrs.get("mlflow_run_url"),
         }
         if base_m.get("output_tok_s") and m.get("output_tok_s"):
             row["vs_baseline"] = m["output_tok_s"] / base_m["output_tok_s"]
         rows.append(row)
     return rows
+
+
+def dashboard_base_url() -> str:
+    """Where optuna-dashboard is served (`workbench dashboard` default), for links from MLflow runs."""
+    import os
+
+    return os.environ.get("WORKBENCH_DASHBOARD_URL", "http://127.0.0.1:8080").rstrip("/")
+
+
+def trial_dashboard_url(study: optuna.Study, number: int) -> str:
+    return f"{dashboard_base_url()}/dashboard/studies/{study._study_id}/trials?numbers={number}"
+
+
+def link_trial_to_run(study: optuna.Study, trial: optuna.Trial, run_url: str) -> None:
+    """The trial's user attr and its optuna-dashboard note both point at its MLflow run."""
+    trial.set_user_attr("mlflow_run_url", run_url)
+    try:
+        from optuna_dashboard import save_note
+
+        save_note(trial, f"MLflow run of this trial: [{run_url}]({run_url})")
+    except Exception:  # noqa: BLE001 - the note is a convenience; the user attr carries the link
+        pass
+
+
+def trials_frame(study: optuna.Study) -> Any:
+    """The trials as a pandas DataFrame: one row per trial, knobs and metrics as columns (for notebooks and plots)."""
+    import pandas as pd
+
+    records = []
+    for r in trial_rows(study):
+        rec = {k: v for k, v in r.items() if k not in ("knobs", "metrics", "values")}
+        rec.update(r["knobs"] or {})
+        rec.update(r["metrics"] or {})
+        records.append(rec)
+    return pd.DataFrame.from_records(records)
 
 
 def best_trials(study: optuna.Study) -> list[FrozenTrial]:

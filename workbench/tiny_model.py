@@ -152,3 +152,11 @@ def make_tiny_model(
     model.generation_config.pad_token_id = 0
     model.save_pretrained(out)
     return out
+
+
+def ensure_tiny_model(path: str | Path) -> Path:
+    """The tiny model at `path`, made there first if it is not (notebooks and the demo call this)."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    return make_tiny_model(path)

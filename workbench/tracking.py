@@ -117,7 +117,19 @@ class Tracker:
         return rid
 
     # ------------------------------------------------------------------------------------ trial runs
-    def start_trial(self, number: int, knobs: dict[str, Any], is_baseline: bool) -> str:
+    def tag(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the MLflow UI (the tracking server itself, or `workbench ui`'s address)."""
+        base = self.uri if self.uri.startswith(("http://", "https://")) else ui_base_url()
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    def start_trial(
+        self, number: int, knobs: dict[str, Any], is_baseline: bool, dashboard_url: str | None = None
+    ) -> str:
         from mlflow.entities import Param
 
         run = self.client.create_run(
@@ -132,6 +144,15 @@ class Tracker:
                 "model": self.spec.model_source,
                 "baseline": str(is_baseline).lower(),
                 "status": "RUNNING",
+                **(
+                    {
+                        "optuna_dashboard_url": dashboard_url,
+                        "mlflow.note.content": f"Optuna trial {number} in optuna-dashboard: "
+                        f"[{dashboard_url}]({dashboard_url})",
+                    }
+                    if dashboard_url
+                    else {}
+                ),
             },
         )
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in knobs.items()])
@@ -174,6 +195,13 @@ class Tracker:
             for k in RATIO_METRICS:
                 if _finite(res.metrics.get(k)) and _finite(baseline.get(k)) and baseline[k]:
                     metrics.append(Metric(f"{k}_vs_baseline", res.metrics[k] / baseline[k], now, 0))
+        b = res.build or {}
+        if b.get("size_bytes"):
+            metrics.append(Metric("build.size_gb", b["size_bytes"] / 1024**3, now, 0))
+        if b.get("build_key") and not b.get("cache_hit"):  # built by this trial: the time of each step
+            for step, sec in (b.get("steps_s") or {}).items():
+                if _finite(sec):
+                    metrics.append(Metric(f"build.{_slug(step)}_s", float(sec), now, 0))
         for i, c in enumerate(constraints):
             metrics.append(Metric(f"constraint_{i}", float(c), now, 0))  # <= 0 is feasible
         if constraints:
@@ -273,6 +301,12 @@ class Tracker:
                 )
             )
             self.client.log_artifact(self.parent_id, str(Path(tmp, "trials.json")), "study")
+        try:  # the study's figures, the same functions the notebooks and the report use
+            from workbench.plots import study_figures
+
+            log_figures(self.client, self.parent_id, study_figures(study))
+        except Exception as e:  # noqa: BLE001 - a figure must never fail a study
+            self.client.set_tag(self.parent_id, "figures_error", f"{type(e).__name__}: {e}"[:4000])
             self.client.log_artifact(self.parent_id, str(Path(tmp, "best_trials.json")), "study")
         self.client.set_tag(self.parent_id, "interrupted", str(interrupted).lower())
         self.client.set_terminated(self.parent_id, status="KILLED" if interrupted else "FINISHED")
@@ -291,6 +325,89 @@ def _init_lock(uri: str) -> Any:
     with open(str(db) + ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
+
+
+def ui_base_url() -> str:
+    return os.environ.get("WORKBENCH_MLFLOW_UI_URL", "http://127.0.0.1:5000")
+
+
+def png_enabled() -> bool:
+    """PNG copies need kaleido's Chromium: on when one is found, unless WORKBENCH_FIGURE_PNG=0."""
+    import shutil
+
+    flag = os.environ.get("WORKBENCH_FIGURE_PNG", "auto")
+    if flag == "0":
+        return False
+    return flag == "1" or any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome"))
+
+
+def log_figures(
+    client: Any, run_id: str, figures: dict[str, Any], artifact_path: str = "figures"
+) -> list[str]:
+    """Each plotly figure as interactive HTML, and as PNG where kaleido finds a Chromium to render with."""
+    logged = []
+    for name, fig in figures.items():
+        client.log_figure(run_id, fig, f"{artifact_path}/{name}.html")
+        logged.append(f"{name}.html")
+    if png_enabled():
+        try:  # one browser session renders them all (about 3 s for seven figures)
+            import plotly.io as pio
+
+            with tempfile.TemporaryDirectory() as tmp:
+                paths = [str(Path(tmp) / f"{n}.png") for n in figures]
+                pio.write_images(list(figures.values()), paths)
+                client.log_artifacts(run_id, tmp, artifact_path)
+            logged += [f"{n}.png" for n in figures]
+        except Exception as e:  # noqa: BLE001 - HTML is enough; say why there is no PNG
+            client.set_tag(run_id, "figures_png_error", f"{type(e).__name__}: {e}"[:1000])
+    return logged
+
+
+def study_run_id(client: Any, study_name: str) -> str | None:
+    exp = client.get_experiment_by_name(study_name)
+    if exp is None:
+        return None
+    found = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{ROLE}` = 'study'", max_results=1,
+        order_by=["attributes.start_time ASC"],
+    )  # fmt: skip
+    return found[0].info.run_id if found else None
+
+
+def attach_to_study_run(tracking_uri: str, study_name: str, path: Path, artifact_path: str) -> str | None:
+    """Log a file (the HTML report) to the study's parent run; None when the study has no MLflow run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    rid = study_run_id(client, study_name)
+    if rid is not None:
+        client.log_artifact(rid, str(path), artifact_path)
+    return rid
+
+
+def log_crosscheck(
+    tracking_uri: str | None, run_id: str, work: Path, theirs: dict[str, float], comparison: dict[str, Any]
+) -> None:
+    """trtllm-bench's numbers beside the trial's own, in the trial's run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri or DEFAULT_TRACKING_URI)
+    for k, v in theirs.items():
+        client.log_metric(run_id, f"trtllm_bench.{k}", v)
+    for k, row in comparison["metrics"].items():
+        if row["ratio"] is not None:
+            client.log_metric(run_id, f"trtllm_bench_ratio.{k}", row["ratio"])
+    client.set_tag(run_id, "crosscheck.engine_source", comparison["engine_source"])
+    for f in sorted(work.iterdir()):
+        if f.is_file() and f.suffix in (".json", ".log", ".sh", ".yaml"):
+            client.log_artifact(run_id, str(f), artifact_path="crosscheck")
+
+
+def _slug(name: str) -> str:
+    """A build-step label ("Loading HF model to memory") as a metric-name part."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _now_ms() -> int:

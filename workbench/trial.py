@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engines import get_engine_class
-from workbench.engines.base import DeviceInfo
+from workbench.engines.base import DeviceInfo, FeasibilityContext
 from workbench.environment import collect_environment, detect_device
 from workbench.knobs import split_knobs
 from workbench.plan import TrialPlan
@@ -38,6 +38,25 @@ def resolve_knobs(spec: StudySpec, values: dict[str, Any]) -> dict[str, Any]:
     defs = spec.engine_knobs()
     knobs = {**get_engine_class(spec.engine).default_knobs(), **spec.fixed_knobs(), **spec.baseline, **values}
     return {k: defs[k].check(v) for k, v in knobs.items()}
+
+
+def feasibility_context(spec: StudySpec) -> FeasibilityContext:
+    """What an engine may check before any work: the model's config.json, the longest requests, options."""
+    from workbench.estimate import read_config
+    from workbench.workload import longest_lengths
+
+    prompt, output = longest_lengths(spec.workload)
+    acc = spec.accuracy
+    return FeasibilityContext(
+        model_config=read_config(spec.model_source),
+        model_dtype=spec.model.dtype,
+        load_format=spec.model.load_format,
+        longest_prompt=prompt,
+        longest_output=output,
+        accuracy_input_len=acc.max_input_len if acc else None,
+        accuracy_gen_len=acc.max_gen_toks if acc else None,
+        options=spec.engine_options,
+    )
 
 
 def new_trial_id() -> str:
@@ -87,7 +106,7 @@ def run_trial(
             failure=failure,
         )
 
-    reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype)
+    reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype, feasibility_context(spec))
     if reason:
         res = unrun("INFEASIBLE", Failure(kind="infeasible", message=reason))
         res.environment = env

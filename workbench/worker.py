@@ -66,7 +66,7 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
             engine = engine_cls()
             sampler.mark("build")
             t = time.perf_counter()
-            material = artifact_material(plan, engine_cls.version, build_knobs)
+            material = artifact_material(plan, engine_cls, build_knobs)
             if engine_cls.needs_build(build_knobs):
                 key = build_key(material)
                 artifact = EngineCache(plan.cache_dir).get_or_build(
@@ -117,8 +117,10 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
                 t = time.perf_counter()
                 result.accuracy, acc_metrics = _accuracy(plan, runner, result)
                 timings["accuracy"] = time.perf_counter() - t
+            runner.refresh_stats()
             sampler.mark("close")
             runner.close()
+            result.engine_config = dict(runner.resolved_config)
             runner = None
         mem = sampler.report()
         report["memory"] = {

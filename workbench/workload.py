@@ -24,6 +24,20 @@ def sample_lengths(dist: FixedLen | UniformLen | NormalLen, n: int, rng: random.
     return [min(hi, max(dist.min, round(rng.gauss(dist.mean, dist.std)))) for _ in range(n)]
 
 
+def longest(dist: FixedLen | UniformLen | NormalLen) -> int | None:
+    """The longest length a distribution can draw (None for an unbounded normal)."""
+    if isinstance(dist, FixedLen):
+        return dist.value
+    return dist.max
+
+
+def longest_lengths(w: WorkloadSpec) -> tuple[int | None, int | None]:
+    """The longest prompt and output of a workload, for feasibility checks; None where a dataset decides."""
+    if w.dataset is not None:
+        return w.dataset.max_input_len, None
+    return longest(w.input_len), longest(w.output_len)
+
+
 def make_requests(
     w: WorkloadSpec,
     n: int,

@@ -42,6 +42,24 @@ class DeviceInfo:
         return self.kind
 
 
+@dataclass(frozen=True)
+class FeasibilityContext:
+    """What feasibility and memory estimates may look at besides the knobs, all known before any work."""
+
+    #: the model's config.json ({} when it cannot be read without the network)
+    model_config: dict[str, Any] = field(default_factory=dict)
+    model_dtype: str = "auto"
+    load_format: str = "auto"
+    #: the workload's longest prompt and output in tokens (None when a dataset decides)
+    longest_prompt: int | None = None
+    longest_output: int | None = None
+    #: GSM8K prompts are truncated to accuracy.max_input_len and generate up to max_gen_toks
+    accuracy_input_len: int | None = None
+    accuracy_gen_len: int | None = None
+    #: the study's engine_options, validated by the engine's options model
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Request:
     id: str
@@ -105,6 +123,9 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def refresh_stats(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Update resolved_config / kv_cache_tokens from statistics only known after running."""
+
     def generate(self, requests: list[Request], timeout: float | None = None) -> list[RequestRecord]:
         """Submit everything at once and wait for all of it (offline mode)."""
         import time
@@ -140,9 +161,28 @@ class Engine(abc.ABC):
         return {k.name: k.default for k in cls.knobs.values()}
 
     @classmethod
-    def infeasible_reason(cls, knobs: dict[str, Any], device: DeviceInfo, model_dtype: str) -> str | None:
+    def check_available(cls) -> str | None:
+        """Why this engine cannot run in this environment (a missing package, with the install route)."""
+        return None
+
+    #: the pydantic model of the study's `engine_options:` (None: the engine takes no options)
+    options_model: ClassVar[type[Any] | None] = None
+
+    @classmethod
+    def infeasible_reason(
+        cls,
+        knobs: dict[str, Any],
+        device: DeviceInfo,
+        model_dtype: str,
+        context: FeasibilityContext | None = None,
+    ) -> str | None:
         """Why this combination cannot run on this device, or None. Must be cheap and import-free."""
         return None
+
+    @classmethod
+    def build_material(cls, plan: Any, build_knobs: dict[str, Any]) -> dict[str, Any]:
+        """What the build key hashes of the build knobs; engines translating knobs hash the translation."""
+        return build_knobs
 
     @classmethod
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:

@@ -25,6 +25,7 @@ from workbench.engines.base import (
     DeviceInfo,
     Engine,
     EngineError,
+    FeasibilityContext,
     Request,
     RequestRecord,
     Runner,
@@ -113,8 +114,18 @@ class HFEngine(Engine):
     knobs = {k.name: k for k in _KNOBS}
 
     @classmethod
-    def infeasible_reason(cls, knobs: dict[str, Any], device: DeviceInfo, model_dtype: str) -> str | None:
+    def infeasible_reason(
+        cls,
+        knobs: dict[str, Any],
+        device: DeviceInfo,
+        model_dtype: str,
+        context: FeasibilityContext | None = None,
+    ) -> str | None:
         q = knobs.get("quantization", "none")
+        if context is not None and context.load_format == "dummy" and q != "none":
+            return (
+                "the hf engine quantizes real checkpoints only: use quantization none with load_format dummy"
+            )
         cc = device.compute_capability
         if q == "int4":
             if device.kind != "cuda":
@@ -182,14 +193,17 @@ class HFRunner(Runner):
         device = plan.device
         t0 = time.perf_counter()
         src = str(artifact.path)
-        self.model = AutoModelForCausalLM.from_pretrained(
-            src,
-            revision=None if artifact.build_key else plan.model.revision,
-            dtype=_dtype(plan.model.dtype),
-            device_map=device.kind if device.kind == "cuda" else None,
-            attn_implementation=knobs["attn_implementation"],
-            trust_remote_code=plan.model.trust_remote_code,
-        )
+        if plan.model.load_format == "dummy" and not artifact.build_key:
+            self.model = _random_model(plan, src, knobs["attn_implementation"])
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(
+                src,
+                revision=None if artifact.build_key else plan.model.revision,
+                dtype=_dtype(plan.model.dtype),
+                device_map=device.kind if device.kind == "cuda" else None,
+                attn_implementation=knobs["attn_implementation"],
+                trust_remote_code=plan.model.trust_remote_code,
+            )
         self.model.eval()
         self.tokenizer = AutoTokenizer.from_pretrained(
             plan.model.tokenizer or plan.model_source,
@@ -347,15 +361,31 @@ class HFRunner(Runner):
                 self._torch.cuda.empty_cache()
 
 
+def _random_model(plan: Any, src: str, attn: str) -> Any:
+    """load_format dummy: the architecture from config.json with random weights, made on the device."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(
+        src, revision=plan.model.revision, trust_remote_code=plan.model.trust_remote_code
+    )
+    dtype = _dtype(plan.model.dtype)
+    if dtype == "auto":
+        dtype = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None) or torch.float32
+        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    with torch.device(plan.device.kind):
+        return AutoModelForCausalLM.from_config(
+            cfg, dtype=dtype, attn_implementation=attn, trust_remote_code=plan.model.trust_remote_code
+        )
+
+
 def _longest_request(workload: Any) -> int | None:
     """The most tokens (prompt + output) one request of the workload can need; None when unknown."""
-    if workload is None or workload.dataset is not None:
+    if workload is None:
         return None
+    from workbench.workload import longest_lengths
 
-    def top(d: Any) -> int | None:
-        return {"fixed": lambda: d.value, "uniform": lambda: d.max, "normal": lambda: d.max}[d.dist]()
-
-    i, o = top(workload.input_len), top(workload.output_len)
+    i, o = longest_lengths(workload)
     return None if i is None or o is None else i + o
 
 
@@ -365,11 +395,10 @@ def cpu_num_blocks(fraction: float, budget_gb: float, kv_bytes_per_token: int, p
 
 
 def kv_bytes_per_token(cfg: Any, dtype_bytes: int) -> int:
-    """K and V for every layer: 2 x layers x kv_heads x head_dim x bytes."""
-    heads = cfg.num_attention_heads
-    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-    return 2 * cfg.num_hidden_layers * kv_heads * head_dim * dtype_bytes
+    """K and V for every layer (workbench.estimate's formula on a transformers config object)."""
+    from workbench.estimate import kv_bytes_per_token as from_dict
+
+    return from_dict(cfg.to_dict(), dtype_bytes)
 
 
 def _tensor_bytes(t: Any) -> int:

@@ -1,0 +1,267 @@
+"""The Python API for notebooks (and scripts): the same functions the CLI is built on.
+
+    import workbench.api as wb
+    spec = wb.load("../studies/quickstart.yaml", {"budget.n_trials": 4})
+    run = wb.run(spec)                      # in the background, with a progress bar
+    run.watch(wb.plots.optimization_history)  # a figure that updates after every trial
+    df = run.frame()                        # the trials as a pandas DataFrame
+    figs = wb.figures(run.study)            # every figure of the study
+
+Storage and tracking default to the embedded stores (`studies/optuna.db`, `mlruns/mlflow.db` under
+the project root, wherever the notebook runs); `WORKBENCH_STORAGE` and `MLFLOW_TRACKING_URI`
+override them, as the CLI's `--storage` and `--tracking-uri` do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench import plots
+from workbench.spec import StudySpec, load_spec, validate_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = [
+    "load",
+    "edit",
+    "run",
+    "study",
+    "frame",
+    "figures",
+    "report",
+    "export",
+    "runs",
+    "remeasure",
+    "StudyRun",
+    "plots",
+]
+
+
+def default_storage() -> str:
+    return os.environ.get("WORKBENCH_STORAGE") or f"sqlite:///{ROOT / 'studies' / 'optuna.db'}"
+
+
+def default_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlruns' / 'mlflow.db'}"
+
+
+def exports_dir() -> Path:
+    """Where exports go (`exports/` under the project root; `WORKBENCH_EXPORTS` overrides)."""
+    return Path(os.environ.get("WORKBENCH_EXPORTS") or ROOT / "exports")
+
+
+def load(path: str | Path, changes: dict[str, Any] | None = None, **kw: Any) -> StudySpec:
+    """Read a study file, then apply `changes` (dotted keys, e.g. {"workload.num_requests": 8})."""
+    spec = load_spec(path)
+    return edit(spec, changes, **kw) if changes or kw else spec
+
+
+def edit(spec: StudySpec, changes: dict[str, Any] | None = None, **kw: Any) -> StudySpec:
+    """A copy of `spec` with changes applied and validated again (keyword form: workload__num_requests=8)."""
+    data = spec.model_dump(mode="json", exclude_unset=True)
+    for key, value in {**(changes or {}), **{k.replace("__", "."): v for k, v in kw.items()}}.items():
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return validate_spec(data, source=f"{spec.name} (edited in code)", source_path=spec.source_path)
+
+
+def study(name_or_spec: str | StudySpec, storage: str | None = None) -> Any:
+    """The Optuna study, by name or by its definition."""
+    from workbench.study import load_study
+
+    name = name_or_spec.name if isinstance(name_or_spec, StudySpec) else name_or_spec
+    return load_study(name, storage or default_storage())
+
+
+def frame(study_or_name: Any, storage: str | None = None) -> Any:
+    """The trials as a DataFrame: knobs and metrics as columns, ratio to the baseline, MLflow run id."""
+    from workbench.study import trials_frame
+
+    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    return trials_frame(s)
+
+
+def figures(study_or_name: Any, storage: str | None = None) -> dict[str, Any]:
+    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    return plots.study_figures(s)
+
+
+def report(
+    study_or_name: Any,
+    out: str | Path | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+) -> Path:
+    """Write the self-contained HTML report and attach it to the study's MLflow parent run."""
+    from workbench.report import write_report
+
+    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    return write_report(s, Path(out) if out else None, tracking_uri=tracking_uri or default_tracking_uri())
+
+
+def export(
+    study_or_name: Any, trial: int | None = None, out: str | Path | None = None, storage: str | None = None
+) -> list[Path]:
+    """Write the deployable configuration of a trial (default: the best)."""
+    from workbench.export import export_trial
+
+    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    return export_trial(s, trial, Path(out) if out else None)
+
+
+def runs(experiments: list[str] | None = None, tracking_uri: str | None = None) -> Any:
+    """Every trial run of the given studies (all when None) from MLflow, as mlflow.search_runs' DataFrame."""
+    import mlflow
+
+    from workbench.tracking import ROLE
+
+    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
+    names = experiments or [e.name for e in mlflow.search_experiments() if e.name != "Default"]
+    return mlflow.search_runs(
+        experiment_names=names, filter_string=f"tags.`{ROLE}` = 'trial'", max_results=10000
+    )
+
+
+def remeasure(spec: StudySpec, knobs: dict[str, Any], repeats: int = 3, progress: bool = True) -> Any:
+    """Run one configuration `repeats` more times (fresh worker each) to confirm a pick; a DataFrame of metrics."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from workbench.trial import new_trial_id, run_trial
+
+    rows = []
+    for i in tqdm(range(repeats), desc="re-measure", disable=not progress):
+        res = run_trial(spec, knobs, trial_id=f"remeasure-{new_trial_id()}")
+        rows.append({"repeat": i, "status": res.status, **res.metrics})
+    return pd.DataFrame(rows)
+
+
+class StudyRun:
+    """A study being tuned in a background thread; the notebook stays responsive."""
+
+    def __init__(
+        self, spec: StudySpec, n_trials: int | None, storage: str, tracking_uri: str, progress: bool
+    ):
+        from tqdm.auto import tqdm
+
+        self.spec = spec
+        self.storage = storage
+        self.tracking_uri = tracking_uri
+        self.target = n_trials or spec.budget.n_trials
+        self.error: BaseException | None = None
+        self.report: Any = None
+        self.finished: list[int] = []
+        self._stop = threading.Event()
+        self._bar = tqdm(total=self.target, desc=spec.name, unit="trial") if progress else None
+        self._thread = threading.Thread(
+            target=self._run, args=(n_trials,), daemon=True, name=f"tune-{spec.name}"
+        )
+
+    def _run(self, n_trials: int | None) -> None:
+        from workbench.study import tune
+
+        def on_trial(t: Any) -> None:
+            self.finished.append(t.number)
+            if self._bar is not None and t.state.name in ("COMPLETE", "PRUNED"):
+                self._bar.update(1)
+                self._bar.set_postfix_str(f"trial {t.number} {t.state.name}")
+
+        try:
+            self.report = tune(
+                self.spec,
+                storage=self.storage,
+                tracking_uri=self.tracking_uri,
+                n_trials=n_trials,
+                on_trial=on_trial,
+                should_stop=self._stop.is_set,
+            )
+        except BaseException as e:  # noqa: BLE001 - surfaced by wait()
+            self.error = e
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+
+    def start(self) -> StudyRun:
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Start no new trial; the running one finishes and is recorded."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> StudyRun:
+        self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    @property
+    def study(self) -> Any:
+        return study(self.spec, self.storage)
+
+    def frame(self) -> Any:
+        """The trials so far (empty until the background thread has created the study)."""
+        import pandas as pd
+
+        try:
+            return frame(self.study)
+        except KeyError:
+            return pd.DataFrame()
+
+    def watch(self, figure: Callable[[Any], Any] = plots.optimization_history, every_s: float = 1.0) -> Any:
+        """Show `figure(trials DataFrame)` and redraw it after each finished trial until the run ends."""
+        from IPython.display import display
+
+        handle = None
+        seen = -1
+        while True:
+            done = self.done
+            if len(self.finished) != seen:
+                seen = len(self.finished)
+                fig = figure(self.frame())
+                if handle is None:
+                    handle = display(fig, display_id=True)
+                else:
+                    handle.update(fig)
+            if done:
+                break
+            time.sleep(every_s)
+        self.wait()
+        return fig
+
+
+def run(
+    spec: StudySpec,
+    n_trials: int | None = None,
+    *,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    background: bool = True,
+    progress: bool = True,
+) -> StudyRun:
+    """Tune `spec` (create or resume) until it holds `n_trials` finished trials (default: its budget)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it better
+    r = StudyRun(
+        spec, n_trials, storage or default_storage(), tracking_uri or default_tracking_uri(), progress
+    )
+    r.start()
+    return r if background else r.wait()

@@ -1,0 +1,222 @@
+"""Cross-check a trial with trtllm-bench: same configuration, NVIDIA's own benchmark, numbers side by side.
+
+`workbench crosscheck STUDY --trial N` writes the trial's workload as a trtllm-bench dataset (the same
+seeded requests the workbench measured), has `trtllm-bench build` build the engine (or, where its
+build flags cannot express the configuration, uses the trial's own cached engine), runs
+`trtllm-bench throughput --streaming --report_json`, and logs the report, the commands and the
+comparison into the trial's MLflow run. Command lines and report parsing are pure functions,
+checked against the recorded 1.2.x CLI and report keys.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.engines import trtllm_args as T
+from workbench.export import bench_model_args
+from workbench.spec import StudySpec
+
+#: our metric -> (report block, key[, percentile]) of the trtllm-bench report
+REPORT_METRICS: dict[str, tuple[str, ...]] = {
+    "output_tok_s": ("performance", "system_output_throughput_tok_s"),
+    "total_tok_s": ("performance", "system_total_throughput_tok_s"),
+    "request_per_s": ("performance", "request_throughput_req_s"),
+    "per_user_output_tok_s": ("performance", "output_throughput_per_user_tok_s"),
+    "e2e_ms_mean": ("performance", "avg_request_latency_ms"),
+    "ttft_ms_mean": ("streaming_metrics", "avg_ttft_ms"),
+    "tpot_ms_mean": ("streaming_metrics", "avg_tpot_ms"),
+    **{
+        f"{ours}_ms_{p}": (block, key, p)
+        for ours, block, key in (
+            ("e2e", "performance", "request_latency_percentiles_ms"),
+            ("ttft", "streaming_metrics", "ttft_percentiles"),
+            ("tpot", "streaming_metrics", "tpot_percentiles"),
+        )
+        for p in ("p50", "p90", "p95", "p99")
+    },
+}
+
+
+class CrosscheckError(RuntimeError):
+    pass
+
+
+def report_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """Our metric names from a trtllm-bench report; keys a version lacks are skipped, not guessed."""
+    out = {}
+    for name, path in REPORT_METRICS.items():
+        node: Any = report
+        for k in path:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            out[name] = float(node)
+    return out
+
+
+def dataset_lines(requests: list[Any]) -> list[dict[str, Any]]:
+    """trtllm-bench's dataset format: one JSON object per request with token ids and the output length."""
+    return [
+        {"task_id": i, "input_ids": list(r.input_ids), "output_tokens": int(r.max_new_tokens)}
+        for i, r in enumerate(requests)
+    ]
+
+
+@dataclass
+class Commands:
+    build: list[str] | None
+    throughput: list[str]
+    engine_dir: Path
+    engine_source: str  # "trtllm-bench build" or "workbench engine cache"
+    note: str = ""
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def commands(
+    spec: StudySpec,
+    knobs: dict[str, Any],
+    work: Path,
+    *,
+    own_engine: Path | None = None,
+    eos_id: int | None = None,
+    exe: str | None = None,
+) -> Commands:
+    """The trtllm-bench command lines for one trial (pure: nothing runs)."""
+    opts = T.TrtllmOptions.model_validate(spec.engine_options)
+    exe = exe or opts.trtllm_bench
+    top = [exe, *bench_model_args(spec), "--workspace", str(work / "bench-workspace")]
+    why_not = T.bench_build_unsupported(knobs)
+    if own_engine is None and why_not is not None:
+        raise CrosscheckError(
+            f"{why_not}; and the trial's own engine is not in the cache: run the trial again, then crosscheck"
+        )
+    if own_engine is not None:
+        build = None
+        engine_dir = own_engine
+        source = "workbench engine cache"
+        note = why_not or "using the trial's own engine (--engine workbench)"
+    else:
+        build = [*top, "build", *T.bench_build_flags(knobs, spec.engine_options, spec.model.load_format)]
+        name = spec.model.id or Path(spec.model_source).name
+        engine_dir = work / "bench-workspace" / name / f"tp_{opts.tensor_parallel_size}_pp_1"
+        source = "trtllm-bench build"
+        note = "trtllm-bench builds with its own plugin choices and max_input_len 1024; the runtime settings are the trial's"
+    w = spec.workload
+    tp = [
+        *top,
+        "throughput",
+        "--engine_dir", str(engine_dir),
+        "--dataset", str(work / "dataset.jsonl"),
+        "--report_json", str(work / "trtllm_bench_report.json"),
+        "--extra_llm_api_options", str(work / "runtime_options.yaml"),
+        "--streaming",
+        "--num_requests", str(w.num_requests),
+        "--warmup", str(w.warmup_requests),
+        *T.bench_throughput_flags(knobs, spec.engine_options),
+    ]  # fmt: skip
+    if w.arrival.mode == "concurrency":
+        tp += ["--concurrency", str(w.arrival.concurrency)]
+    if not w.ignore_eos and eos_id is not None:
+        tp += ["--eos_id", str(eos_id)]
+    return Commands(build, tp, engine_dir, source, note)
+
+
+def run(
+    spec: StudySpec,
+    trial_number: int,
+    knobs: dict[str, Any],
+    ours: dict[str, float],
+    work: Path,
+    *,
+    own_engine: Path | None,
+    run_id: str | None,
+    tracking_uri: str | None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Run trtllm-bench for the trial and log its report beside ours; return the comparison."""
+    import shutil
+
+    import yaml
+    from transformers import AutoTokenizer
+
+    from workbench.workload import make_requests
+
+    opts = T.TrtllmOptions.model_validate(spec.engine_options)
+    if shutil.which(opts.trtllm_bench) is None:
+        from workbench.engines.trtllm import INSTALL_HINT
+
+        raise CrosscheckError(f"{opts.trtllm_bench} is not on PATH: {INSTALL_HINT}")
+    work.mkdir(parents=True, exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(
+        spec.model.tokenizer or spec.model_source,
+        revision=spec.model.revision,
+        trust_remote_code=spec.model.trust_remote_code,
+    )
+    w = spec.workload
+    special = set(getattr(tok, "all_special_ids", None) or [])
+    ds = spec.resolve_path(w.dataset.path) if w.dataset else None
+    reqs = make_requests(
+        w,
+        w.num_requests + w.warmup_requests,
+        vocab_size=len(tok),
+        tokenizer=tok,
+        dataset_path=ds,
+        special_ids=special,
+    )
+    (work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in dataset_lines(reqs)))
+    (work / "runtime_options.yaml").write_text(yaml.safe_dump(T.runtime_args(knobs), sort_keys=False))
+    cmds = commands(spec, knobs, work, own_engine=own_engine, eos_id=tok.eos_token_id)
+    timings = {}
+    for step, cmd in (("build", cmds.build), ("throughput", cmds.throughput)):
+        if cmd is None:
+            continue
+        log(f"$ {shlex.join(cmd)}")
+        t0 = time.perf_counter()
+        with open(work / f"trtllm_bench_{step}.log", "w") as f:
+            rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+        timings[f"{step}_s"] = time.perf_counter() - t0
+        if rc != 0:
+            raise CrosscheckError(
+                f"trtllm-bench {step} exited with {rc}; see {work / f'trtllm_bench_{step}.log'}"
+            )
+    report = json.loads((work / "trtllm_bench_report.json").read_text())
+    theirs = report_metrics(report)
+    comparison = {
+        "study": spec.name,
+        "trial": trial_number,
+        "engine_source": cmds.engine_source,
+        "note": cmds.note,
+        "commands": {"build": cmds.build, "throughput": cmds.throughput},
+        "timings_s": timings,
+        "metrics": {
+            k: {
+                "workbench": ours.get(k),
+                "trtllm_bench": theirs[k],
+                "ratio": (ours[k] / theirs[k]) if ours.get(k) and theirs[k] else None,
+            }
+            for k in theirs
+        },
+    }
+    (work / "comparison.json").write_text(json.dumps(comparison, indent=2))
+    (work / "commands.sh").write_text(
+        "\n".join(shlex.join(c) for c in (cmds.build, cmds.throughput) if c is not None) + "\n"
+    )
+    if run_id:
+        from workbench.tracking import log_crosscheck
+
+        log_crosscheck(tracking_uri, run_id, work, theirs, comparison)
+    return comparison
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    lines = [f"{'metric':<24}{'workbench':>14}{'trtllm-bench':>14}{'ratio':>8}"]
+    for k, row in comparison["metrics"].items():
+        ours = "-" if row["workbench"] is None else f"{row['workbench']:.4g}"
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        lines.append(f"{k:<24}{ours:>14}{row['trtllm_bench']:>14.4g}{ratio:>8}")
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""`workbench report STUDY`: one self-contained HTML file with every figure, the best configurations,
+their ratio to the baseline and the environment, attached to the study's MLflow parent run."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from workbench import plots
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def render(study: Any) -> str:
+    """The report's HTML (pure apart from reading the trials' result files for the environment)."""
+    from workbench.study import baseline_trial, best_trials, trials_frame
+
+    df = trials_frame(study)
+    figs = plots.study_figures(study, df)
+    objectives = study.user_attrs.get("objectives") or []
+    base = baseline_trial(study)
+    base_m = base.user_attrs.get("metrics", {}) if base else {}
+    best = best_trials(study)
+    knob_names = sorted({k for t in best for k in (t.user_attrs.get("knobs") or {})})
+    shown = [
+        *objectives,
+        *[m for m in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score") if m not in objectives],
+    ]
+    rows = []
+    for t in best:
+        m = t.user_attrs.get("metrics", {})
+        ratio = m.get("output_tok_s", 0) / base_m["output_tok_s"] if base_m.get("output_tok_s") else None
+        rows.append(
+            [
+                t.number,
+                *[m.get(k) for k in shown],
+                ratio,
+                *[(t.user_attrs.get("knobs") or {}).get(k) for k in knob_names],
+            ]
+        )
+    env: dict[str, Any] = {}
+    for t in [*best, *([base] if base else [])]:
+        rp = t.user_attrs.get("result_path")
+        if rp and Path(rp).exists():
+            env = json.loads(Path(rp).read_text()).get("environment", {})
+            break
+    counts = df["state"].value_counts().to_dict() if not df.empty else {}
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>workbench report: {html.escape(study.study_name)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
+        "pre{background:#f8f8f8;padding:1em;overflow:auto}</style></head><body>",
+        f"<h1>Study {html.escape(study.study_name)}</h1>",
+        f"<p>Engine <b>{html.escape(str(study.user_attrs.get('engine')))}</b>, model "
+        f"<b>{html.escape(str(study.user_attrs.get('model')))}</b>. Trials: "
+        + ", ".join(f"{v} {k.lower()}" for k, v in counts.items())
+        + f". Written {_dt.datetime.now().isoformat(timespec='seconds')}.</p>",
+        "<h2>Best configurations</h2>",
+        "<p>"
+        + ("The best feasible trial" if len(best) == 1 else f"The feasible Pareto set ({len(best)} trials)")
+        + "; <i>x base</i> is output throughput over the baseline (the engine's defaults, trial "
+        + (str(base.number) if base else "?")
+        + ").</p>",
+        _table(["trial", *shown, "x base", *knob_names], rows)
+        if rows
+        else "<p>No feasible completed trial yet.</p>",
+        "<h2>Baseline</h2>",
+        _table(["metric", "value"], [[k, base_m.get(k)] for k in shown if k in base_m])
+        if base_m
+        else "<p>none</p>",
+    ]
+    first = True
+    for name, fig in figs.items():
+        parts.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>")
+        parts.append(
+            fig.to_html(full_html=False, include_plotlyjs="inline" if first else False, div_id=f"fig-{name}")
+        )
+        first = False
+    parts += [
+        "<h2>Environment</h2>",
+        f"<pre>{html.escape(json.dumps(env, indent=2, default=str))}</pre>",
+        "<h2>All trials</h2>",
+        df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}") if not df.empty else "",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(study: Any, out: Path | None = None, tracking_uri: str | None = None) -> Path:
+    out = out or Path("reports") / f"{study.study_name}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(study))
+    if tracking_uri is not None:
+        from workbench.tracking import attach_to_study_run
+
+        attach_to_study_run(tracking_uri, study.study_name, out, "report")
+    return out
