@@ -139,7 +139,24 @@ def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
         assert rec.output_len == 4 and rec.error is None
     finally:
         runner.close()
-    reason = HFEngine.infeasible_reason(
-        {**knobs, "quantization": "int8"}, CPU, "float32", FeasibilityContext(load_format="dummy")
-    )
-    assert reason is not None and "load_format dummy" in reason
+
+
+def test_load_format_dummy_quantizes_the_random_weights(tiny_model, tmp_path):
+    """Performance studies of quantization need no checkpoint: random weights are quantized in place."""
+    knobs = {**HFEngine.default_knobs(), "page_size": 16, "quantization": "int8"}
+    assert HFEngine.infeasible_reason(knobs, CPU, "float32", FeasibilityContext(load_format="dummy")) is None
+    plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
+    build, runtime = split_knobs(HFEngine.knobs, knobs)
+    manifest = HFEngine().build(plan, build, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["dummy.json"]  # no 8 B random checkpoint on disk
+    runner = HFEngine().open(plan, Artifact(tmp_path, "k", manifest), runtime)
+    try:
+        up = runner.model.model.layers[0].mlp.up_proj.weight
+        assert "Int8" in type(up).__name__ or "Affine" in type(up).__name__, type(up)  # a torchao tensor
+        assert runner.model.lm_head.weight.dtype.is_floating_point  # lm_head left as it is
+        unquantized = 4 * up.numel()  # float32 bytes of that layer
+        assert runner.weights_bytes < runner.model.num_parameters() * 4 - unquantized // 2
+        (rec,) = runner.generate([Request("d", list(range(5, 25)), 4)])
+        assert rec.output_len == 4 and rec.error is None
+    finally:
+        runner.close()

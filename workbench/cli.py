@@ -263,6 +263,13 @@ def format_summary(res: Any) -> str:
             ),
             ("KV cache capacity", f("kv_cache_tokens", " tokens", 0)),
             (
+                "roofline (estimate)",
+                f"{_pct(m.get('roofline_fraction'))} of the decode bound {f('roofline_output_tok_s', ' tok/s', 0)}"
+                f" at {f('memory_bandwidth_gb_s', ' GB/s', 0)}; decode steps {_pct(m.get('roofline_decode_fraction'))}"
+                if "roofline_fraction" in m
+                else "-",
+            ),
+            (
                 "build",
                 f"key {res.build.get('build_key') or '-'}, "
                 f"{'cache hit' if res.build.get('cache_hit') else f('build_s', ' s')}",
@@ -672,10 +679,11 @@ def _status(args: argparse.Namespace) -> int:
     )
     extra = [
         k
-        for k in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score")
+        for k in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score", "roofline_fraction")
         if k not in names and any(k in r["metrics"] for r in rows)
     ]
-    head = ["#", "state", *knob_names, *names, *extra, "x base", "note"]
+    labels = {"roofline_fraction": "roofline (est.)"}
+    head = ["#", "state", *knob_names, *names, *[labels.get(k, k) for k in extra], "x base", "note"]
     table = []
     for r in rows:
         m = r["metrics"]
@@ -692,13 +700,26 @@ def _status(args: argparse.Namespace) -> int:
                 r["state"],
                 *[_fmt(r["knobs"].get(k)) for k in knob_names],
                 *[_fmt(m.get(n)) for n in names],
-                *[_fmt(m.get(k)) for k in extra],
+                *[_pct(m.get(k)) if k == "roofline_fraction" else _fmt(m.get(k)) for k in extra],
                 _fmt(r.get("vs_baseline")),
                 note,
             ]
         )
     print(_table(head, table))
+    if "roofline_fraction" in extra:
+        bws = sorted({round(r["metrics"]["memory_bandwidth_gb_s"]) for r in rows
+                      if r["metrics"].get("memory_bandwidth_gb_s")})  # fmt: skip
+        print(
+            "roofline (est.): output tok/s over the decode-phase bound = batch x bandwidth / (weights at "
+            "their quantized size + KV cache read per step); bandwidth "
+            + ", ".join(f"{b:,} GB/s" for b in bws)
+            + " (measured by a device copy in each trial, or the data sheet)"
+        )
     return EXIT_OK
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
 
 
 def _best(args: argparse.Namespace) -> int:

@@ -32,6 +32,12 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "gsm8k_strict",
         "gsm8k_flexible",
         "gsm8k_score",
+        # the decode roofline (estimates; workbench.roofline)
+        "roofline_output_tok_s",
+        "roofline_fraction",
+        "roofline_decode_fraction",
+        "roofline_step_ms",
+        "memory_bandwidth_gb_s",
     ]
     + [f"{m}_ms_{s}" for m in _LATENCIES for s in _STATS]
 )

@@ -147,6 +147,10 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         m["kv_cache_gb"] = report["memory"]["kv_cache_bytes"] / 1024**3
         if plan.accuracy is not None:
             m.update(acc_metrics)
+        roof = _roofline(plan, result.engine_config, report)
+        if roof is not None:
+            report["roofline"] = roof
+            m.update(roof["metrics"])
         result.metrics = m
         result.status = "COMPLETE"
     except BaseException as e:  # noqa: BLE001 - every failure must reach the result file
@@ -168,6 +172,25 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return result
+
+
+def _roofline(plan: TrialPlan, cfg: dict[str, Any], report: dict[str, Any]) -> dict[str, Any] | None:
+    """The decode roofline of this trial, with the bandwidth measured on this device right after it."""
+    from workbench.roofline import bandwidth_for, measure_bandwidth, trial_roofline
+
+    measured = None
+    with contextlib.suppress(Exception):  # a failed measurement falls back to the data sheet
+        measured = measure_bandwidth(plan.device_kind, repeats=10 if plan.device_kind == "cuda" else 5,
+                                     size_mib=2048 if plan.device_kind == "cuda" else 64)  # fmt: skip
+    bw = bandwidth_for(plan.device_kind, plan.device_name, measured)
+    return trial_roofline(
+        knobs=plan.knobs,
+        report=report,
+        weight_bytes=cfg.get("weights_bytes"),
+        kv_bytes_per_token=cfg.get("kv_bytes_per_token"),
+        kv_cache_tokens=cfg.get("kv_cache_tokens"),
+        bandwidth=bw,
+    )
 
 
 def _accuracy(plan: TrialPlan, runner: Any, result: TrialResult) -> tuple[dict[str, Any], dict[str, float]]:

@@ -122,10 +122,6 @@ class HFEngine(Engine):
         context: FeasibilityContext | None = None,
     ) -> str | None:
         q = knobs.get("quantization", "none")
-        if context is not None and context.load_format == "dummy" and q != "none":
-            return (
-                "the hf engine quantizes real checkpoints only: use quantization none with load_format dummy"
-            )
         cc = device.compute_capability
         if q == "int4":
             if device.kind != "cuda":
@@ -157,6 +153,10 @@ class HFEngine(Engine):
 
         q = build_knobs["quantization"]
         t0 = time.perf_counter()
+        if plan.model.load_format == "dummy":
+            # random weights are made and quantized on the device when the engine opens: nothing to save
+            (out_dir / "dummy.json").write_text(json.dumps({"quantization": q, "load_format": "dummy"}))
+            return {"steps_s": {}}
         model = AutoModelForCausalLM.from_pretrained(
             plan.model_source,
             revision=plan.model.revision,
@@ -193,8 +193,20 @@ class HFRunner(Runner):
         device = plan.device
         t0 = time.perf_counter()
         src = str(artifact.path)
-        if plan.model.load_format == "dummy" and not artifact.build_key:
-            self.model = _random_model(plan, src, knobs["attn_implementation"])
+        self.quantize_s = 0.0
+        if plan.model.load_format == "dummy":
+            self.model = _random_model(plan, plan.model_source, knobs["attn_implementation"])
+            q = plan.knobs.get("quantization", "none")
+            if q != "none":  # quantize the random weights in place, as TorchAoConfig does when loading
+                from torchao.quantization import quantize_
+
+                tq = time.perf_counter()
+                quantize_(  # the lm_head stays unquantized, as transformers' TorchAoConfig leaves it
+                    self.model,
+                    torchao_config(q),
+                    filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and "lm_head" not in fqn,
+                )
+                self.quantize_s = time.perf_counter() - tq
         else:
             self.model = AutoModelForCausalLM.from_pretrained(
                 src,
