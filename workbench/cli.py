@@ -125,6 +125,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     x.add_argument("--out", default=None, help="work folder (default .workbench/crosscheck/STUDY-trialN)")
 
+    g = sub.add_parser(
+        "grid", help="measure every combination of the study's knob choices into a grid file (for replay)"
+    )
+    g.add_argument(
+        "study", help="study definition (YAML); its search space must be choices or stepped ranges"
+    )
+    g.add_argument("--out", required=True, help="grid file (JSON Lines); an existing one is resumed")
+    g.add_argument(
+        "--reuse-model",
+        action="store_true",
+        help="measure in this process, loading each model once (fast on GPUs; a crash ends the recording)",
+    )
+    g.add_argument("--time-budget", type=float, default=None, help="seconds after which no new point starts")
+    g.add_argument("--set", dest="assign", action="append", default=[], metavar="KEY=VALUE",
+                   help="a study setting for this recording, e.g. workload.num_requests=64")  # fmt: skip
+
     r = sub.add_parser("report", help="write the study's self-contained HTML report and attach it to MLflow")
     r.add_argument("study", help="study name or study definition (YAML)")
     r.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
@@ -173,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": _report,
         "lab": _lab,
         "crosscheck": _crosscheck,
+        "grid": _grid,
     }
     try:
         return commands[args.command](args)
@@ -222,6 +239,28 @@ def _trial(args: argparse.Namespace) -> int:
     else:
         print(format_summary(res))
     return {"COMPLETE": EXIT_OK, "INFEASIBLE": EXIT_INFEASIBLE}.get(res.status, EXIT_FAILED)
+
+
+def _grid(args: argparse.Namespace) -> int:
+    import shlex
+
+    from workbench.grid import GridError, record
+    from workbench.study import StudyMismatch
+
+    spec, knobs = _load(args.study, args.assign)
+    if knobs:
+        raise UsageError(
+            f"grid measures the study's whole search space; --set takes study settings, not knobs ({', '.join(knobs)})"
+        )
+    _require_engine(spec)
+    try:
+        grid = record(spec, args.out, reuse_model=args.reuse_model, budget_s=args.time_budget,
+                      command="workbench " + " ".join(map(shlex.quote, sys.argv[1:])))  # fmt: skip
+    except (GridError, StudyMismatch) as e:
+        raise UsageError(str(e)) from None
+    done = sum(p["status"] == "COMPLETE" for p in grid.points)
+    print(f"grid {args.out}: {len(grid.points)} of {grid.size()} points recorded ({done} complete)")
+    return EXIT_OK if len(grid.points) == grid.size() else EXIT_FAILED
 
 
 def format_summary(res: Any) -> str:
@@ -709,12 +748,13 @@ def _status(args: argparse.Namespace) -> int:
     if "roofline_fraction" in extra:
         bws = sorted({round(r["metrics"]["memory_bandwidth_gb_s"]) for r in rows
                       if r["metrics"].get("memory_bandwidth_gb_s")})  # fmt: skip
-        print(
-            "roofline (est.): output tok/s over the decode-phase bound = batch x bandwidth / (weights at "
-            "their quantized size + KV cache read per step); bandwidth "
-            + ", ".join(f"{b:,} GB/s" for b in bws)
-            + " (measured by a device copy in each trial, or the data sheet)"
-        )
+        if bws:
+            print(
+                "roofline (est.): output tok/s over the decode-phase bound = batch x bandwidth / (weights at "
+                "their quantized size + KV cache read per step); bandwidth "
+                + (f"{bws[0]:,} GB/s" if bws[0] == bws[-1] else f"{bws[0]:,}-{bws[-1]:,} GB/s")
+                + " (measured by a device copy in each trial, or the data sheet)"
+            )
     return EXIT_OK
 
 

@@ -456,7 +456,11 @@ def _check_engine_options(spec: StudySpec, engine_cls: Any, root: Any) -> list[s
                 what = f"got {value!r}; {msg}" if isinstance(value, SCALAR) or value is None else msg
             out.append(_at(root, loc, what))
         return out
-    return []
+    study_dir = str(spec.source_path.parent) if spec.source_path else None
+    return [
+        _at(root, ("engine_options", *loc), msg)
+        for loc, msg in engine_cls.check_options(spec.engine_options, study_dir)
+    ]
 
 
 def parse_knob_assignments(spec: StudySpec, assignments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -56,6 +56,7 @@ def feasibility_context(spec: StudySpec) -> FeasibilityContext:
         accuracy_input_len=acc.max_input_len if acc else None,
         accuracy_gen_len=acc.max_gen_toks if acc else None,
         options=spec.engine_options,
+        study_dir=str(spec.source_path.parent) if spec.source_path else None,
     )
 
 
@@ -112,6 +113,13 @@ def run_trial(
         res.environment = env
         res.files = {"result": str(result_path)}
         res.timings_s = {"orchestrator_total": time.perf_counter() - t0}
+        res.write(result_path)
+        return res
+
+    if engine_cls.answers_in_process:  # e.g. replay: the answer is looked up, nothing is run
+        res = engine_cls.answer(spec, knobs, trial_id)
+        res.files = {"result": str(result_path)}
+        res.timings_s = {**res.timings_s, "orchestrator_total": time.perf_counter() - t0}
         res.write(result_path)
         return res
 

@@ -140,7 +140,10 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         result.bench = report
         m = dict(report["mean_metrics"])
         m["output_tok_s_cv"] = report["repeats"]["metrics"]["output_tok_s"]["cv"]
-        m["peak_memory_gb"] = mem["peak_above_baseline_bytes"] / 1024**3
+        peak = mem["peak_above_baseline_bytes"]
+        if result.engine_config.get("model_reused"):  # loaded by an earlier point of a grid: count it too
+            peak += result.engine_config.get("weights_bytes") or 0
+        m["peak_memory_gb"] = peak / 1024**3
         m["kv_cache_tokens"] = float(result.engine_config.get("kv_cache_tokens") or 0)
         m["build_s"] = float(result.build["build_s"])
         m["weights_gb"] = (report["memory"]["weights_bytes"] or 0) / 1024**3
@@ -181,7 +184,7 @@ def _roofline(plan: TrialPlan, cfg: dict[str, Any], report: dict[str, Any]) -> d
     measured = None
     with contextlib.suppress(Exception):  # a failed measurement falls back to the data sheet
         measured = measure_bandwidth(plan.device_kind, repeats=10 if plan.device_kind == "cuda" else 5,
-                                     size_mib=2048 if plan.device_kind == "cuda" else 64)  # fmt: skip
+                                     size_mib=2048 if plan.device_kind == "cuda" else 128)  # fmt: skip
     bw = bandwidth_for(plan.device_kind, plan.device_name, measured)
     return trial_roofline(
         knobs=plan.knobs,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "hf": "workbench.engines.hf:HFEngine",
     "trtllm": "workbench.engines.trtllm:TrtllmEngine",
+    "replay": "workbench.engines.replay:ReplayEngine",
 }
 
 

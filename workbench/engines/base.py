@@ -58,6 +58,8 @@ class FeasibilityContext:
     accuracy_gen_len: int | None = None
     #: the study's engine_options, validated by the engine's options model
     options: dict[str, Any] = field(default_factory=dict)
+    #: the study file's folder, which relative paths in engine_options are relative to
+    study_dir: str | None = None
 
 
 @dataclass
@@ -167,6 +169,21 @@ class Engine(abc.ABC):
 
     #: the pydantic model of the study's `engine_options:` (None: the engine takes no options)
     options_model: ClassVar[type[Any] | None] = None
+
+    @classmethod
+    def check_options(
+        cls, options: dict[str, Any], study_dir: str | None
+    ) -> list[tuple[tuple[str, ...], str]]:
+        """Problems of valid-looking options that only the engine can see (a missing file), as (key path, message)."""
+        return []
+
+    #: True for engines that answer a trial in the orchestrating process (`answer`) instead of a worker
+    answers_in_process: ClassVar[bool] = False
+
+    @classmethod
+    def answer(cls, spec: Any, knobs: dict[str, Any], trial_id: str) -> Any:
+        """The trial's TrialResult, for engines with `answers_in_process`."""
+        raise NotImplementedError
 
     @classmethod
     def infeasible_reason(

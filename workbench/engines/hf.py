@@ -77,6 +77,11 @@ _KNOBS = [
 ]
 
 
+#: one loaded model kept across trials of one process (grid recording: `workbench grid --reuse-model`);
+#: None (the default) loads the model for every trial, as a trial worker does
+MODEL_POOL: dict[tuple, Any] | None = None
+
+
 def torchao_config(name: str) -> Any:
     """The torchao config object for a quantization name (imports torchao)."""
     import torch
@@ -194,7 +199,26 @@ class HFRunner(Runner):
         t0 = time.perf_counter()
         src = str(artifact.path)
         self.quantize_s = 0.0
-        if plan.model.load_format == "dummy":
+        pool_key = (
+            plan.model_source,
+            plan.model.dtype,
+            plan.model.load_format,
+            plan.knobs.get("quantization", "none"),
+            knobs["attn_implementation"],
+            str(artifact.path),
+        )
+        self.model_reused = MODEL_POOL is not None and pool_key in MODEL_POOL
+        if MODEL_POOL is not None and not self.model_reused and MODEL_POOL:
+            import gc
+
+            MODEL_POOL.clear()  # one model at a time: free the last configuration's weights first
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        if self.model_reused:
+            assert MODEL_POOL is not None
+            self.model = MODEL_POOL[pool_key]
+        elif plan.model.load_format == "dummy":
             self.model = _random_model(plan, plan.model_source, knobs["attn_implementation"])
             q = plan.knobs.get("quantization", "none")
             if q != "none":  # quantize the random weights in place, as TorchAoConfig does when loading
@@ -216,6 +240,8 @@ class HFRunner(Runner):
                 attn_implementation=knobs["attn_implementation"],
                 trust_remote_code=plan.model.trust_remote_code,
             )
+        if MODEL_POOL is not None and not self.model_reused:
+            MODEL_POOL[pool_key] = self.model
         self.model.eval()
         self.tokenizer = AutoTokenizer.from_pretrained(
             plan.model.tokenizer or plan.model_source,
@@ -278,6 +304,8 @@ class HFRunner(Runner):
             "kv_cache_tokens": self.kv_cache_tokens,
             "kv_bytes_per_token": self.kv_bytes_per_token,
             "weights_bytes": self.weights_bytes,
+            "model_reused": self.model_reused,
+            "quantize_s": self.quantize_s,
         }
         self._pending: dict[str, tuple[Request, float]] = {}
         self._max_requests = int(resolved.max_requests_per_batch or knobs["max_batch_size"])

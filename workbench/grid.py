@@ -1,0 +1,318 @@
+"""Recorded grids: every combination of a study's knob choices measured once, kept as a dataset.
+
+A grid file is JSON Lines. The first line is the header: what was measured (engine, model, workload,
+the knob axes and the fixed knobs), where (the environment) and how (the command). Each further line
+is one point: the full knob values, the status, the flat metrics (the same names as a trial's) and
+the cause of a failure. Lines are appended as points finish, so a recording stopped at any time is a
+valid, smaller dataset and running the same command again resumes it.
+
+The `replay` engine answers trials from such a file (workbench/engines/replay.py), which makes
+search strategies comparable offline and reproducibly (benchmarks/sampler_replay.py).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.spec import StudySpec
+
+GRID_SCHEMA = "workbench.grid"
+GRID_SCHEMA_VERSION = 1
+#: engine_config entries kept with each point (the rest stays in the trial's own result)
+_CONFIG_KEYS = ("kv_cache_tokens", "kv_bytes_per_token", "weights_bytes", "num_blocks", "model_reused")
+
+
+class GridError(ValueError):
+    """A grid file that cannot be used for this study, with what differs."""
+
+
+def axes(spec: StudySpec) -> dict[str, list[Any]]:
+    """The knob values the grid covers: the study's search space (choices, or ranges with a step)."""
+    from workbench.study import grid as sampler_grid
+
+    return sampler_grid(spec)
+
+
+def points(spec: StudySpec) -> list[dict[str, Any]]:
+    """Every combination, with the other knobs resolved; build knobs vary slowest so a model is loaded once."""
+    from workbench.engines import get_engine_class
+    from workbench.trial import resolve_knobs
+
+    ax = axes(spec)
+    knobs = get_engine_class(spec.engine).knobs
+    order = sorted(ax, key=lambda n: (not knobs[n].build_time, list(ax).index(n)))
+    return [resolve_knobs(spec, dict(zip(order, combo, strict=True))) for combo in itertools.product(*(ax[n] for n in order))]  # fmt: skip
+
+
+def header(spec: StudySpec, environment: dict[str, Any], command: str) -> dict[str, Any]:
+    from workbench.estimate import read_config
+
+    return {
+        "schema": GRID_SCHEMA,
+        "schema_version": GRID_SCHEMA_VERSION,
+        "study": spec.name,
+        "engine": spec.engine,
+        "model": {
+            **spec.model.model_dump(mode="json", exclude_none=True),
+            "source": spec.model_source,
+            "config": read_config(spec.model_source),
+        },
+        "workload": spec.workload.model_dump(mode="json"),
+        "axes": axes(spec),
+        "fixed": spec.fixed_knobs(),
+        "baseline": spec.baseline_knobs(),
+        "environment": environment,
+        "command": command,
+        "started": _now(),
+    }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def _key(knobs: dict[str, Any], names: list[str]) -> tuple:
+    return tuple(round(knobs[n], 9) if isinstance(knobs[n], float) else knobs[n] for n in names)
+
+
+@dataclass
+class Grid:
+    """A loaded grid file: its header and its points, looked up by the knob values."""
+
+    path: Path
+    header: dict[str, Any]
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def axis_names(self) -> list[str]:
+        return list(self.header["axes"])
+
+    def size(self) -> int:
+        return math.prod(len(v) for v in self.header["axes"].values())
+
+    def find(self, knobs: dict[str, Any]) -> dict[str, Any] | None:
+        """The point recorded for these knob values (every knob the grid fixed must match too)."""
+        recorded = (
+            self._index().get(_key(knobs, self.axis_names))
+            if all(n in knobs for n in self.axis_names)
+            else None
+        )
+        if recorded is None:
+            return None
+        same = all(_same(knobs[k], v) for k, v in recorded["knobs"].items() if k in knobs)
+        return recorded if same else None
+
+    def why_missing(self, knobs: dict[str, Any]) -> str:
+        """Which knob value the grid does not hold, with the values it does."""
+        for name, values in self.header["axes"].items():
+            if not any(_same(knobs.get(name), v) for v in values):
+                return f"{name}={knobs.get(name)!r} is not in the recorded grid {self.path.name} (it holds {values})"
+        for point in self.points[:1]:
+            for k, v in point["knobs"].items():
+                if k not in self.header["axes"] and k in knobs and not _same(knobs[k], v):
+                    return f"{k}={knobs[k]!r}, but the grid {self.path.name} was recorded with {k}={v!r}"
+        return f"this combination was not recorded in {self.path.name} ({len(self.points)} of {self.size()} points)"
+
+    def _index(self) -> dict[tuple, dict[str, Any]]:
+        idx = getattr(self, "_idx", None)
+        if idx is None:
+            idx = {_key(p["knobs"], self.axis_names): p for p in self.points}
+            self._idx = idx
+        return idx
+
+    def best(self, spec: StudySpec) -> dict[str, Any] | None:
+        """The best point under the study's constraints (single objective), as the search should find it."""
+        from workbench.study import constraint_values
+
+        if len(spec.objectives) != 1:
+            raise GridError("the best point of a grid is defined for one objective")
+        obj = spec.objectives[0]
+        base = self.find(spec.baseline_knobs())
+        base_metrics = base["metrics"] if base and base["status"] == "COMPLETE" else None
+        ok = [
+            p
+            for p in self.points
+            if p["status"] == "COMPLETE"
+            and all(c <= 0 for c in constraint_values(spec, p["metrics"], base_metrics))
+        ]
+        if not ok:
+            return None
+        sign = 1 if obj.direction == "maximize" else -1
+        return max(ok, key=lambda p: sign * p["metrics"][obj.metric])
+
+
+def load_grid(path: str | Path) -> Grid:
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise GridError(f"{path}: cannot read the grid file: {e.strerror}") from None
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == len(lines):  # a recording killed while writing its last line: that point is redone
+                break
+            raise GridError(f"{path}:{i}: not JSON ({e.msg})") from None
+    if not rows or rows[0].get("schema") != GRID_SCHEMA:
+        raise GridError(
+            f"{path}: not a workbench grid (the first line must be a header with schema {GRID_SCHEMA!r})"
+        )
+    if rows[0].get("schema_version", 0) > GRID_SCHEMA_VERSION:
+        raise GridError(
+            f"{path}: grid schema version {rows[0]['schema_version']} is newer than this workbench reads"
+        )
+    return Grid(path, rows[0], rows[1:])
+
+
+def _check_same_grid(grid: Grid, head: dict[str, Any]) -> None:
+    for key in ("engine", "axes", "fixed", "workload"):
+        if grid.header.get(key) != head.get(key):
+            raise GridError(
+                f"{grid.path}: this file records another grid ({key} differs: {grid.header.get(key)!r} vs the "
+                f"study's {head.get(key)!r}); use another --out file"
+            )
+    for key in ("id", "path", "source", "dtype", "load_format"):
+        if grid.header["model"].get(key) != head["model"].get(key):
+            raise GridError(
+                f"{grid.path}: recorded for model.{key}={grid.header['model'].get(key)!r}, not {head['model'].get(key)!r}"
+            )
+
+
+def point_record(res: Any, knobs: dict[str, Any]) -> dict[str, Any]:
+    """What a grid keeps of one trial result."""
+    bench = res.bench or {}
+    return {
+        "knobs": knobs,
+        "status": res.status,
+        "metrics": {k: v for k, v in res.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)},
+        "failure": res.failure.model_dump(mode="json", exclude={"detail"}) if res.failure else None,
+        "engine_config": {k: res.engine_config[k] for k in _CONFIG_KEYS if k in res.engine_config},
+        "roofline": bench.get("roofline"),
+        "memory": bench.get("memory"),
+        "build": {k: res.build.get(k) for k in ("build_key", "build_s", "cache_hit") if k in res.build},
+        "timings_s": res.timings_s,
+        "recorded": _now(),
+    }
+
+
+def record(
+    spec: StudySpec,
+    out: str | Path,
+    *,
+    reuse_model: bool = False,
+    budget_s: float | None = None,
+    command: str = "",
+    log: Callable[[str], None] = print,
+) -> Grid:
+    """Measure every point not yet in `out` (in grid order) until done or `budget_s` has passed."""
+    from workbench.environment import collect_environment, detect_device
+
+    out = Path(out)
+    device = detect_device(spec.trial.device)
+    head = header(spec, collect_environment(device), command)
+    if out.exists() and out.stat().st_size:
+        grid = load_grid(out)
+        _check_same_grid(grid, head)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(head) + "\n")
+        grid = Grid(out, head)
+    todo = [k for k in points(spec) if grid.find(k) is None]
+    log(f"grid {out}: {grid.size()} points, {len(grid.points)} recorded, {len(todo)} to measure")
+    t0 = time.monotonic()
+    measure = _in_process(spec, device) if reuse_model else _subprocess(spec, device)
+    try:
+        for i, knobs in enumerate(todo):
+            if budget_s is not None and time.monotonic() - t0 > budget_s:
+                log(f"time budget of {budget_s:g} s spent: {len(todo) - i} points left; run again to resume")
+                break
+            res = measure(knobs, f"grid-{len(grid.points):04d}")
+            rec = point_record(res, knobs)
+            with out.open("a") as f:
+                f.write(json.dumps(rec, allow_nan=False) + "\n")
+            grid.points.append(rec)
+            grid._idx = None  # type: ignore[attr-defined]
+            shown = {n: knobs[n] for n in grid.axis_names}
+            val = rec["metrics"].get(spec.objectives[0].metric)
+            log(f"[{len(grid.points)}/{grid.size()}] {res.status} {shown} "
+                + (f"{spec.objectives[0].metric}={val:.4g}" if val is not None else (res.failure.message[:160] if res.failure else "")))  # fmt: skip
+    finally:
+        _release()
+    return grid
+
+
+def _subprocess(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str], Any]:
+    """Each point is a normal trial: its own worker process (isolated, slower)."""
+    from workbench.trial import run_trial, workbench_home
+
+    def measure(knobs: dict[str, Any], tid: str) -> Any:
+        return run_trial(
+            spec, knobs, trial_id=tid, device=device, out_dir=workbench_home() / "grids" / spec.name / tid
+        )
+
+    return measure
+
+
+def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str], Any]:
+    """The worker's own measurement in this process, keeping the loaded model between points that share it.
+
+    Loading (or randomly initialising) an 8 B model costs more than measuring one configuration, so a
+    grid on a GPU reuses it; everything after the load (engine start, benchmark, memory sampling,
+    roofline) is the trial worker's code. Engines without a model pool load as usual.
+    """
+    from workbench.engines import get_engine_class
+    from workbench.plan import TrialPlan
+    from workbench.result import Failure, TrialResult
+    from workbench.trial import feasibility_context, workbench_home
+    from workbench.worker import run
+
+    if spec.engine == "hf":
+        from workbench.engines import hf
+
+        hf.MODEL_POOL = {}
+    engine_cls = get_engine_class(spec.engine)
+    ctx = feasibility_context(spec)
+    cache = (
+        Path(spec.trial.cache_dir).expanduser() if spec.trial.cache_dir else workbench_home() / "cache"
+    ).resolve()
+
+    def measure(knobs: dict[str, Any], tid: str) -> Any:
+        reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype, ctx)
+        if reason:
+            return TrialResult(study=spec.name, trial_id=tid, status="INFEASIBLE", engine=spec.engine,
+                               model=spec.model_source, knobs=knobs, failure=Failure(kind="infeasible", message=reason))  # fmt: skip
+        out_dir = (workbench_home() / "grids" / spec.name / tid).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plan = TrialPlan.make(spec, tid, knobs, device, cache, out_dir, None, None)
+        return run(plan, time.perf_counter() + spec.trial.timeout_s)
+
+    return measure
+
+
+def _release() -> None:
+    import sys
+
+    hf = sys.modules.get("workbench.engines.hf")
+    if hf is not None and hf.MODEL_POOL is not None:
+        hf.MODEL_POOL = None
