@@ -141,6 +141,20 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--set", dest="assign", action="append", default=[], metavar="KEY=VALUE",
                    help="a study setting for this recording, e.g. workload.num_requests=64")  # fmt: skip
 
+    im = sub.add_parser(
+        "import",
+        help="copy a study run elsewhere (e.g. with --tracking-uri none) into this storage and MLflow",
+    )
+    im.add_argument("study", help="study name")
+    im.add_argument("--from", dest="source", required=True, help="the Optuna storage URL it ran with")
+    im.add_argument(
+        "--results", required=True, help="the WORKBENCH_HOME folder it ran with (its trial folders)"
+    )
+    im.add_argument("--storage", default=None, help=f"Optuna storage URL here (default {DEFAULT_STORAGE})")
+    im.add_argument(
+        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+    )
+
     r = sub.add_parser("report", help="write the study's self-contained HTML report and attach it to MLflow")
     r.add_argument("study", help="study name or study definition (YAML)")
     r.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
@@ -190,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "lab": _lab,
         "crosscheck": _crosscheck,
         "grid": _grid,
+        "import": _import,
     }
     try:
         return commands[args.command](args)
@@ -261,6 +276,21 @@ def _grid(args: argparse.Namespace) -> int:
     done = sum(p["status"] == "COMPLETE" for p in grid.points)
     print(f"grid {args.out}: {len(grid.points)} of {grid.size()} points recorded ({done} complete)")
     return EXIT_OK if len(grid.points) == grid.size() else EXIT_FAILED
+
+
+def _import(args: argparse.Namespace) -> int:
+    from workbench.transfer import ImportError_, import_study
+
+    storage = args.storage or DEFAULT_STORAGE
+    try:
+        study = import_study(args.study, args.source, args.results, storage, args.tracking_uri)
+    except (ImportError_, KeyError) as e:
+        raise UsageError(str(e).strip("'\"")) from None
+    n_runs = sum(1 for t in study.trials if t.user_attrs.get("mlflow_run_id"))
+    print(
+        f"imported study {args.study!r}: {len(study.trials)} trials into {storage}, {n_runs} with an MLflow run"
+    )
+    return EXIT_OK
 
 
 def format_summary(res: Any) -> str:
@@ -588,7 +618,13 @@ def _tune(args: argparse.Namespace) -> int:
     print("\nsee it in the web UIs:")
     wb = _self_command()
     print(f"  {wb} dashboard {args.study}{st}   # optuna-dashboard")
-    print(f"  {wb} ui {args.study}{tu}   # MLflow UI, runs of this study")
+    if (args.tracking_uri or "").lower() in ("none", "off"):
+        from workbench.trial import workbench_home
+
+        print(f"  MLflow is off for this run: copy the storage and {workbench_home()} to a machine that reaches "
+              f"MLflow, then `{wb} import {spec.name} --from STORAGE_URL --results HOME_COPY`")  # fmt: skip
+    else:
+        print(f"  {wb} ui {args.study}{tu}   # MLflow UI, runs of this study")
     return EXIT_FAILED if rep.interrupted else EXIT_OK
 
 

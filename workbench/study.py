@@ -278,13 +278,15 @@ def tune(
 ) -> TuneReport:
     """Run the study until it holds `n_trials` finished (complete or pruned) trials, or `timeout` passes."""
     from workbench.environment import detect_device
-    from workbench.tracking import Tracker
+    from workbench.tracking import make_tracker
     from workbench.trial import run_trial
 
     study = open_study(spec, storage)
     dists = distributions(spec)
     target = n_trials if n_trials is not None else spec.budget.n_trials
-    tracker = Tracker(tracking_uri, spec, storage_url=storage if isinstance(storage, str) else str(storage))
+    tracker = make_tracker(
+        tracking_uri, spec, storage_url=storage if isinstance(storage, str) else str(storage)
+    )
     with _quiet_experimental():
         optuna.storages.fail_stale_trials(study)  # a process killed earlier: fail (and retry) its trial now
     tracker.reconcile(study)
@@ -327,8 +329,9 @@ def tune(
             trial.set_user_attr("accuracy_key", acc_key)
         dashboard_url = trial_dashboard_url(study, trial.number)
         run_id = tracker.start_trial(trial.number, knobs, is_base, dashboard_url=dashboard_url)
-        trial.set_user_attr("mlflow_run_id", run_id)
-        link_trial_to_run(study, trial, tracker.run_url(run_id))
+        if run_id:
+            trial.set_user_attr("mlflow_run_id", run_id)
+            link_trial_to_run(study, trial, tracker.run_url(run_id))
         from workbench.scaleout import worker_identity
 
         me = worker_identity()

@@ -312,6 +312,51 @@ class Tracker:
         self.client.set_terminated(self.parent_id, status="KILLED" if interrupted else "FINISHED")
 
 
+class NoTracker:
+    """`--tracking-uri none`: a study run where no MLflow store is reachable (an air-gapped GPU node).
+
+    Every result stays in its trial folder and the Optuna storage; `workbench import` later logs them
+    into MLflow with the links both ways.
+    """
+
+    uri = "none"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def tag(self, run_id: str, tags: dict[str, str]) -> None:
+        pass
+
+    def run_url(self, run_id: str) -> str:
+        return ""
+
+    def start_trial(self, *args: Any, **kwargs: Any) -> str:
+        return ""
+
+    def log_result(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def end_trial(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def reconcile(self, study: optuna.Study) -> int:
+        return 0
+
+    def log_study(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def link_url_attrs(tracker: Tracker | NoTracker, run_id: str) -> dict[str, str]:
+    """The user attrs that point an Optuna trial at its MLflow run."""
+    return {"mlflow_run_id": run_id, "mlflow_run_url": tracker.run_url(run_id)}
+
+
+def make_tracker(tracking_uri: str | None, spec: StudySpec, storage_url: str = "") -> Tracker | NoTracker:
+    if tracking_uri is not None and tracking_uri.lower() in ("none", "off"):
+        return NoTracker()
+    return Tracker(tracking_uri, spec, storage_url)
+
+
 @contextlib.contextmanager
 def _init_lock(uri: str) -> Any:
     """For a SQLite store, a file lock beside the database; other stores handle their own concurrency."""
