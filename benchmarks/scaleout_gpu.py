@@ -56,8 +56,11 @@ def model_dir(out: Path, small: bool) -> Path:
 def configs(n: int) -> list[dict]:
     rng = random.Random(0)
     return [
-        {"max_batch_size": rng.choice([16, 32, 64, 128]), "max_num_tokens": rng.choice([512, 1024, 2048]),
-         "kv_cache_fraction": round(rng.uniform(0.3, 0.8), 2)}  # fmt: skip
+        {
+            "max_batch_size": rng.choice([16, 32, 64, 128]),
+            "max_num_tokens": rng.choice([512, 1024, 2048]),
+            "kv_cache_fraction": round(rng.uniform(0.3, 0.8), 2),
+        }  # fmt: skip
         for _ in range(n)
     ]
 
@@ -72,11 +75,19 @@ def stream(args: argparse.Namespace) -> None:
     spec = validate_spec(
         {
             "name": "scaleout-gpu",
-            "model": {"path": str(model_dir(out, small)), "dtype": "float32" if small else "bfloat16", "load_format": "dummy"},
+            "model": {
+                "path": str(model_dir(out, small)),
+                "dtype": "float32" if small else "bfloat16",
+                "load_format": "dummy",
+            },
             "engine": "hf",
             "search_space": {"max_batch_size": {"choices": [16, 32, 64, 128]}},
-            "workload": {"num_requests": 8 if small else 64, "warmup_requests": 2,
-                         "input_len": 32 if small else 512, "output_len": 8 if small else 128},
+            "workload": {
+                "num_requests": 8 if small else 64,
+                "warmup_requests": 2,
+                "input_len": 32 if small else 512,
+                "output_len": 8 if small else 128,
+            },
             "trial": {"timeout_s": 600, "device": "cpu" if small else "cuda", "cpu_kv_budget_gb": 0.05},
         }  # fmt: skip
     )
@@ -100,8 +111,20 @@ def drive(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--stream", "--index", str(i), "--of", str(len(gpus)), "--trials", str(args.trials),
-             "--out", str(out), *(["--small"] if args.small else [])],
+            [
+                sys.executable,
+                __file__,
+                "--stream",
+                "--index",
+                str(i),
+                "--of",
+                str(len(gpus)),
+                "--trials",
+                str(args.trials),
+                "--out",
+                str(out),
+                *(["--small"] if args.small else []),
+            ],
             env={**os.environ, "CUDA_VISIBLE_DEVICES": g, "WORKBENCH_HOME": str(out / f"home{g}")},
         )  # fmt: skip
         for i, g in enumerate(gpus)
@@ -109,7 +132,9 @@ def drive(args: argparse.Namespace) -> None:
     for p in procs:
         p.wait()
     wall = time.perf_counter() - t0
-    rows = [r for i in range(len(gpus)) for r in json.loads((out / f"stream{i}of{len(gpus)}.json").read_text())]
+    rows = [
+        r for i in range(len(gpus)) for r in json.loads((out / f"stream{i}of{len(gpus)}.json").read_text())
+    ]
     summary = {
         "gpus": gpus, "trials": len(rows), "complete": sum(r["status"] == "COMPLETE" for r in rows),
         "wall_s": wall, "trials_per_hour": len(rows) / wall * 3600,

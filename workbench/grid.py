@@ -297,7 +297,15 @@ def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
         Path(spec.trial.cache_dir).expanduser() if spec.trial.cache_dir else workbench_home() / "cache"
     ).resolve()
 
+    from workbench.knobs import split_knobs
+
+    last_build: list[dict[str, Any]] = []
+
     def measure(knobs: dict[str, Any], tid: str) -> Any:
+        build, _ = split_knobs(engine_cls.knobs, knobs)
+        if last_build and last_build[0] != build:
+            _free_pool()  # before the worker's memory baseline, so the next model's point counts its own weights
+        last_build[:] = [build]
         reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype, ctx)
         if reason:
             return TrialResult(study=spec.name, trial_id=tid, status="INFEASIBLE", engine=spec.engine,
@@ -308,6 +316,19 @@ def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
         return run(plan, time.perf_counter() + spec.trial.timeout_s)
 
     return measure
+
+
+def _free_pool() -> None:
+    import gc
+    import sys
+
+    hf = sys.modules.get("workbench.engines.hf")
+    if hf is not None and hf.MODEL_POOL:
+        hf.MODEL_POOL.clear()
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def _release() -> None:

@@ -383,6 +383,9 @@ def validate_spec(
     except ValidationError as e:
         raise SpecError(source, [_describe(err, yaml_root, data) for err in e.errors()]) from None
     spec.source_path = source_path
+    tok = spec.model.tokenizer
+    if tok and source_path is not None and tok.startswith(("./", "../")):  # a local folder beside the study
+        spec.model.tokenizer = str((source_path.parent / tok).resolve())
     problems = _check_against_engine(spec, yaml_root)
     if problems:
         raise SpecError(source, problems)

@@ -79,6 +79,10 @@ def import_study(
             if path.is_file():
                 res = TrialResult.read(path)
                 attrs["result_path"] = str(path)
+            elif attrs.get("status"):  # the trial folder did not come back: what Optuna kept, marked as such
+                res = _from_attrs(spec, t, attrs)
+                attrs["result_path"] = ""
+                attrs["result_file"] = "not available: imported from the Optuna storage only"
         if res is not None:
             rid = tracker.start_trial(t.number, attrs.get(ATTR_KNOBS, t.params), bool(attrs.get(ATTR_BASELINE)),
                                       dashboard_url=trial_dashboard_url(dst, t.number))  # fmt: skip
@@ -92,6 +96,25 @@ def import_study(
         dst.add_trial(_copy(t, attrs))
     tracker.log_study(dst, spec)
     return dst
+
+
+def _from_attrs(spec: Any, t: FrozenTrial, attrs: dict[str, Any]) -> TrialResult:
+    from workbench.result import Failure
+
+    failure = None
+    if attrs.get("failure_kind"):
+        failure = Failure(kind=attrs["failure_kind"], message=attrs.get("failure", ""))
+    return TrialResult(
+        study=spec.name,
+        trial_id=f"{t.number:04d}",
+        status=attrs["status"],
+        failure=failure,
+        engine=spec.engine,
+        model=spec.model_source,
+        knobs=attrs.get("knobs", t.params),
+        metrics=attrs.get("metrics", {}),
+        environment={"note": "result file not available; metrics from the Optuna storage"},
+    )
 
 
 def _copy(t: FrozenTrial, user_attrs: dict[str, Any]) -> FrozenTrial:
