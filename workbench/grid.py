@@ -240,8 +240,8 @@ def record(
         grid = Grid(out, head)
     todo = [k for k in points(spec) if grid.find(k) is None]
     log(f"grid {out}: {grid.size()} points, {len(grid.points)} recorded, {len(todo)} to measure")
-    t0 = time.monotonic()
     measure = _in_process(spec, device) if reuse_model else _subprocess(spec, device)
+    t0 = time.monotonic()
     try:
         for i, knobs in enumerate(todo):
             if budget_s is not None and time.monotonic() - t0 > budget_s:
