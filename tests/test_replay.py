@@ -228,6 +228,8 @@ def test_status_shows_the_roofline(recorded, tmp_path):
     s = subprocess.run([*WB, "status", "r", "--storage", storage], cwd=ROOT, capture_output=True, text=True)
     head, base_row = s.stdout.splitlines()[:2]
     assert "roofline (est.)" in head
-    base = load_grid(out).find(load_spec(f).baseline_knobs())
+    from workbench.trial import resolve_knobs
+
+    base = load_grid(out).find(resolve_knobs(load_spec(f), {}))
     assert f"{100 * base['metrics']['roofline_fraction']:.1f}%" in base_row
     assert "roofline (est.): output tok/s over the decode-phase bound" in s.stdout

@@ -144,7 +144,9 @@ class Grid:
         if len(spec.objectives) != 1:
             raise GridError("the best point of a grid is defined for one objective")
         obj = spec.objectives[0]
-        base = self.find(spec.baseline_knobs())
+        from workbench.trial import resolve_knobs
+
+        base = self.find(resolve_knobs(spec, {}))  # the baseline trial's knobs (fixed knobs included)
         base_metrics = base["metrics"] if base and base["status"] == "COMPLETE" else None
         ok = [
             p
