@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     tu.add_argument("study", help="study definition (YAML)")
     tu.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     tu.add_argument(
-        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+        "--tracking-uri",
+        default=None,
+        help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI}); none: no MLflow, `import` the study later",
     )
     tu.add_argument(
         "--n-trials",
@@ -86,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     wk.add_argument("study", help="study name (its stored definition is used) or study definition (YAML)")
     wk.add_argument("--storage", default=None, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     wk.add_argument(
-        "--tracking-uri", default=None, help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI})"
+        "--tracking-uri",
+        default=None,
+        help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI}); none: no MLflow, `import` the study later",
     )
     wk.add_argument("--n-trials", type=int, default=None, help="finished trials the study should hold")
     wk.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
