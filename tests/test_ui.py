@@ -76,8 +76,12 @@ def test_figures_hold_the_study_values(finished):
     figs = plots.study_figures(study, df)
     assert set(figs) == {
         "optimization_history", "pareto_front", "param_importances", "parallel_coordinates",
-        "latency_curves", "memory_breakdown", "accuracy_by_quantization",
+        "latency_curves", "memory_breakdown", "accuracy_by_quantization", "roofline",
     }  # fmt: skip
+    roof = plots.roofline(df)
+    achieved = sorted(y for t in roof.data[:-1] for y in t.y)
+    assert achieved == sorted(done.output_tok_s) and roof.data[-1].name.startswith("bound")
+    assert all(x > y for t in roof.data[:-1] for x, y in zip(t.x, t.y, strict=True))  # below the bound
 
 
 def test_accuracy_figure_error_bars_and_gate():

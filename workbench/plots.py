@@ -195,6 +195,41 @@ def memory_breakdown(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def roofline(df: pd.DataFrame, color: str = "quantization") -> go.Figure:
+    """Achieved output tok/s against each trial's decode bound; the diagonal is the bound itself (estimate)."""
+    d = _complete(df)
+    if d.empty or "roofline_output_tok_s" not in d or d["roofline_output_tok_s"].dropna().empty:
+        return _empty("Roofline (estimate)", "no completed trial has a roofline (no bandwidth known)")
+    d = d.dropna(subset=["roofline_output_tok_s", "output_tok_s"])
+    groups = list(d[color].unique()) if color in d else [None]
+    colours = _colour_map(groups)
+    fig = go.Figure()
+    for g in groups:
+        part = d if g is None else d[d[color] == g]
+        fig.add_trace(
+            go.Scatter(
+                x=part["roofline_output_tok_s"],
+                y=part["output_tok_s"],
+                mode="markers",
+                name=f"{color}={g}" if g is not None else "trials",
+                marker={"color": colours.get(g), "size": 9},
+                text=[
+                    f"#{n}: {100 * f:.1f}% of the bound"
+                    for n, f in zip(part["number"], part["roofline_fraction"], strict=True)
+                ],
+                hovertemplate="%{text}<br>bound %{x:,.0f} tok/s<br>achieved %{y:,.0f} tok/s<extra></extra>",
+            )
+        )
+    lo = float(min(d["output_tok_s"].min(), d["roofline_output_tok_s"].min()))
+    hi = float(d["roofline_output_tok_s"].max())
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="bound (achieved = bound)",
+                             line={"dash": "dash", "color": "grey"}))  # fmt: skip
+    fig.update_xaxes(title_text="decode bound, output tok/s (estimate)", type="log")
+    fig.update_yaxes(title_text="achieved output tok/s", type="log")
+    fig.update_layout(title="Roofline: achieved throughput against the memory-bandwidth bound (estimate)")
+    return fig
+
+
 def accuracy_by_quantization(df: pd.DataFrame, gate: float | None = None) -> go.Figure:
     """GSM8K per quantization: mean score with a binomial standard error, and the gate's pass mark."""
     d = _complete(df)
@@ -313,6 +348,7 @@ def study_figures(study: Any, df: pd.DataFrame | None = None) -> dict[str, go.Fi
         "parallel_coordinates": parallel_coordinates(study),
         "latency_curves": latency_curves(df),
         "memory_breakdown": memory_breakdown(df),
+        "roofline": roofline(df),
         "accuracy_by_quantization": accuracy_by_quantization(df, gate),
     }
     return figs
