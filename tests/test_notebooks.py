@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_notebooks_are_numbered_and_stripped():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
     for p in NOTEBOOKS:
         nb = nbformat.read(p, as_version=4)
         for c in nb.cells:
@@ -62,7 +62,7 @@ def test_every_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
         "total",
         round(sum(timings.values()), 1),
     )
-    t1, t2, t3, t4 = (texts[p.name] for p in NOTEBOOKS)
+    t1, t2, t3, t4, t5 = (texts[p.name] for p in NOTEBOOKS)
     assert "best: trial" in t1 and "x the baseline" in t1 and "/#/experiments/" in t1
     assert (
         "unknown metric 'tokens_per_second'" in t2
@@ -71,5 +71,8 @@ def test_every_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     )
     assert "trial runs in 2 studies" in t3  # notebooks 01 and 02 made them
     assert "re-measured: median" in t4
+    assert "36 of 48 points" in t5 and "on NVIDIA H200" in t5 and "achieved / bound: 0.3% to 3.6%" in t5
+    assert "best feasible: trial" in t5 and "x the engine defaults" in t5
+    assert all(f"{s:7} reached 3/3" in t5 for s in ("tpe", "nsga2", "gp", "random", "grid"))
     exported = list((tmp_path / "exports").glob("nb-quickstart-trial*/trial.json"))
     assert len(exported) == 1 and json.loads(exported[0].read_text())["study"] == "nb-quickstart"

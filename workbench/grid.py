@@ -137,6 +137,16 @@ class Grid:
             self._idx = idx
         return idx
 
+    def frame(self) -> Any:
+        """The points as a pandas DataFrame (the grid's knobs and every metric), numbered in recording order."""
+        import pandas as pd
+
+        rows = [
+            {"number": i, "state": p["status"], **{n: p["knobs"][n] for n in self.axis_names}, **p["metrics"]}
+            for i, p in enumerate(self.points)
+        ]
+        return pd.DataFrame(rows)
+
     def best(self, spec: StudySpec) -> dict[str, Any] | None:
         """The best point under the study's constraints (single objective), as the search should find it."""
         from workbench.study import constraint_values

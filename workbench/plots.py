@@ -230,6 +230,20 @@ def roofline(df: pd.DataFrame, color: str = "quantization") -> go.Figure:
     return fig
 
 
+def strategy_comparison(runs: pd.DataFrame, key: str = "measurements") -> go.Figure:
+    """Trials each search strategy needed to get near the best (one box per sampler, one dot per seed)."""
+    fig = go.Figure()
+    for sampler, g in runs.groupby("sampler", sort=False):
+        ok = g[g.reached]
+        fig.add_trace(go.Box(y=ok[key], name=f"{sampler} ({len(ok)}/{len(g)})", boxpoints="all", jitter=0.4))
+    fig.update_layout(
+        title=f"Search strategies on a recorded grid: {key} to reach the goal",
+        yaxis_title=key,
+        showlegend=False,
+    )
+    return fig
+
+
 def accuracy_by_quantization(df: pd.DataFrame, gate: float | None = None) -> go.Figure:
     """GSM8K per quantization: mean score with a binomial standard error, and the gate's pass mark."""
     d = _complete(df)
