@@ -233,3 +233,20 @@ def test_status_shows_the_roofline(recorded, tmp_path):
     base = load_grid(out).find(resolve_knobs(load_spec(f), {}))
     assert f"{100 * base['metrics']['roofline_fraction']:.1f}%" in base_row
     assert "roofline (est.): output tok/s over the decode-phase bound" in s.stdout
+
+
+def test_strategies_compare_on_the_h200_grid():
+    from workbench import strategies
+
+    spec = load_spec(ROOT / "studies/h200-replay.yaml")
+    best, goal = strategies.target(spec, 0.03)
+    assert goal == pytest.approx(0.97 * best["metrics"]["output_tok_s"])
+    runs = strategies.compare(spec, ("tpe", "random", "grid"), seeds=2)
+    assert len(runs) == 6 and runs.reached.all()
+    assert (runs.measurements <= runs.trials).all() and (runs.measurements <= 36).all()
+    g = runs[runs.sampler == "grid"]
+    assert (g.measurements == g.trials).all()  # the grid sampler never repeats a configuration
+    again = strategies.compare(spec, ("tpe",), seeds=2)
+    assert list(again.measurements) == list(runs[runs.sampler == "tpe"].measurements)  # seeded: reproducible
+    s = strategies.summary(runs)
+    assert set(s) == {"tpe", "random", "grid"} and all(v["reached"] == 2 for v in s.values())
