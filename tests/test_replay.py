@@ -245,7 +245,7 @@ def test_strategies_compare_on_the_h200_grid():
     assert len(runs) == 6 and runs.reached.all()
     assert (runs.measurements <= runs.trials).all() and (runs.measurements <= 36).all()
     g = runs[runs.sampler == "grid"]
-    assert (g.measurements == g.trials).all()  # the grid sampler never repeats a configuration
+    assert ((g.trials - g.measurements) <= 1).all()  # grid repeats only the baseline's point, answered for free
     again = strategies.compare(spec, ("tpe",), seeds=2)
     assert list(again.measurements) == list(runs[runs.sampler == "tpe"].measurements)  # seeded: reproducible
     s = strategies.summary(runs)
