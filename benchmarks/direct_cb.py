@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, ContinuousBatchingConfig, Generat
 
 from workbench.engines.hf import cpu_num_blocks, kv_bytes_per_token
 from workbench.spec import load_spec
-from workbench.workload import make_requests
+from workbench.trials.workload import make_requests
 
 
 def main(study: str, mbs: int, mnt: int, frac: float) -> None:

@@ -23,16 +23,16 @@ def main() -> None:
     from workbench import accuracy as A
     from workbench.engines.base import Artifact
     from workbench.engines.hf import HFEngine
-    from workbench.environment import detect_device
     from workbench.knobs import split_knobs
-    from workbench.plan import TrialPlan
     from workbench.spec import load_spec
+    from workbench.trials.environment import detect_device
+    from workbench.trials.plan import TrialPlan
 
     spec = load_spec(ROOT / "studies" / "quickstart.yaml", {"trial.cpu_kv_budget_gb": 0.25})
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 128, "max_num_tokens": 1024, "page_size": 32}
     plan = TrialPlan.make(spec, "seq", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan, Artifact(ROOT / "models" / "tiny-llama", None, {}), runtime)
+    runner = HFEngine().open(plan.open_context(), Artifact(ROOT / "models" / "tiny-llama", None, {}), runtime)
     with open(DATA / "test.jsonl") as f:
         qs = [json.loads(line)["question"].strip() for line in f]
     answers = A.gsm8k_answers(DATA)

@@ -65,10 +65,10 @@ def main() -> None:
     if args.side == "workbench":
         from workbench.engines.base import Artifact
         from workbench.engines.hf import HFEngine
-        from workbench.environment import detect_device
         from workbench.knobs import split_knobs
-        from workbench.plan import TrialPlan
         from workbench.spec import validate_spec
+        from workbench.trials.environment import detect_device
+        from workbench.trials.plan import TrialPlan
 
         spec = validate_spec(
             {
@@ -87,7 +87,7 @@ def main() -> None:
         }
         plan = TrialPlan.make(spec, "gpu", knobs, detect_device("cuda"), Path("/tmp"), Path("/tmp"))
         _, runtime = split_knobs(HFEngine.knobs, knobs)
-        runner = HFEngine().open(plan, Artifact(model, None, {}), runtime)
+        runner = HFEngine().open(plan.open_context(), Artifact(model, None, {}), runtime)
         open_s = time.perf_counter() - t
         t = time.perf_counter()
         res = A.evaluate(A.WorkbenchLM(runner, max_gen_toks=256), data_path=args.data, limit=args.n)

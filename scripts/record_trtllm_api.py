@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workbench.engines.trtllm_api import SNAPSHOT  # noqa: E402
+from workbench.engines.trtllm.api import SNAPSHOT  # noqa: E402
 
 
 def type_str(ann: Any) -> str:

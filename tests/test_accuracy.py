@@ -13,8 +13,8 @@ from workbench import accuracy as A
 from workbench.engines.base import Artifact, DeviceInfo
 from workbench.engines.hf import HFEngine
 from workbench.knobs import split_knobs
-from workbench.plan import TrialPlan
 from workbench.spec import SpecError, validate_spec
+from workbench.trials.plan import TrialPlan
 
 DATA = str(GSM8K_DIR)
 
@@ -25,7 +25,7 @@ def runner(tiny_model):
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 32, "max_num_tokens": 1024, "page_size": 32}
     plan = TrialPlan.make(spec, "acc", knobs, DeviceInfo("cpu", "cpu", 0), Path("/tmp/x"), Path("/tmp/x"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    r = HFEngine().open(plan, Artifact(tiny_model, None, {}), runtime)
+    r = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
     yield r
     r.close()
 

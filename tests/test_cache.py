@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cache import EngineCache, build_key, model_fingerprint
 from workbench.engines.base import BuildError
+from workbench.trials.cache import EngineCache, build_key, model_fingerprint
 
 
 def _build_counting(out: Path, counter: Path, delay: float = 0.0) -> dict:

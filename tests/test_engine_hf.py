@@ -10,8 +10,8 @@ from tests.conftest import small_study
 from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, Request
 from workbench.engines.hf import HFEngine, cpu_num_blocks
 from workbench.knobs import split_knobs
-from workbench.plan import TrialPlan
 from workbench.spec import validate_spec
+from workbench.trials.plan import TrialPlan
 
 CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
 A100 = DeviceInfo("cuda", "NVIDIA A100", 80 * 1024**3, (8, 0), 0)
@@ -42,7 +42,7 @@ def test_build_time_declaration():
     ],
 )
 def test_feasibility(knobs, device, dtype, expect):
-    reason = HFEngine.infeasible_reason(knobs, device, dtype)
+    reason = HFEngine.infeasible_reason(knobs, device, FeasibilityContext(model_dtype=dtype))
     if expect is None:
         assert reason is None
     else:
@@ -72,7 +72,7 @@ def test_knobs_reach_transformers_and_generation_is_exact(tiny_model):
     }
     plan = _plan(tiny_model, knobs)
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan, Artifact(tiny_model, None, {}), runtime)
+    runner = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
     try:
         cfg = runner.resolved_config
         assert cfg["max_requests_per_batch"] == 3
@@ -80,7 +80,7 @@ def test_knobs_reach_transformers_and_generation_is_exact(tiny_model):
         assert cfg["scheduler_type"] == "prefill_first" and cfg["allow_block_sharing"] is False
         expected_blocks = cpu_num_blocks(0.5, 0.01, runner.kv_bytes_per_token, 16)
         assert cfg["num_blocks"] == expected_blocks
-        assert runner.kv_cache_tokens == expected_blocks * 16
+        assert runner.stats().kv_cache_tokens == expected_blocks * 16
         # tiny model: 4 layers x 2 kv heads x 32 head dim x K and V x 4 bytes
         assert runner.kv_bytes_per_token == 4 * 2 * 32 * 2 * 4
         reqs = [Request(f"r{i}", list(range(10, 10 + 20 + i)), 6) for i in range(5)]
@@ -106,10 +106,10 @@ def test_quantized_build_is_smaller_and_reloads(tiny_model, tmp_path):
     build, runtime = split_knobs(HFEngine.knobs, knobs)
     out = tmp_path / "art"
     out.mkdir()
-    info = HFEngine().build(plan, build, out)
+    info = HFEngine().build(plan.open_context(), build, out)
     assert set(info["steps_s"]) == {"load_and_quantize", "save"}
     assert (out / "config.json").exists() and (out / "tokenizer.json").exists()
-    runner = HFEngine().open(plan, Artifact(out, "k", {"build_knobs": build}), runtime)
+    runner = HFEngine().open(plan.open_context(), Artifact(out, "k", {"build_knobs": build}), runtime)
     try:
         assert type(runner.model.model.layers[0].mlp.up_proj.weight).__name__ == "Int8Tensor"
         # int8 linear weights: about a quarter of fp32 (embeddings stay fp32)
@@ -128,7 +128,7 @@ def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
     knobs = {**HFEngine.default_knobs(), "page_size": 16}
     plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan, Artifact(tiny_model, None, {}), runtime)
+    runner = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
     try:
         saved = load_file(str(tiny_model / "model.safetensors"))
         name = "model.layers.0.mlp.up_proj.weight"
@@ -144,12 +144,12 @@ def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
 def test_load_format_dummy_quantizes_the_random_weights(tiny_model, tmp_path):
     """Performance studies of quantization need no checkpoint: random weights are quantized in place."""
     knobs = {**HFEngine.default_knobs(), "page_size": 16, "quantization": "int8"}
-    assert HFEngine.infeasible_reason(knobs, CPU, "float32", FeasibilityContext(load_format="dummy")) is None
+    assert HFEngine.infeasible_reason(knobs, CPU, FeasibilityContext(model_dtype="float32", load_format="dummy")) is None
     plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
     build, runtime = split_knobs(HFEngine.knobs, knobs)
-    manifest = HFEngine().build(plan, build, tmp_path)
+    manifest = HFEngine().build(plan.open_context(), build, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["dummy.json"]  # no 8 B random checkpoint on disk
-    runner = HFEngine().open(plan, Artifact(tmp_path, "k", manifest), runtime)
+    runner = HFEngine().open(plan.open_context(), Artifact(tmp_path, "k", manifest), runtime)
     try:
         up = runner.model.model.layers[0].mlp.up_proj.weight
         assert "Int8" in type(up).__name__ or "Affine" in type(up).__name__, type(up)  # a torchao tensor

@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 
 from tests.conftest import ROOT
 from tests.test_study import _assert_reconciled, _runs, _write, fast_study, pg_url  # noqa: F401
-from workbench.scaleout import parse_gpus
 from workbench.study import load_study
+from workbench.study.scaleout import parse_gpus
 
 WB = [sys.executable, "-m", "workbench.cli"]
 

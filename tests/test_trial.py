@@ -13,9 +13,9 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT, small_study
-from workbench.result import TrialResult
 from workbench.spec import validate_spec
-from workbench.trial import run_trial
+from workbench.trials.result import TrialResult
+from workbench.trials.run import run_trial
 
 WB = [sys.executable, "-m", "workbench.cli"]
 
@@ -129,7 +129,7 @@ def test_killed_worker_is_recorded(tiny_model):
     th.start()
     worker = None
     for _ in range(200):
-        kids = [c for c in me.children(recursive=True) if "workbench.worker" in " ".join(c.cmdline())]
+        kids = [c for c in me.children(recursive=True) if "workbench.trials.worker" in " ".join(c.cmdline())]
         if kids:
             worker = kids[0]
             break

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench import crosscheck
-from workbench.engines import trtllm_args as T
 from workbench.engines.base import DeviceInfo, FeasibilityContext
-from workbench.engines.trtllm import TrtllmEngine, available, kv_stats, load_api, resolved_config
-from workbench.engines.trtllm_api import (
+from workbench.engines.trtllm import TrtllmEngine, available, crosscheck, kv_stats, load_api, resolved_config
+from workbench.engines.trtllm import args as T
+from workbench.engines.trtllm.api import (
     check_cli,
     check_kwargs,
     conforms,
@@ -174,8 +173,8 @@ def test_quantization_names_map_to_quant_algo_members_and_calibration():
 
 
 def test_runtime_knobs_never_change_the_build_key(tmp_path):
-    from workbench.cache import build_key
-    from workbench.plan import TrialPlan
+    from workbench.trials.cache import build_key
+    from workbench.trials.plan import TrialPlan
 
     spec = validate_spec(
         {
@@ -191,7 +190,7 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
 
         plan = TrialPlan.make(spec, "t", knobs(**kw), H200, tmp_path, tmp_path)
         build, _ = split_knobs(TrtllmEngine.knobs, plan.knobs)
-        return build_key(TrtllmEngine.build_material(plan, build))
+        return build_key(TrtllmEngine.build_material(plan.open_context(), build))
 
     base = key()
     assert base == key(max_batch_size=8, max_num_tokens=512, kv_cache_fraction=0.5, chunked_prefill=True,
@@ -262,7 +261,7 @@ def test_memory_estimate_prunes_builds_that_cannot_fit():
 
 def test_engine_infeasible_reason_uses_the_study_context(write_study):
     from workbench.spec import load_spec
-    from workbench.trial import feasibility_context
+    from workbench.trials.run import feasibility_context
 
     p = write_study(
         engine="trtllm", search_space={"max_batch_size": {"choices": [8]}}, **{"model.dtype": "bfloat16"}
@@ -270,7 +269,7 @@ def test_engine_infeasible_reason_uses_the_study_context(write_study):
     spec = load_spec(p)
     c = feasibility_context(spec)
     assert c.longest_prompt == 40 and c.longest_output == 8 and c.model_config["num_hidden_layers"] >= 1
-    assert TrtllmEngine.infeasible_reason(knobs(max_input_len=16), H200, "bfloat16", c).startswith(
+    assert TrtllmEngine.infeasible_reason(knobs(max_input_len=16), H200, c).startswith(
         "the workload's longest request has a 40-token prompt"
     )
 
@@ -416,9 +415,9 @@ def test_nothing_but_the_engine_imports_tensorrt_llm():
                 names = [node.module or ""]
             if any(n.split(".")[0] == "tensorrt_llm" for n in names):
                 importers.append(f.relative_to(ROOT).as_posix())
-    assert set(importers) <= {"workbench/engines/trtllm.py"}
+    assert set(importers) <= {"workbench/engines/trtllm/engine.py"}
     code = (
-        "import sys, workbench.cli, workbench.study, workbench.export, workbench.crosscheck, workbench.engines.trtllm;"
+        "import sys, workbench.cli, workbench.study, workbench.export, workbench.engines.trtllm.crosscheck, workbench.engines.trtllm;"
         "from workbench.engines import get_engine_class; get_engine_class('trtllm').default_knobs();"
         "print('tensorrt_llm' in sys.modules)"
     )

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from workbench.spec import WorkloadSpec
-from workbench.workload import arrival_offsets, make_requests
+from workbench.trials.workload import arrival_offsets, make_requests
 
 
 def test_synthetic_lengths_and_determinism():

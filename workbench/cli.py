@@ -246,7 +246,7 @@ def _require_engine(spec: Any) -> None:
 def _trial(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workbench.trial import run_trial
+    from workbench.trials.run import run_trial
 
     spec, knobs = _load(args.study, args.assign)
     _require_engine(spec)
@@ -507,7 +507,7 @@ def _export(args: argparse.Namespace) -> int:
 def _crosscheck(args: argparse.Namespace) -> int:
     import json
 
-    from workbench import crosscheck
+    from workbench.engines.trtllm import crosscheck
 
     study, spec = _study_and_spec(args)
     if spec.engine != "trtllm":
@@ -623,7 +623,7 @@ def _tune(args: argparse.Namespace) -> int:
     wb = _self_command()
     print(f"  {wb} dashboard {args.study}{st}   # optuna-dashboard")
     if (args.tracking_uri or "").lower() in ("none", "off"):
-        from workbench.trial import workbench_home
+        from workbench.trials.run import workbench_home
 
         print(f"  MLflow is off for this run: copy the storage and {workbench_home()} to a machine that reaches "
               f"MLflow, then `{wb} import {spec.name} --from STORAGE_URL --results HOME_COPY`")  # fmt: skip
@@ -633,8 +633,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _tune_gpus(args: argparse.Namespace, spec: Any, storage: str) -> int:
-    from workbench import scaleout
-    from workbench.study import open_study
+    from workbench.study import open_study, scaleout
 
     try:
         gpus = scaleout.parse_gpus(args.gpus)
@@ -657,8 +656,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     import optuna
 
-    from workbench import scaleout
-    from workbench.study import StudyMismatch, tune
+    from workbench.study import StudyMismatch, scaleout, tune
 
     storage = args.storage or DEFAULT_STORAGE
     if args.study.endswith((".yaml", ".yml")):

@@ -125,8 +125,8 @@ def _yaml(path: Path, data: dict[str, Any], head: str) -> Path:
 
 
 def _trtllm(spec: StudySpec, number: int, knobs: dict[str, Any], out: Path) -> list[Path]:
-    from workbench.engines import trtllm_args as T
-    from workbench.engines.trtllm_api import snapshot
+    from workbench.engines.trtllm import args as T
+    from workbench.engines.trtllm.api import snapshot
 
     opts = spec.engine_options
     dtype, fmt = spec.model.dtype, spec.model.load_format
@@ -162,7 +162,7 @@ def bench_model_args(spec: StudySpec) -> list[str]:
 
 
 def _commands(spec: StudySpec, knobs: dict[str, Any]) -> str:
-    from workbench.engines import trtllm_args as T
+    from workbench.engines.trtllm import args as T
 
     src = spec.model_source
     q = shlex.quote

@@ -44,7 +44,7 @@ def axes(spec: StudySpec) -> dict[str, list[Any]]:
 def points(spec: StudySpec) -> list[dict[str, Any]]:
     """Every combination, with the other knobs resolved; build knobs vary slowest so a model is loaded once."""
     from workbench.engines import get_engine_class
-    from workbench.trial import resolve_knobs
+    from workbench.trials.run import resolve_knobs
 
     ax = axes(spec)
     knobs = get_engine_class(spec.engine).knobs
@@ -154,7 +154,7 @@ class Grid:
         if len(spec.objectives) != 1:
             raise GridError("the best point of a grid is defined for one objective")
         obj = spec.objectives[0]
-        from workbench.trial import resolve_knobs
+        from workbench.trials.run import resolve_knobs
 
         base = self.find(resolve_knobs(spec, {}))  # the baseline trial's knobs (fixed knobs included)
         base_metrics = base["metrics"] if base and base["status"] == "COMPLETE" else None
@@ -238,7 +238,7 @@ def record(
     log: Callable[[str], None] = print,
 ) -> Grid:
     """Measure every point not yet in `out` (in grid order) until done or `budget_s` has passed."""
-    from workbench.environment import collect_environment, detect_device
+    from workbench.trials.environment import collect_environment, detect_device
 
     out = Path(out)
     device = detect_device(spec.trial.device)
@@ -270,13 +270,13 @@ def record(
             log(f"[{len(grid.points)}/{grid.size()}] {res.status} {shown} "
                 + (f"{spec.objectives[0].metric}={val:.4g}" if val is not None else (res.failure.message[:160] if res.failure else "")))  # fmt: skip
     finally:
-        _release()
+        del measure  # frees the in-process model pool, if any
     return grid
 
 
 def _subprocess(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str], Any]:
     """Each point is a normal trial: its own worker process (isolated, slower)."""
-    from workbench.trial import run_trial, workbench_home
+    from workbench.trials.run import run_trial, workbench_home
 
     def measure(knobs: dict[str, Any], tid: str) -> Any:
         return run_trial(
@@ -294,15 +294,13 @@ def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
     roofline) is the trial worker's code. Engines without a model pool load as usual.
     """
     from workbench.engines import get_engine_class
-    from workbench.plan import TrialPlan
-    from workbench.result import Failure, TrialResult
-    from workbench.trial import feasibility_context, workbench_home
-    from workbench.worker import run
+    from workbench.trials.plan import TrialPlan
+    from workbench.trials.pool import ModelPool
+    from workbench.trials.result import Failure, TrialResult
+    from workbench.trials.run import feasibility_context, workbench_home
+    from workbench.trials.worker import run
 
-    if spec.engine == "hf":
-        from workbench.engines import hf
-
-        hf.MODEL_POOL = {}
+    pool = ModelPool()
     engine_cls = get_engine_class(spec.engine)
     ctx = feasibility_context(spec)
     cache = (
@@ -316,36 +314,15 @@ def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
     def measure(knobs: dict[str, Any], tid: str) -> Any:
         build, _ = split_knobs(engine_cls.knobs, knobs)
         if last_build and last_build[0] != build:
-            _free_pool()  # before the worker's memory baseline, so the next model's point counts its own weights
+            pool.clear()  # before the worker's memory baseline, so the next model's point counts its own weights
         last_build[:] = [build]
-        reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype, ctx)
+        reason = engine_cls.infeasible_reason(knobs, device, ctx)
         if reason:
             return TrialResult(study=spec.name, trial_id=tid, status="INFEASIBLE", engine=spec.engine,
                                model=spec.model_source, knobs=knobs, failure=Failure(kind="infeasible", message=reason))  # fmt: skip
         out_dir = (workbench_home() / "grids" / spec.name / tid).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         plan = TrialPlan.make(spec, tid, knobs, device, cache, out_dir, None, None)
-        return run(plan, time.perf_counter() + spec.trial.timeout_s)
+        return run(plan, time.perf_counter() + spec.trial.timeout_s, model_pool=pool)
 
     return measure
-
-
-def _free_pool() -> None:
-    import gc
-    import sys
-
-    hf = sys.modules.get("workbench.engines.hf")
-    if hf is not None and hf.MODEL_POOL:
-        hf.MODEL_POOL.clear()
-        gc.collect()
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-
-def _release() -> None:
-    import sys
-
-    hf = sys.modules.get("workbench.engines.hf")
-    if hf is not None and hf.MODEL_POOL is not None:
-        hf.MODEL_POOL = None

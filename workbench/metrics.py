@@ -32,7 +32,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "gsm8k_strict",
         "gsm8k_flexible",
         "gsm8k_score",
-        # the decode roofline (estimates; workbench.roofline)
+        # the decode roofline (estimates; workbench.trials.roofline)
         "roofline_output_tok_s",
         "roofline_fraction",
         "roofline_decode_fraction",

@@ -19,7 +19,7 @@ from workbench.spec import StudySpec
 if TYPE_CHECKING:
     import optuna
 
-    from workbench.result import TrialResult
+    from workbench.trials.result import TrialResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ROLE = "workbench.role"

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from workbench.result import TrialResult
+from workbench.trials.result import TrialResult
 
 
 class ImportError_(ValueError):
@@ -99,7 +99,7 @@ def import_study(
 
 
 def _from_attrs(spec: Any, t: FrozenTrial, attrs: dict[str, Any]) -> TrialResult:
-    from workbench.result import Failure
+    from workbench.trials.result import Failure
 
     failure = None
     if attrs.get("failure_kind"):

@@ -1,36 +1,63 @@
 """Engine registry: engines are found by name, like lm-eval's models.
 
-An entry maps a name to "module:Class". The module is imported only when the engine is asked for,
-and engine modules import their heavy dependencies (torch, transformers, tensorrt_llm) inside
-methods, so the orchestrating process can read knob declarations cheaply.
+Built-in engines map a name to "module:Class"; installed packages add engines through the entry-point
+group ``workbench.engines`` (``my_engine = "my_pkg.engine:MyEngine"`` in their pyproject), which the
+trial worker sees too because it looks them up the same way in its own environment. A module is
+imported only when its engine is asked for, and engine modules import their heavy dependencies
+inside methods, so the orchestrating process can read knob declarations cheaply.
+
+Adding an engine: one package under ``workbench/engines/`` plus one line in ``BUILTIN``, or an
+installed plugin with the entry point. It must pass ``tests/engines/conformance.py``.
 """
 
 from __future__ import annotations
 
 import importlib
+from functools import cache
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
+
+from workbench.types import InputError
 
 if TYPE_CHECKING:
     from workbench.engines.base import Engine
 
-_REGISTRY: dict[str, str] = {
+ENTRY_POINT_GROUP = "workbench.engines"
+
+BUILTIN: dict[str, str] = {
     "hf": "workbench.engines.hf:HFEngine",
     "trtllm": "workbench.engines.trtllm:TrtllmEngine",
     "replay": "workbench.engines.replay:ReplayEngine",
 }
 
 
-def register_engine(name: str, target: str) -> None:
-    """Register an engine under `name`; `target` is "package.module:ClassName"."""
-    _REGISTRY[name] = target
+class UnknownEngine(InputError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@cache
+def _plugins() -> dict[str, str]:
+    """Engines of installed packages (entry-point group `workbench.engines`); built-ins win a clash."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
+
+
+def registry() -> dict[str, str]:
+    return {**_plugins(), **BUILTIN}
 
 
 def engine_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(registry())
 
 
 def get_engine_class(name: str) -> type[Engine]:
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown engine {name!r}; registered engines: {', '.join(engine_names())}")
-    module_name, _, cls_name = _REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module_name), cls_name)
+    from workbench.engines.base import Engine
+
+    target = registry().get(name)
+    if target is None:
+        raise UnknownEngine(f"unknown engine {name!r}; registered engines: {', '.join(engine_names())}")
+    module_name, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Engine)):
+        raise TypeError(f"engine {name!r} ({target}) is not a subclass of workbench.engines.base.Engine")
+    return cls

@@ -1,116 +1,108 @@
-"""The engine interface every backend implements: build -> artifact, open -> runner, generate, close.
+"""The engine contract: `Engine` (declarations, build, open) and `Runner` (an opened engine).
 
-Kept free of torch and friends so the orchestrator can import it. Timestamps are
-``time.perf_counter()`` seconds taken inside the worker process.
+Like Optuna's `BaseSampler`, the base classes are small and their contracts are written here; every
+registered engine passes the conformance suite in `tests/engines/conformance.py`.
+
+An engine is a class with declarations readable in the light orchestrating process (`name`,
+`version`, `knobs`, `options_model`, feasibility) and two methods the trial worker calls in the
+engine's own environment:
+
+- `build(ctx, build_knobs, out_dir)` writes an artifact (a quantized checkpoint, a TensorRT engine)
+  that the trial layer caches under the build key; only called when `needs_build(build_knobs)`.
+- `open(ctx, artifact, runtime_knobs)` returns a `Runner`: `submit` never blocks, `collect` returns
+  finished requests with per-token timestamps (``time.perf_counter()`` seconds in the worker), `stats`
+  tells what the trial layer needs for memory, KV and roofline figures, `close` frees everything.
+
+Heavy imports (torch, transformers, tensorrt_llm) happen inside methods, so importing an engine module
+costs nothing. Nothing here imports above `workbench.types` and `workbench.knobs`.
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from workbench.knobs import KnobDef
+from workbench.types import (  # noqa: F401 - re-exported: engines speak these types
+    Artifact,
+    BuildError,
+    DeviceInfo,
+    EngineError,
+    EngineNotInstalled,
+    FeasibilityContext,
+    Request,
+    RequestRecord,
+)
 
 
-class EngineError(RuntimeError):
-    """The engine itself failed (requests failed, a build failed): the trial fails with this cause."""
+class ModelPool(Protocol):
+    """Models kept loaded between trials of one process (grid recording): key -> loaded model."""
 
-    kind = "engine_error"
-
-
-class BuildError(EngineError):
-    kind = "build_error"
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """What the trial will run on, known before any work so feasibility can be decided up front."""
-
-    kind: str  # "cpu" or "cuda"
-    name: str
-    total_memory_bytes: int
-    compute_capability: tuple[int, int] | None = None
-    index: int | None = None
-
-    @property
-    def arch(self) -> str:
-        """Part of the build key: artifacts are only valid on the architecture they were built for."""
-        if self.kind == "cuda" and self.compute_capability:
-            return f"sm_{self.compute_capability[0]}{self.compute_capability[1]}"
-        return self.kind
+    def get(self, key: Any) -> Any: ...
+    def put(self, key: Any, model: Any) -> None: ...
+    def clear(self) -> None: ...
 
 
 @dataclass(frozen=True)
-class FeasibilityContext:
-    """What feasibility and memory estimates may look at besides the knobs, all known before any work."""
+class OpenContext:
+    """Everything an engine may know when it builds or opens, instead of the whole trial plan.
 
-    #: the model's config.json ({} when it cannot be read without the network)
-    model_config: dict[str, Any] = field(default_factory=dict)
+    Made once per trial by the trial layer (`TrialPlan.open_context()`); engines must not reach
+    for anything else.
+    """
+
+    model_source: str
+    device: DeviceInfo
+    model_revision: str | None = None
+    tokenizer: str | None = None
     model_dtype: str = "auto"
     load_format: str = "auto"
-    #: the workload's longest prompt and output in tokens (None when a dataset decides)
-    longest_prompt: int | None = None
-    longest_output: int | None = None
-    #: GSM8K prompts are truncated to accuracy.max_input_len and generate up to max_gen_toks
-    accuracy_input_len: int | None = None
-    accuracy_gen_len: int | None = None
-    #: the study's engine_options, validated by the engine's options model
+    trust_remote_code: bool = False
+    #: the study's `engine_options:`, validated by the engine's `options_model`
     options: dict[str, Any] = field(default_factory=dict)
-    #: the study file's folder, which relative paths in engine_options are relative to
+    #: the study file's folder: relative paths in `options` are relative to it
     study_dir: str | None = None
+    #: all knobs of the trial (build and runtime), for engines whose runtime depends on a build knob
+    knobs: dict[str, Any] = field(default_factory=dict)
+    #: the most tokens (prompt + output) one request of the trial can need; None when unknown
+    longest_request: int | None = None
+    #: the CPU memory budget the KV fraction is a share of, when the device is a CPU
+    cpu_kv_budget_gb: float = 4.0
+    #: the trial's folder (engines may write logs there)
+    out_dir: str | None = None
+    #: models kept loaded across trials of one process (grid recording); None: load every time
+    model_pool: ModelPool | None = None
 
 
 @dataclass
-class Request:
-    id: str
-    input_ids: list[int]
-    max_new_tokens: int
-    ignore_eos: bool = True
-    stop: list[str] = field(default_factory=list)
+class RunnerStats:
+    """What the trial layer reads from an opened engine for memory, KV-cache and roofline figures.
 
+    Fields an engine cannot know stay None; the figures that need them are then left out, never 0.
+    """
 
-@dataclass
-class RequestRecord:
-    """One finished request with every timestamp the metrics need."""
-
-    id: str
-    input_len: int
-    arrival: float
-    token_times: list[float]
-    finish: float
-    output_ids: list[int] = field(default_factory=list)
-    error: str | None = None
-    #: the decoded continuation, for engines that detokenize (and apply stop strings) themselves
-    text: str | None = None
-
-    @property
-    def output_len(self) -> int:
-        return len(self.token_times)
-
-    @property
-    def first_token(self) -> float | None:
-        return self.token_times[0] if self.token_times else None
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """What `build` produced (or the source model when the build knobs need no build)."""
-
-    path: Path
-    build_key: str | None
-    manifest: dict[str, Any]
-    cache_hit: bool = False
+    #: bytes of the weights as loaded (quantized size for quantized models)
+    weights_bytes: int | None = None
+    #: KV-cache capacity in tokens
+    kv_cache_tokens: int | None = None
+    #: bytes one token of KV cache takes over all layers
+    kv_bytes_per_token: int | None = None
+    #: the compute dtype ("bfloat16", ...)
+    dtype: str | None = None
+    #: the model was already resident (loaded by an earlier point of a grid)
+    model_reused: bool = False
+    #: the scheduler's policy, as trtllm-bench reports it in `world_info.scheduling_policy`
+    scheduling_policy: str | None = None
 
 
 class Runner(abc.ABC):
     """An opened engine. `submit` never blocks; `collect` returns requests that have finished."""
 
-    #: the engine's resolved configuration (logged as engine.* params)
+    #: the engine's resolved configuration, logged as `engine.*` params (free-form, engine-specific)
     resolved_config: dict[str, Any]
-    #: KV-cache capacity in tokens, once known
-    kv_cache_tokens: int | None = None
     #: the tokenizer (for dataset prompts and the accuracy adapter) and the vocabulary size
     tokenizer: Any = None
     vocab_size: int = 0
@@ -125,13 +117,15 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    @abc.abstractmethod
+    def stats(self) -> RunnerStats:
+        """Weights, KV capacity and dtype as the engine resolved them; called after open and again after the run."""
+
     def refresh_stats(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
-        """Update resolved_config / kv_cache_tokens from statistics only known after running."""
+        """Update `resolved_config` and `stats()` from statistics only known after running."""
 
     def generate(self, requests: list[Request], timeout: float | None = None) -> list[RequestRecord]:
         """Submit everything at once and wait for all of it (offline mode)."""
-        import time
-
         for r in requests:
             self.submit(r)
         done: dict[str, RequestRecord] = {}
@@ -151,12 +145,22 @@ class Runner(abc.ABC):
 
 
 class Engine(abc.ABC):
-    """Base class of engines. Subclasses declare `name`, `version` and `knobs` as class data."""
+    """Base class of engines. Subclasses declare `name`, `version` and `knobs` as class data.
+
+    Every engine declares the four core knobs (`workbench.knobs.CORE_KNOBS`) under their study names;
+    what each means in the engine is said in its `KnobDef.help`.
+    """
 
     name: ClassVar[str]
     #: bump when the way artifacts are built changes, so old cache entries are not reused
     version: ClassVar[str]
     knobs: ClassVar[dict[str, KnobDef]]
+    #: the pydantic model of the study's `engine_options:` (None: the engine takes no options)
+    options_model: ClassVar[type[Any] | None] = None
+    #: the Python packages whose versions enter provenance and the build key
+    packages: ClassVar[tuple[str, ...]] = ()
+    #: how a trial of this engine is measured: "worker" (a worker process) or "replay" (looked up)
+    executor: ClassVar[str] = "worker"
 
     @classmethod
     def default_knobs(cls) -> dict[str, Any]:
@@ -167,9 +171,6 @@ class Engine(abc.ABC):
         """Why this engine cannot run in this environment (a missing package, with the install route)."""
         return None
 
-    #: the pydantic model of the study's `engine_options:` (None: the engine takes no options)
-    options_model: ClassVar[type[Any] | None] = None
-
     @classmethod
     def check_options(
         cls, options: dict[str, Any], study_dir: str | None
@@ -177,27 +178,15 @@ class Engine(abc.ABC):
         """Problems of valid-looking options that only the engine can see (a missing file), as (key path, message)."""
         return []
 
-    #: True for engines that answer a trial in the orchestrating process (`answer`) instead of a worker
-    answers_in_process: ClassVar[bool] = False
-
-    @classmethod
-    def answer(cls, spec: Any, knobs: dict[str, Any], trial_id: str) -> Any:
-        """The trial's TrialResult, for engines with `answers_in_process`."""
-        raise NotImplementedError
-
     @classmethod
     def infeasible_reason(
-        cls,
-        knobs: dict[str, Any],
-        device: DeviceInfo,
-        model_dtype: str,
-        context: FeasibilityContext | None = None,
+        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
     ) -> str | None:
         """Why this combination cannot run on this device, or None. Must be cheap and import-free."""
         return None
 
     @classmethod
-    def build_material(cls, plan: Any, build_knobs: dict[str, Any]) -> dict[str, Any]:
+    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
         """What the build key hashes of the build knobs; engines translating knobs hash the translation."""
         return build_knobs
 
@@ -206,9 +195,19 @@ class Engine(abc.ABC):
         """False when the build knobs describe the source model itself (nothing to build or cache)."""
         return True
 
+    @classmethod
+    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+        """Write the deployable configuration of these knobs into `out`; return the files written."""
+        return []
+
+    @classmethod
+    def report_fields(cls, knobs: dict[str, Any]) -> dict[str, Any]:
+        """Fields of trtllm-bench's report this engine can fill from its knobs (e.g. scheduling policy)."""
+        return {}
+
     @abc.abstractmethod
-    def build(self, plan: Any, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         """Write the artifact into `out_dir`; return manifest fields worth recording."""
 
     @abc.abstractmethod
-    def open(self, plan: Any, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner: ...
+    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner: ...

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.engines.base import Artifact, DeviceInfo, Engine, EngineError, FeasibilityContext, Runner
-from workbench.engines.hf import HFEngine
+from workbench.engines.hf.engine import HFEngine
 
 
 class ReplayOptions(BaseModel):
@@ -73,7 +73,7 @@ class ReplayEngine(Engine):
     knobs = HFEngine.knobs
     options_model = ReplayOptions
     #: trials are answered in the orchestrating process (no worker, no device)
-    answers_in_process = True
+    executor = "replay"
 
     @classmethod
     def check_options(
@@ -86,17 +86,16 @@ class ReplayEngine(Engine):
         cls,
         knobs: dict[str, Any],
         device: DeviceInfo,
-        model_dtype: str,
-        context: FeasibilityContext | None = None,
+        context: FeasibilityContext,
     ) -> str | None:
-        grid = grid_for(context.options if context else {}, context.study_dir if context else None)
+        grid = grid_for(context.options, context.study_dir)
         return None if grid.find(knobs) is not None else grid.why_missing(knobs)
 
     @classmethod
     def answer(cls, spec: Any, knobs: dict[str, Any], trial_id: str) -> Any:
         """The recorded point as a trial result (status, metrics, failure), traceable to the grid file."""
         from workbench.knobs import split_knobs
-        from workbench.result import Failure, TrialResult
+        from workbench.trials.result import Failure, TrialResult
 
         t0 = time.perf_counter()
         grid = grid_for(spec.engine_options, str(spec.source_path.parent) if spec.source_path else None)

@@ -26,9 +26,11 @@ from workbench.engines.base import (
     Engine,
     EngineError,
     FeasibilityContext,
+    OpenContext,
     Request,
     RequestRecord,
     Runner,
+    RunnerStats,
 )
 from workbench.knobs import KnobDef
 
@@ -77,9 +79,6 @@ _KNOBS = [
 ]
 
 
-#: one loaded model kept across trials of one process (grid recording: `workbench grid --reuse-model`);
-#: None (the default) loads the model for every trial, as a trial worker does
-MODEL_POOL: dict[tuple, Any] | None = None
 
 
 def torchao_config(name: str) -> Any:
@@ -123,9 +122,9 @@ class HFEngine(Engine):
         cls,
         knobs: dict[str, Any],
         device: DeviceInfo,
-        model_dtype: str,
-        context: FeasibilityContext | None = None,
+        context: FeasibilityContext,
     ) -> str | None:
+        model_dtype = context.model_dtype
         q = knobs.get("quantization", "none")
         cc = device.compute_capability
         if q == "int4":
@@ -153,39 +152,39 @@ class HFEngine(Engine):
         return build_knobs.get("quantization", "none") != "none"
 
     # ---------------------------------------------------------------------------------------- build
-    def build(self, plan: Any, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer, TorchAoConfig
 
         q = build_knobs["quantization"]
         t0 = time.perf_counter()
-        if plan.model.load_format == "dummy":
+        if ctx.load_format == "dummy":
             # random weights are made and quantized on the device when the engine opens: nothing to save
             (out_dir / "dummy.json").write_text(json.dumps({"quantization": q, "load_format": "dummy"}))
             return {"steps_s": {}}
         model = AutoModelForCausalLM.from_pretrained(
-            plan.model_source,
-            revision=plan.model.revision,
-            dtype=_dtype(plan.model.dtype),
-            device_map=plan.device.kind if plan.device.kind == "cuda" else None,
+            ctx.model_source,
+            revision=ctx.model_revision,
+            dtype=_dtype(ctx.model_dtype),
+            device_map=ctx.device.kind if ctx.device.kind == "cuda" else None,
             quantization_config=TorchAoConfig(quant_type=torchao_config(q)),
-            trust_remote_code=plan.model.trust_remote_code,
+            trust_remote_code=ctx.trust_remote_code,
         )
         t_quant = time.perf_counter() - t0
         model.save_pretrained(out_dir)
         AutoTokenizer.from_pretrained(
-            plan.model.tokenizer or plan.model_source,
-            revision=plan.model.revision,
-            trust_remote_code=plan.model.trust_remote_code,
+            ctx.tokenizer or ctx.model_source,
+            revision=ctx.model_revision,
+            trust_remote_code=ctx.trust_remote_code,
         ).save_pretrained(out_dir)
         return {"steps_s": {"load_and_quantize": t_quant, "save": time.perf_counter() - t0 - t_quant}}
 
     # ----------------------------------------------------------------------------------------- open
-    def open(self, plan: Any, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
-        return HFRunner(plan, artifact, runtime_knobs)
+    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        return HFRunner(ctx, artifact, runtime_knobs)
 
 
 class HFRunner(Runner):
-    def __init__(self, plan: Any, artifact: Artifact, knobs: dict[str, Any]):
+    def __init__(self, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
         import torch
         from transformers import (
             AutoModelForCausalLM,
@@ -195,32 +194,28 @@ class HFRunner(Runner):
         )
 
         self._torch = torch
-        device = plan.device
+        device = ctx.device
         t0 = time.perf_counter()
         src = str(artifact.path)
         self.quantize_s = 0.0
         pool_key = (
-            plan.model_source,
-            plan.model.dtype,
-            plan.model.load_format,
-            plan.knobs.get("quantization", "none"),
+            ctx.model_source,
+            ctx.model_dtype,
+            ctx.load_format,
+            ctx.knobs.get("quantization", "none"),
             knobs["attn_implementation"],
             str(artifact.path),
         )
-        self.model_reused = MODEL_POOL is not None and pool_key in MODEL_POOL
-        if MODEL_POOL is not None and not self.model_reused and MODEL_POOL:
-            import gc
-
-            MODEL_POOL.clear()  # one model at a time: free the last configuration's weights first
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        if self.model_reused:
-            assert MODEL_POOL is not None
-            self.model = MODEL_POOL[pool_key]
-        elif plan.model.load_format == "dummy":
-            self.model = _random_model(plan, plan.model_source, knobs["attn_implementation"])
-            q = plan.knobs.get("quantization", "none")
+        pool = ctx.model_pool
+        cached = pool.get(pool_key) if pool is not None else None
+        self.model_reused = cached is not None
+        if pool is not None and not self.model_reused:
+            pool.clear()  # one model at a time: the pool frees the last configuration's weights first
+        if cached is not None:
+            self.model = cached
+        elif ctx.load_format == "dummy":
+            self.model = _random_model(ctx, ctx.model_source, knobs["attn_implementation"])
+            q = ctx.knobs.get("quantization", "none")
             if q != "none":  # quantize the random weights in place, as TorchAoConfig does when loading
                 from torchao.quantization import quantize_
 
@@ -234,19 +229,19 @@ class HFRunner(Runner):
         else:
             self.model = AutoModelForCausalLM.from_pretrained(
                 src,
-                revision=None if artifact.build_key else plan.model.revision,
-                dtype=_dtype(plan.model.dtype),
+                revision=None if artifact.build_key else ctx.model_revision,
+                dtype=_dtype(ctx.model_dtype),
                 device_map=device.kind if device.kind == "cuda" else None,
                 attn_implementation=knobs["attn_implementation"],
-                trust_remote_code=plan.model.trust_remote_code,
+                trust_remote_code=ctx.trust_remote_code,
             )
-        if MODEL_POOL is not None and not self.model_reused:
-            MODEL_POOL[pool_key] = self.model
+        if pool is not None and not self.model_reused:
+            pool.put(pool_key, self.model)
         self.model.eval()
         self.tokenizer = AutoTokenizer.from_pretrained(
-            plan.model.tokenizer or plan.model_source,
-            revision=plan.model.revision,
-            trust_remote_code=plan.model.trust_remote_code,
+            ctx.tokenizer or ctx.model_source,
+            revision=ctx.model_revision,
+            trust_remote_code=ctx.trust_remote_code,
         )
         self.load_s = time.perf_counter() - t0
         cfg = self.model.config
@@ -264,7 +259,7 @@ class HFRunner(Runner):
         )
         frac = float(knobs["kv_cache_fraction"])
         if device.kind == "cpu":
-            cb_args["num_blocks"] = cpu_num_blocks(frac, plan.cpu_kv_budget_gb, self.kv_bytes_per_token, page)
+            cb_args["num_blocks"] = cpu_num_blocks(frac, ctx.cpu_kv_budget_gb, self.kv_bytes_per_token, page)
         else:
             cb_args["max_memory_percent"] = frac
         eos = self.model.generation_config.eos_token_id
@@ -309,7 +304,7 @@ class HFRunner(Runner):
         }
         self._pending: dict[str, tuple[Request, float]] = {}
         self._max_requests = int(resolved.max_requests_per_batch or knobs["max_batch_size"])
-        longest = _longest_request(plan.workload)
+        longest = ctx.longest_request
         self._stream_all = longest is None or self.kv_cache_tokens < self._max_requests * longest
         self._times: dict[str, list[float]] = {}
         self._started = False
@@ -386,6 +381,16 @@ class HFRunner(Runner):
         self._times[result.request_id] = merged
         return merged
 
+    def stats(self) -> RunnerStats:
+        return RunnerStats(
+            weights_bytes=self.weights_bytes,
+            kv_cache_tokens=self.kv_cache_tokens,
+            kv_bytes_per_token=self.kv_bytes_per_token,
+            dtype=str(self.model.dtype).removeprefix("torch.") if self.model is not None else None,
+            model_reused=self.model_reused,
+            scheduling_policy=self.resolved_config.get("scheduler_type"),
+        )
+
     def close(self) -> None:
         try:
             if self._started:
@@ -401,32 +406,22 @@ class HFRunner(Runner):
                 self._torch.cuda.empty_cache()
 
 
-def _random_model(plan: Any, src: str, attn: str) -> Any:
+def _random_model(ctx: OpenContext, src: str, attn: str) -> Any:
     """load_format dummy: the architecture from config.json with random weights, made on the device."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.from_pretrained(
-        src, revision=plan.model.revision, trust_remote_code=plan.model.trust_remote_code
+        src, revision=ctx.model_revision, trust_remote_code=ctx.trust_remote_code
     )
-    dtype = _dtype(plan.model.dtype)
+    dtype = _dtype(ctx.model_dtype)
     if dtype == "auto":
         dtype = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None) or torch.float32
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    with torch.device(plan.device.kind):
+    with torch.device(ctx.device.kind):
         return AutoModelForCausalLM.from_config(
-            cfg, dtype=dtype, attn_implementation=attn, trust_remote_code=plan.model.trust_remote_code
+            cfg, dtype=dtype, attn_implementation=attn, trust_remote_code=ctx.trust_remote_code
         )
-
-
-def _longest_request(workload: Any) -> int | None:
-    """The most tokens (prompt + output) one request of the workload can need; None when unknown."""
-    if workload is None:
-        return None
-    from workbench.workload import longest_lengths
-
-    i, o = longest_lengths(workload)
-    return None if i is None or o is None else i + o
 
 
 def cpu_num_blocks(fraction: float, budget_gb: float, kv_bytes_per_token: int, page_size: int) -> int:
@@ -448,8 +443,3 @@ def _tensor_bytes(t: Any) -> int:
         names, _ = t.__tensor_flatten__()
         return sum(_tensor_bytes(getattr(t, n)) for n in names)
     return t.numel() * t.element_size()
-
-
-def read_model_config(source: str) -> dict[str, Any]:
-    p = Path(source) / "config.json"
-    return json.loads(p.read_text()) if p.exists() else {}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.engines import trtllm_args as T
+from workbench.engines.trtllm import args as T
 from workbench.export import bench_model_args
 from workbench.spec import StudySpec
 
@@ -144,7 +144,7 @@ def run(
     import yaml
     from transformers import AutoTokenizer
 
-    from workbench.workload import make_requests
+    from workbench.trials.workload import make_requests
 
     opts = T.TrtllmOptions.model_validate(spec.engine_options)
     if shutil.which(opts.trtllm_bench) is None:

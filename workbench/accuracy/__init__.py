@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import re
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,35 +168,12 @@ def num_test_docs(data_path: str | Path | None) -> int:
         return sum(1 for line in f if line.strip())
 
 
-# ------------------------------------------------------------------------------------ the statistics
-def z(p: float) -> float:
-    return statistics.NormalDist().inv_cdf(p)
-
-
-def gate_threshold(
-    baseline: float, n: int, alpha: float = 0.05, sigma: float = 50.0, max_drop: float = 0.0
-) -> float:
-    """TensorRT-LLM's pass mark: reference + z(alpha) * sqrt(2 sigma^2 / n), the reference being baseline - drop."""
-    return baseline - max_drop + z(alpha) * math.sqrt(2 * sigma**2 / n)
-
-
-def min_detectable_effect(n: int, alpha: float = 0.05, beta: float = 0.2, sigma: float = 50.0) -> float:
-    return -(z(alpha) + z(beta)) * math.sqrt(2 * sigma**2 / n)
-
-
-def sequential_decision(
-    score: float, n: int, threshold: float, looks: int, alpha: float = 0.05, sigma: float = 50.0
-) -> str | None:
-    """'pass' or 'fail' once a (1 - alpha/looks) interval of the score lies wholly on one side of the
-    threshold, else None (go on). Bonferroni over the looks bounds the chance that any early stop
-    contradicts the truth of "accuracy >= threshold" by alpha; sigma = 50 is the worst case of a
-    0-100 Bernoulli score, so the intervals hold whatever the accuracy."""
-    half = z(1 - alpha / (2 * looks)) * sigma / math.sqrt(n)
-    if score - half >= threshold:
-        return "pass"
-    if score + half < threshold:
-        return "fail"
-    return None
+from workbench.accuracy.gate import (  # noqa: E402, F401 - the statistics live in one place
+    gate_threshold,
+    min_detectable_effect,
+    sequential_decision,
+    z,  # noqa: F401 - re-exported
+)
 
 
 # -------------------------------------------------------------------------------------- evaluation
@@ -400,11 +376,13 @@ class OracleRunner(Runner):
         self.inner = inner
         self.tokenizer = inner.tokenizer
         self.vocab_size = inner.vocab_size
-        self.kv_cache_tokens = inner.kv_cache_tokens
         self.resolved_config = inner.resolved_config
         self.answers = answers
         self.correct = correct
         self._prompts: dict[str, str] = {}
+
+    def stats(self) -> Any:
+        return self.inner.stats()
 
     def submit(self, request: Request) -> None:
         self._prompts[request.id] = self.tokenizer.decode(request.input_ids, skip_special_tokens=True)

@@ -47,7 +47,7 @@ def model_fingerprint(source: str, revision: str | None) -> dict[str, Any]:
 
 def artifact_material(plan: Any, engine_cls: Any, build_knobs: dict[str, Any]) -> dict[str, Any]:
     """Everything that shapes an artifact (and so the model's outputs): what the build key hashes."""
-    from workbench.environment import package_versions
+    from workbench.trials.environment import package_versions
 
     vers = package_versions()
     return {
@@ -56,7 +56,7 @@ def artifact_material(plan: Any, engine_cls: Any, build_knobs: dict[str, Any]) -
         "model": model_fingerprint(plan.model_source, plan.model.revision),
         "dtype": plan.model.dtype,
         "load_format": plan.model.load_format,
-        "build_knobs": engine_cls.build_material(plan, build_knobs),
+        "build_knobs": engine_cls.build_material(plan.open_context(), build_knobs),
         "device_arch": plan.device.arch,
         "packages": {p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")},
     }

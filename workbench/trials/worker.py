@@ -1,6 +1,6 @@
 """The trial worker: a subprocess that takes a plan, builds, opens, benchmarks, and writes a result.
 
-`python -m workbench.worker PLAN.json RESULT.json`. This is the only place torch and the engines'
+`python -m workbench.trials.worker PLAN.json RESULT.json`. This is the only place torch and the engines'
 libraries are imported. Any failure is written into the result with its cause; if the process dies
 (killed, out of memory), the parent records that instead.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.knobs import split_knobs
-from workbench.plan import TrialPlan
-from workbench.result import Failure, TrialResult
+from workbench.trials.plan import TrialPlan
+from workbench.trials.result import Failure, TrialResult
 
 
 def _classify(e: BaseException) -> str:
@@ -35,12 +35,12 @@ def _classify(e: BaseException) -> str:
     return "crash"
 
 
-def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
+def run(plan: TrialPlan, deadline: float | None = None, model_pool: Any = None) -> TrialResult:
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    from workbench.cache import EngineCache, artifact_material, build_key
     from workbench.engines import get_engine_class
-    from workbench.memory import MemorySampler
+    from workbench.trials.cache import EngineCache, artifact_material, build_key
+    from workbench.trials.memory import MemorySampler
 
     engine_cls = get_engine_class(plan.engine)
     build_knobs, runtime_knobs = split_knobs(engine_cls.knobs, plan.knobs)
@@ -64,13 +64,14 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
     try:
         with sampler:
             engine = engine_cls()
+            ctx = plan.open_context(model_pool)
             sampler.mark("build")
             t = time.perf_counter()
             material = artifact_material(plan, engine_cls, build_knobs)
             if engine_cls.needs_build(build_knobs):
                 key = build_key(material)
                 artifact = EngineCache(plan.cache_dir).get_or_build(
-                    plan.engine, key, material, lambda out: engine.build(plan, build_knobs, out)
+                    plan.engine, key, material, lambda out: engine.build(ctx, build_knobs, out)
                 )
                 if not artifact.cache_hit:
                     artifact.manifest.setdefault("build_knobs", build_knobs)
@@ -94,14 +95,14 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
             }
             sampler.mark("load")
             t = time.perf_counter()
-            runner = engine.open(plan, artifact, runtime_knobs)
+            runner = engine.open(ctx, artifact, runtime_knobs)
             timings["open"] = time.perf_counter() - t
             result.engine_config = dict(runner.resolved_config)
             sampler.mark("benchmark")
             t = time.perf_counter()
             tok = runner.tokenizer
             special = set(getattr(tok, "all_special_ids", None) or [])
-            from workbench.bench import run_benchmark
+            from workbench.trials.bench import run_benchmark
 
             report = run_benchmark(
                 runner,
@@ -118,6 +119,7 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
                 result.accuracy, acc_metrics = _accuracy(plan, runner, result)
                 timings["accuracy"] = time.perf_counter() - t
             runner.refresh_stats()
+            stats = runner.stats()
             sampler.mark("close")
             runner.close()
             result.engine_config = dict(runner.resolved_config)
@@ -125,15 +127,14 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         mem = sampler.report()
         report["memory"] = {
             **mem,
-            "weights_bytes": result.engine_config.get("weights_bytes"),
-            "kv_cache_bytes": (result.engine_config.get("kv_cache_tokens") or 0)
-            * (result.engine_config.get("kv_bytes_per_token") or 0),
+            "weights_bytes": stats.weights_bytes,
+            "kv_cache_bytes": (stats.kv_cache_tokens or 0) * (stats.kv_bytes_per_token or 0),
         }
         report["engine"] = {
             "name": plan.engine,
             "model": plan.model_source,
             "backend": plan.engine,
-            "dtype": result.engine_config.get("torch_dtype"),
+            "dtype": stats.dtype,
             "quantization": build_knobs.get("quantization"),
             **{"config": result.engine_config},
         }
@@ -141,16 +142,16 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
         m = dict(report["mean_metrics"])
         m["output_tok_s_cv"] = report["repeats"]["metrics"]["output_tok_s"]["cv"]
         peak = mem["peak_above_baseline_bytes"]
-        if result.engine_config.get("model_reused"):  # loaded by an earlier point of a grid: count it too
-            peak += result.engine_config.get("weights_bytes") or 0
+        if stats.model_reused:  # loaded by an earlier point of a grid: count it too
+            peak += stats.weights_bytes or 0
         m["peak_memory_gb"] = peak / 1024**3
-        m["kv_cache_tokens"] = float(result.engine_config.get("kv_cache_tokens") or 0)
+        m["kv_cache_tokens"] = float(stats.kv_cache_tokens or 0)
         m["build_s"] = float(result.build["build_s"])
         m["weights_gb"] = (report["memory"]["weights_bytes"] or 0) / 1024**3
         m["kv_cache_gb"] = report["memory"]["kv_cache_bytes"] / 1024**3
         if plan.accuracy is not None:
             m.update(acc_metrics)
-        roof = _roofline(plan, result.engine_config, report)
+        roof = _roofline(plan, stats, report)
         if roof is not None:
             report["roofline"] = roof
             m.update(roof["metrics"])
@@ -177,9 +178,9 @@ def run(plan: TrialPlan, deadline: float | None = None) -> TrialResult:
     return result
 
 
-def _roofline(plan: TrialPlan, cfg: dict[str, Any], report: dict[str, Any]) -> dict[str, Any] | None:
+def _roofline(plan: TrialPlan, stats: Any, report: dict[str, Any]) -> dict[str, Any] | None:
     """The decode roofline of this trial, with the bandwidth measured on this device right after it."""
-    from workbench.roofline import bandwidth_for, measure_bandwidth, trial_roofline
+    from workbench.trials.roofline import bandwidth_for, measure_bandwidth, trial_roofline
 
     measured = None
     with contextlib.suppress(Exception):  # a failed measurement falls back to the data sheet
@@ -189,9 +190,9 @@ def _roofline(plan: TrialPlan, cfg: dict[str, Any], report: dict[str, Any]) -> d
     return trial_roofline(
         knobs=plan.knobs,
         report=report,
-        weight_bytes=cfg.get("weights_bytes"),
-        kv_bytes_per_token=cfg.get("kv_bytes_per_token"),
-        kv_cache_tokens=cfg.get("kv_cache_tokens"),
+        weight_bytes=stats.weights_bytes,
+        kv_bytes_per_token=stats.kv_bytes_per_token,
+        kv_cache_tokens=stats.kv_cache_tokens,
         bandwidth=bw,
     )
 
@@ -258,7 +259,7 @@ def _accuracy(plan: TrialPlan, runner: Any, result: TrialResult) -> tuple[dict[s
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: python -m workbench.worker PLAN.json RESULT.json", file=sys.stderr)
+        print("usage: python -m workbench.trials.worker PLAN.json RESULT.json", file=sys.stderr)
         return 2
     plan = TrialPlan.model_validate(json.loads(Path(argv[0]).read_text()))
     deadline_env = os.environ.get("WORKBENCH_DEADLINE_S")

@@ -12,7 +12,7 @@ from typing import Any
 
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
-from workbench.workload import arrival_offsets, make_requests
+from workbench.trials.workload import arrival_offsets, make_requests
 
 REPORT_SCHEMA = "workbench.bench_report"
 REPORT_SCHEMA_VERSION = 1
@@ -103,7 +103,7 @@ def run_benchmark(
     if w.warmup_requests:
         warm = make_requests(w, w.warmup_requests, seed=w.seed + 10_000, prefix="warmup", **common)
         t = time.perf_counter()
-        check_records(runner.generate(warm), warm, runner.kv_cache_tokens)
+        check_records(runner.generate(warm), warm, runner.stats().kv_cache_tokens)
         warmup_s = time.perf_counter() - t
     else:
         warmup_s = 0.0
@@ -113,7 +113,7 @@ def run_benchmark(
     for rep in range(w.repeats):
         reqs = make_requests(w, w.num_requests, seed=w.seed + rep, prefix=f"run{rep}", **common)
         records = drive(runner, reqs, arrival_offsets(w, len(reqs), seed=w.seed + rep), concurrency, deadline)
-        check_records(records, reqs, runner.kv_cache_tokens)
+        check_records(records, reqs, runner.stats().kv_cache_tokens)
         summary = M.summarize(records)
         runs.append(summary)
         flats.append(M.flat_metrics(summary))
@@ -134,8 +134,8 @@ def run_benchmark(
             "max_batch_size": plan.knobs.get("max_batch_size"),
             "max_num_tokens": plan.knobs.get("max_num_tokens"),
             "kv_cache_percentage": plan.knobs.get("kv_cache_fraction"),
-            "scheduling_policy": plan.knobs.get("scheduler"),
-            "kv_cache_tokens": runner.kv_cache_tokens,
+            "scheduling_policy": runner.stats().scheduling_policy,
+            "kv_cache_tokens": runner.stats().kv_cache_tokens,
             "issue_rate": getattr(w.arrival, "rate", None),
             "concurrency": concurrency,
             "arrival": w.arrival.mode,

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from workbench.engines.base import DeviceInfo
+from workbench.engines.base import DeviceInfo, ModelPool, OpenContext
 from workbench.spec import AccuracySpec, ModelSpec, StudySpec, WorkloadSpec
 
 
@@ -46,6 +46,28 @@ class TrialPlan(BaseModel):
             self.device_total_memory_bytes,
             self.device_compute_capability,
             self.device_index,
+        )
+
+    def open_context(self, model_pool: ModelPool | None = None, study_dir: str | None = None) -> OpenContext:
+        """What the engine may see of this plan (`Engine.build`/`open` take nothing else)."""
+        from workbench.trials.workload import longest_lengths
+
+        i, o = longest_lengths(self.workload)
+        return OpenContext(
+            model_source=self.model_source,
+            device=self.device,
+            model_revision=self.model.revision,
+            tokenizer=self.model.tokenizer,
+            model_dtype=self.model.dtype,
+            load_format=self.model.load_format,
+            trust_remote_code=self.model.trust_remote_code,
+            options=self.engine_options,
+            study_dir=study_dir,
+            knobs=self.knobs,
+            longest_request=None if i is None or o is None else i + o,
+            cpu_kv_budget_gb=self.cpu_kv_budget_gb,
+            out_dir=self.out_dir,
+            model_pool=model_pool,
         )
 
     @classmethod

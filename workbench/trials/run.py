@@ -20,11 +20,11 @@ from typing import Any
 
 from workbench.engines import get_engine_class
 from workbench.engines.base import DeviceInfo, FeasibilityContext
-from workbench.environment import collect_environment, detect_device
 from workbench.knobs import split_knobs
-from workbench.plan import TrialPlan
-from workbench.result import Failure, TrialResult
 from workbench.spec import StudySpec
+from workbench.trials.environment import collect_environment, detect_device
+from workbench.trials.plan import TrialPlan
+from workbench.trials.result import Failure, TrialResult
 
 DEFAULT_HOME = Path(".workbench")
 
@@ -43,7 +43,7 @@ def resolve_knobs(spec: StudySpec, values: dict[str, Any]) -> dict[str, Any]:
 def feasibility_context(spec: StudySpec) -> FeasibilityContext:
     """What an engine may check before any work: the model's config.json, the longest requests, options."""
     from workbench.estimate import read_config
-    from workbench.workload import longest_lengths
+    from workbench.trials.workload import longest_lengths
 
     prompt, output = longest_lengths(spec.workload)
     acc = spec.accuracy
@@ -107,7 +107,7 @@ def run_trial(
             failure=failure,
         )
 
-    reason = engine_cls.infeasible_reason(knobs, device, spec.model.dtype, feasibility_context(spec))
+    reason = engine_cls.infeasible_reason(knobs, device, feasibility_context(spec))
     if reason:
         res = unrun("INFEASIBLE", Failure(kind="infeasible", message=reason))
         res.environment = env
@@ -116,7 +116,7 @@ def run_trial(
         res.write(result_path)
         return res
 
-    if engine_cls.answers_in_process:  # e.g. replay: the answer is looked up, nothing is run
+    if engine_cls.executor == "replay":  # e.g. replay: the answer is looked up, nothing is run
         res = engine_cls.answer(spec, knobs, trial_id)
         res.files = {"result": str(result_path)}
         res.timings_s = {**res.timings_s, "orchestrator_total": time.perf_counter() - t0}
@@ -164,7 +164,7 @@ def _run_worker(
     }
     if plan.device_kind == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    cmd = [sys.executable, "-m", "workbench.worker", str(plan_path), str(result_path)]
+    cmd = [sys.executable, "-m", "workbench.trials.worker", str(plan_path), str(result_path)]
     limit = spec.trial.memory_limit_gb
     timeout = spec.trial.timeout_s
     with open(log_path, "w") as logf:

@@ -29,17 +29,19 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workbench.engines import trtllm_args as T
 from workbench.engines.base import (
     Artifact,
     DeviceInfo,
     Engine,
     EngineError,
     FeasibilityContext,
+    OpenContext,
     Request,
     RequestRecord,
     Runner,
+    RunnerStats,
 )
+from workbench.engines.trtllm import args as T
 
 INSTALL_HINT = (
     "the trtllm engine needs TensorRT-LLM 1.2.x (Python package tensorrt_llm), which is not installed in "
@@ -62,7 +64,7 @@ def load_api() -> SimpleNamespace:
     """TensorRT-LLM's classes, each from the import path the snapshot records for 1.2.x."""
     if not available():
         raise TrtllmNotInstalled(INSTALL_HINT)
-    from workbench.engines.trtllm_api import snapshot
+    from workbench.engines.trtllm.api import snapshot
 
     snap = snapshot()
     ns: dict[str, Any] = {}
@@ -97,31 +99,29 @@ class TrtllmEngine(Engine):
         cls,
         knobs: dict[str, Any],
         device: DeviceInfo,
-        model_dtype: str,
-        context: FeasibilityContext | None = None,
+        context: FeasibilityContext,
     ) -> str | None:
-        ctx = context or FeasibilityContext(model_dtype=model_dtype)
-        return T.infeasible_reason(knobs, device, ctx, ctx.options)
+        return T.infeasible_reason(knobs, device, context, context.options)
 
     @classmethod
-    def build_material(cls, plan: Any, build_knobs: dict[str, Any]) -> dict[str, Any]:
+    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
         """The translated build arguments: equal engines share a key whatever the knob spelling."""
-        return T.build_args(build_knobs, plan.engine_options, plan.model.dtype, plan.model.load_format)
+        return T.build_args(build_knobs, ctx.options, ctx.model_dtype, ctx.load_format)
 
-    def build(self, plan: Any, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         api = load_api()
-        args = T.build_args(build_knobs, plan.engine_options, plan.model.dtype, plan.model.load_format)
+        args = T.build_args(build_knobs, ctx.options, ctx.model_dtype, ctx.load_format)
         workspace = out_dir / "workspace"
         workspace.mkdir()
-        from workbench.memory import nvml_used, wait_for_release
+        from workbench.trials.memory import nvml_used, wait_for_release
 
-        baseline = nvml_used(plan.device_index or 0)
+        baseline = nvml_used(ctx.device.index or 0)
         t0 = time.perf_counter()
         llm = api.LLM(
-            model=plan.model_source,
-            tokenizer=plan.model.tokenizer or plan.model_source,
-            revision=plan.model.revision,
-            trust_remote_code=plan.model.trust_remote_code,
+            model=ctx.model_source,
+            tokenizer=ctx.tokenizer or ctx.model_source,
+            revision=ctx.model_revision,
+            trust_remote_code=ctx.trust_remote_code,
             workspace=str(workspace),
             **T.llm_kwargs(args, api),
         )
@@ -138,9 +138,9 @@ class TrtllmEngine(Engine):
             gc.collect()
         shutil.rmtree(workspace, ignore_errors=True)
         released = wait_for_release(
-            plan.device_index or 0, baseline, timeout_s=_opts(plan).memory_settle_timeout_s
+            (ctx.device.index or 0), baseline, timeout_s=_opts(ctx).memory_settle_timeout_s
         )
-        from workbench.cache import dir_size
+        from workbench.trials.cache import dir_size
 
         return {
             "steps_s": {**steps, "llm_total": construct_s, "save": save_s},
@@ -150,27 +150,27 @@ class TrtllmEngine(Engine):
             "memory_released_after_build": released,
         }
 
-    def open(self, plan: Any, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
-        return TrtllmRunner(plan, artifact, runtime_knobs)
+    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        return TrtllmRunner(ctx, artifact, runtime_knobs)
 
 
-def _opts(plan: Any) -> T.TrtllmOptions:
-    return T.TrtllmOptions.model_validate(plan.engine_options)
+def _opts(ctx: OpenContext) -> T.TrtllmOptions:
+    return T.TrtllmOptions.model_validate(ctx.options)
 
 
 class TrtllmRunner(Runner):
-    def __init__(self, plan: Any, artifact: Artifact, knobs: dict[str, Any]):
+    def __init__(self, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
         from transformers import AutoTokenizer
 
-        from workbench.memory import nvml_used
+        from workbench.trials.memory import nvml_used
 
         self._api = api = load_api()
-        self._plan = plan
-        self._device_index = plan.device_index or 0
+        self._ctx = ctx
+        self._device_index = (ctx.device.index or 0)
         self._baseline = nvml_used(self._device_index)
-        tok_src = plan.model.tokenizer or plan.model_source
+        tok_src = ctx.tokenizer or ctx.model_source
         self.tokenizer = AutoTokenizer.from_pretrained(
-            tok_src, revision=plan.model.revision, trust_remote_code=plan.model.trust_remote_code
+            tok_src, revision=ctx.model_revision, trust_remote_code=ctx.trust_remote_code
         )
         engine_dir = artifact.path / "engine"
         rargs = T.runtime_args(knobs)
@@ -178,7 +178,7 @@ class TrtllmRunner(Runner):
         self.llm = api.LLM(
             model=str(engine_dir),
             tokenizer=tok_src,
-            trust_remote_code=plan.model.trust_remote_code,
+            trust_remote_code=ctx.trust_remote_code,
             **T.llm_kwargs(rargs, api),
         )
         self.load_s = time.perf_counter() - t0
@@ -231,6 +231,16 @@ class TrtllmRunner(Runner):
             except queue.Empty:
                 return out
 
+    def stats(self) -> RunnerStats:
+        cfg = self.resolved_config
+        return RunnerStats(
+            weights_bytes=cfg.get("weights_bytes"),
+            kv_cache_tokens=self.kv_cache_tokens,
+            kv_bytes_per_token=cfg.get("kv_bytes_per_token"),
+            dtype=cfg.get("torch_dtype"),
+            scheduling_policy=self._ctx.knobs.get("scheduler_policy"),
+        )
+
     def refresh_stats(self) -> None:
         """KV pool size and the executor's own memory accounting from the iteration stats."""
         try:
@@ -243,7 +253,7 @@ class TrtllmRunner(Runner):
         self.resolved_config.update(info)
 
     def close(self) -> None:
-        from workbench.memory import wait_for_release
+        from workbench.trials.memory import wait_for_release
 
         t0 = time.perf_counter()
         try:
@@ -255,7 +265,7 @@ class TrtllmRunner(Runner):
                 del self.llm
             gc.collect()
             released = wait_for_release(
-                self._device_index, self._baseline, timeout_s=_opts(self._plan).memory_settle_timeout_s
+                self._device_index, self._baseline, timeout_s=_opts(self._ctx).memory_settle_timeout_s
             )
             self.resolved_config["memory_released"] = released
             self.resolved_config["shutdown_s"] = time.perf_counter() - t0

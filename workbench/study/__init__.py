@@ -1,7 +1,7 @@
 """Optuna studies over real trials: storage, sampler, search space, objectives, constraints, resume.
 
 `tune(spec)` creates or resumes the study named in the spec. The first trial is the engine's
-default configuration (the baseline). Every trial runs through `workbench.trial.run_trial` (a worker
+default configuration (the baseline). Every trial runs through `workbench.trials.run.run_trial` (a worker
 subprocess) and is logged to MLflow by `workbench.tracking`. Infeasible combinations are pruned
 before any work; failures become FAIL trials with their cause; the study always goes on.
 """
@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from workbench.spec import Choices, Range, StudySpec
 
 if TYPE_CHECKING:
-    from workbench.result import TrialResult
+    from workbench.trials.result import TrialResult
 
 DEFAULT_STORAGE = "sqlite:///studies/optuna.db"
 HEARTBEAT_S = 2
@@ -236,7 +236,7 @@ def enqueue_baseline(study: optuna.Study, spec: StudySpec, dists: dict[str, Base
     """The engine's default configuration is the first trial, so every result reads as a ratio to it."""
     if any(t.user_attrs.get(ATTR_BASELINE) for t in study.get_trials(deepcopy=False)):
         return
-    from workbench.trial import resolve_knobs
+    from workbench.trials.run import resolve_knobs
 
     knobs = resolve_knobs(spec, {})
     params = {k: v for k, v in knobs.items() if k in dists and _contains(dists[k], v)}
@@ -277,9 +277,9 @@ def tune(
     should_stop: Callable[[], bool] | None = None,
 ) -> TuneReport:
     """Run the study until it holds `n_trials` finished (complete or pruned) trials, or `timeout` passes."""
-    from workbench.environment import detect_device
     from workbench.tracking import make_tracker
-    from workbench.trial import run_trial
+    from workbench.trials.environment import detect_device
+    from workbench.trials.run import run_trial
 
     study = open_study(spec, storage)
     dists = distributions(spec)
@@ -308,7 +308,7 @@ def tune(
                 if name in trial.params or _contains(d, knobs[name]):
                     trial._suggest(name, d)
         else:
-            from workbench.trial import resolve_knobs
+            from workbench.trials.run import resolve_knobs
 
             knobs = resolve_knobs(spec, suggest(trial, dists))
             trial.set_user_attr(ATTR_KNOBS, knobs)
@@ -332,7 +332,7 @@ def tune(
         if run_id:
             trial.set_user_attr("mlflow_run_id", run_id)
             link_trial_to_run(study, trial, tracker.run_url(run_id))
-        from workbench.scaleout import worker_identity
+        from workbench.study.scaleout import worker_identity
 
         me = worker_identity()
         trial.set_user_attr("worker", me)
@@ -412,10 +412,10 @@ def _accuracy_plan(
     """The trial's accuracy key, an earlier measurement to reuse (same weights), and the gate to apply."""
     if spec.accuracy is None:
         return None, None, None
-    from workbench.cache import artifact_material, build_key
     from workbench.engines import get_engine_class
     from workbench.knobs import split_knobs
-    from workbench.plan import TrialPlan
+    from workbench.trials.cache import artifact_material, build_key
+    from workbench.trials.plan import TrialPlan
 
     engine_cls = get_engine_class(spec.engine)
     build_knobs, _ = split_knobs(engine_cls.knobs, knobs)
@@ -474,7 +474,7 @@ def _finished(study: optuna.Study) -> int:
 
 
 def _trial_dir(spec: StudySpec, number: int) -> Any:
-    from workbench.trial import workbench_home
+    from workbench.trials.run import workbench_home
 
     return (workbench_home() / "studies" / spec.name / f"trial-{number:04d}").resolve()
 

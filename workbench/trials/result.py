@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from workbench.types import FailureKind, Status
 
 RESULT_SCHEMA = "workbench.trial_result"
 RESULT_SCHEMA_VERSION = 1
 
-Status = Literal["COMPLETE", "FAILED", "INFEASIBLE"]
-FailureKind = Literal[
-    "infeasible", "timeout", "oom", "crash", "engine_error", "build_error", "interrupted", "invalid_input"
-]
 
 
 class Failure(BaseModel):
