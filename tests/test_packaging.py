@@ -8,10 +8,9 @@ import re
 import subprocess
 import sys
 import time
-import tomllib
-from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -71,7 +70,9 @@ def test_lock_is_the_tested_resolution_of_pyproject():
     for req in _requirements({"all", "dev"}):
         name = canonicalize_name(req.name)
         assert name in pins, f"{req} is not in {LOCK.name}"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{LOCK.name} has {name}=={pins[name]}, not {req}"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{LOCK.name} has {name}=={pins[name]}, not {req}"
+        )
         for extra in req.extras:  # psycopg[binary] -> psycopg-binary
             assert canonicalize_name(f"{req.name}-{extra}") in pins or extra == "hf", req
 
@@ -102,9 +103,15 @@ def test_environment_yml_installs_the_lock():
 # Pure-Python dependencies published only as source archives: `--python-version` needs wheels, so the
 # test builds these (version-independent py3 wheels) first and offers them with --find-links.
 SDIST_ONLY = ["sqlitedict", "rouge_score", "word2number"]
-# Extras that co-install with TensorRT-LLM 1.2.1, and those that cannot (with the reason pip gives).
-CO_INSTALL = ["", "accuracy", "notebooks", "accuracy,notebooks"]
-CONFLICT = {"hf": "transformers", "gp": "torch"}
+# Extras that co-install with TensorRT-LLM 1.2.1's set. The others (hf, gp) cannot; the test below
+# names each of their requirements that conflicts, and the pin it conflicts with.
+CO_INSTALL = ["", "accuracy,notebooks"]
+CONFLICTS = {  # requirement of the extra -> what pip names as the other side
+    "torch": "torch<=2.14.1,==2.9.1",  # (the machine-wide pip constraint adds the <=2.14.1)
+    "transformers": "transformers==4.57.3",
+    "tokenizers": "transformers 4.57.3 depends on tokenizers<=0.23.0",
+}
+COMPATIBLE = {"accelerate", "torchao"}
 
 
 def _pins() -> list[Requirement]:
@@ -127,7 +134,9 @@ def _index_reachable() -> str | None:
         r = _pip("index", "versions", "transformers", timeout=180)
     except subprocess.TimeoutExpired:
         return "pip index versions timed out"
-    return None if r.returncode == 0 and "4.57.3" in r.stdout else (r.stderr.strip().splitlines() or ["?"])[-1]
+    return (
+        None if r.returncode == 0 and "4.57.3" in r.stdout else (r.stderr.strip().splitlines() or ["?"])[-1]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,17 +154,21 @@ def resolver(tmp_path_factory):
     r = _pip("wheel", "--no-deps", "-w", str(tmp / "sdist-wheels"), *SDIST_ONLY)
     assert r.returncode == 0, r.stderr
 
-    def resolve(extras: str) -> tuple[int, dict[str, str], str]:
-        report = tmp / f"report-{extras or 'base'}.json"
+    def resolve(*requirements: str, extras: str | None = None) -> tuple[int, dict[str, str], str]:
+        """TensorRT-LLM's pins (as requirements and constraints) plus `requirements`, plus the wheel
+        with `extras` unless extras is None."""
+        if extras is not None:
+            requirements += (f"{wheel}[{extras}]" if extras else str(wheel),)
+        report = tmp / "report.json"
+        report.unlink(missing_ok=True)
         r = _pip(
-            "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
+            "install", "--dry-run", "--ignore-installed", "--report", str(report),
             "--python-version", "3.12", "--only-binary=:all:", "--target", str(tmp / "target"),
             "--find-links", str(tmp / "sdist-wheels"),
-            "-c", str(TRTLLM_PINS), "-r", str(TRTLLM_PINS),
-            f"{wheel}[{extras}]" if extras else str(wheel),
+            "-c", str(TRTLLM_PINS), "-r", str(TRTLLM_PINS), *requirements,
         )  # fmt: skip
-        if r.returncode != 0:
-            return r.returncode, {}, r.stderr
+        if r.returncode != 0:  # pip prints the conflict's causes on stdout, the error on stderr
+            return r.returncode, {}, r.stdout + r.stderr
         got = json.loads(report.read_text())["install"]
         return 0, {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in got}, r.stderr
 
@@ -168,13 +181,15 @@ def test_resolves_with_tensorrt_llm_pins(resolver, extras):
     """Installing the workbench (base, or with these extras) into TensorRT-LLM 1.2.1's set changes none
     of its pins: pip's resolver succeeds and every pinned package stays at its pinned version."""
     t0 = time.monotonic()
-    rc, got, err = resolver(extras)
+    rc, got, err = resolver(extras=extras)
     assert rc == 0, err
     assert got["workbench"] == _project()["version"]
     for pin in _pins():
         name = canonicalize_name(pin.name)
         assert name in got, f"{name} is not in the resolution"
-        assert pin.specifier.contains(got[name], prereleases=True), f"{name} resolved to {got[name]}, not {pin}"
+        assert pin.specifier.contains(got[name], prereleases=True), (
+            f"{name} resolved to {got[name]}, not {pin}"
+        )
     assert got["torch"] == "2.9.1" and got["transformers"] == "4.57.3" and got["datasets"] == "3.1.0"
     assert Version(got["numpy"]) < Version("2")
     if "accuracy" in extras:
@@ -183,11 +198,24 @@ def test_resolves_with_tensorrt_llm_pins(resolver, extras):
 
 
 @pytest.mark.resolver
-@pytest.mark.parametrize("extra", sorted(CONFLICT))
-def test_hf_engine_cannot_share_tensorrt_llms_environment(resolver, extra):
-    """The hf engine (transformers>=5, torch>=2.13) and the GP sampler's torch cannot join TensorRT-LLM
-    1.2.1's set (transformers==4.57.3, torch 2.9.1): they need the separate-environment worker."""
-    rc, _, err = resolver(extra)
-    assert rc != 0
-    assert "ResolutionImpossible" in err or "conflict" in err.lower(), err
-    assert CONFLICT[extra] in err, err
+@pytest.mark.parametrize("name", sorted(CONFLICTS))
+def test_hf_engine_cannot_share_tensorrt_llms_environment(resolver, name):
+    """The hf engine's torch, transformers and tokenizers (and the GP sampler's torch) cannot join
+    TensorRT-LLM 1.2.1's set: the hf engine and `sampler: gp` need their own environment (the trial
+    worker runs in another interpreter; docs/install.md)."""
+    (req,) = [r for r in map(Requirement, _project()["optional-dependencies"]["hf"]) if r.name == name]
+    rc, _, err = resolver(str(req))
+    assert rc != 0, f"{req} now co-installs with TensorRT-LLM 1.2.1: update CONFLICTS and docs/install.md"
+    assert "ResolutionImpossible" in err and f"The user requested {req}" in err, err
+    assert CONFLICTS[name] in err, err
+
+
+@pytest.mark.resolver
+def test_the_rest_of_the_hf_extra_co_installs(resolver):
+    optional = _project()["optional-dependencies"]
+    hf = {canonicalize_name(Requirement(r).name): r for r in optional["hf"]}
+    assert set(hf) == set(CONFLICTS) | COMPATIBLE  # every requirement of the extra is classified
+    assert {canonicalize_name(Requirement(r).name) for r in optional["gp"]} <= set(CONFLICTS)
+    rc, got, err = resolver(*(hf[n] for n in sorted(COMPATIBLE)))
+    assert rc == 0, err
+    assert got["torch"] == "2.9.1" and got["transformers"] == "4.57.3"

@@ -1,0 +1,52 @@
+"""The package's shape, measured on its import graph (scripts/architecture.py holds the floors).
+
+Issue #12's limits: no import circle, at most 5 imports that run upward (each explained in
+ALLOWED_UPWARD), no module over 400 lines, no function over 60 lines.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from tests.conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("architecture", ROOT / "scripts" / "architecture.py")
+arch = importlib.util.module_from_spec(spec)
+sys.modules["architecture"] = arch
+spec.loader.exec_module(arch)
+
+
+def test_every_module_has_a_floor():
+    for mod in arch.modules():
+        arch.floor(mod)
+
+
+def test_no_import_circles():
+    assert arch.cycles(arch.imports(arch.modules())) == []
+
+
+def test_upward_imports_are_few_and_explained():
+    up = arch.upward(arch.imports(arch.modules()))
+    assert len(up) <= 5, up
+    assert [u for u in up if u not in arch.ALLOWED_UPWARD] == []
+
+
+def test_module_and_function_sizes():
+    mods = arch.modules()
+    assert arch.long_modules(mods) == []
+    assert arch.long_functions(mods) == []
+
+
+def test_the_measure_sees_an_upward_import(tmp_path, monkeypatch):
+    """The checker itself can fail: a types-floor module importing the CLI is reported."""
+    pkg = tmp_path / "workbench"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "types.py").write_text("from workbench.cli import main\n")
+    (pkg / "cli.py").write_text("import workbench.types\n")
+    monkeypatch.setattr(arch, "ROOT", tmp_path)
+    monkeypatch.setattr(arch, "PACKAGE", pkg)
+    graph = arch.imports(arch.modules())
+    assert arch.upward(graph) == [("workbench.types", "workbench.cli")]
+    assert arch.cycles(graph) == [["workbench.cli", "workbench.types"]]
