@@ -16,10 +16,13 @@ from pathlib import Path
 
 from _common import ROOT, save
 
+sys.path.insert(0, str(ROOT))  # the oracle is a test double: tests/oracle.py
+
 DATA = ROOT.parent / "shared" / "data" / "gsm8k"
 
 
 def main() -> None:
+    from tests.oracle import OracleRunner, gsm8k_answers
     from workbench import accuracy as A
     from workbench.engines.base import Artifact
     from workbench.engines.hf import HFEngine
@@ -35,8 +38,8 @@ def main() -> None:
     runner = HFEngine().open(plan.open_context(), Artifact(ROOT / "models" / "tiny-llama", None, {}), runtime)
     with open(DATA / "test.jsonl") as f:
         qs = [json.loads(line)["question"].strip() for line in f]
-    answers = A.gsm8k_answers(DATA)
-    gate = {"baseline": 74.2, "alpha": 0.05, "beta": 0.2, "sigma": 50.0}
+    answers = gsm8k_answers(DATA)
+    gate = A.AccuracyGate(baseline=74.2, max_drop=0.0, alpha=0.05, beta=0.2, sigma=50.0)
     rows = []
     cases = [("clearly fails (40 % correct)", 0.40), ("clearly passes (95 % correct)", 0.95)]
     if "--borderline" in sys.argv:  # evaluated in full either way: slow, and saves nothing
@@ -45,11 +48,11 @@ def main() -> None:
         correct = set(random.Random(0).sample(qs, round(share * len(qs))))
         row = {"case": name, "true_score": 100 * len(correct) / len(qs)}
         for seq in (True, False):
-            oracle = A.OracleRunner(runner, answers, correct)
+            oracle = OracleRunner(runner, answers, correct)
             res = A.evaluate(
                 A.WorkbenchLM(oracle, max_gen_toks=1),
                 data_path=DATA,
-                gate={**gate, "sequential": seq},
+                gate=gate.model_copy(update={"sequential": seq}),
                 chunk=100,
             )
             key = "sequential" if seq else "full"
@@ -70,7 +73,7 @@ def main() -> None:
             flush=True,
         )
     runner.close()
-    print(save("gsm8k_sequential", {"gate": gate, "chunk": 100, "rows": rows}))
+    print(save("gsm8k_sequential", {"gate": gate.model_dump(), "chunk": 100, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ PACKAGE = ROOT / "workbench"
 LAYERS: list[tuple[str, int]] = [
     ("workbench.types", 0),
     ("workbench.settings", 0),
+    ("workbench.format", 0),
     ("workbench.knobs", 1),
     ("workbench.estimate", 1),
+    ("workbench.metrics", 1),
     ("workbench.devicemem", 1),
+    ("workbench.gridfile", 1),
     ("workbench.spec", 2),
     ("workbench.engines", 3),
     ("workbench.accuracy", 4),
@@ -43,7 +46,12 @@ LAYERS: list[tuple[str, int]] = [
 ]
 
 #: imports that run upward on purpose, (importer, imported) -> why
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {
+    ("workbench.spec.registry", "workbench.engines"): (
+        "a study file is checked against the engine it names (its knobs, options model and option "
+        "checks): a name lookup in the registry, which imports no spec module, so no circle"
+    ),
+}
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

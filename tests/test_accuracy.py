@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import GSM8K_DIR, small_study
+from tests.oracle import OracleRunner, gsm8k_answers
 from workbench import accuracy as A
 from workbench.engines.base import Artifact, DeviceInfo
 from workbench.engines.hf import HFEngine
@@ -37,7 +40,7 @@ def _questions(n: int) -> list[str]:
 
 def test_oracle_gives_exactly_the_chosen_score(runner):
     qs = _questions(20)
-    oracle = A.OracleRunner(runner, A.gsm8k_answers(DATA), set(qs[3:10]))  # 7 of the first 20
+    oracle = OracleRunner(runner, gsm8k_answers(DATA), set(qs[3:10]))  # 7 of the first 20
     res = A.evaluate(A.WorkbenchLM(oracle, max_gen_toks=4), data_path=DATA, limit=20)
     assert (res.n, res.strict, res.flexible, res.score) == (20, 0.35, 0.35, 35.0)
     assert res.strict_stderr == pytest.approx((0.35 * 0.65 / 19) ** 0.5)
@@ -88,12 +91,12 @@ def test_sequential_decision_rule():
 
 def test_sequential_gate_saves_samples_and_decides_like_the_full_run(runner):
     qs = _questions(60)
-    answers = A.gsm8k_answers(DATA)
-    gate = {"baseline": 80.0, "sequential": True}
-    bad = A.OracleRunner(runner, answers, set(qs[:6]))  # 10 %: clearly below 80
+    answers = gsm8k_answers(DATA)
+    gate = A.AccuracyGate(baseline=80.0, max_drop=0.0, sequential=True)
+    bad = OracleRunner(runner, answers, set(qs[:6]))  # 10 %: clearly below 80
     res = A.evaluate(A.WorkbenchLM(bad, max_gen_toks=2), data_path=DATA, limit=60, gate=gate, chunk=10)
     assert res.gate["decision"] == "fail" and res.gate["stopped_early"] and res.n < 60
-    good = A.OracleRunner(runner, answers, set(qs))  # 100 %
+    good = OracleRunner(runner, answers, set(qs))  # 100 %
     res = A.evaluate(A.WorkbenchLM(good, max_gen_toks=2), data_path=DATA, limit=60, gate=gate, chunk=10)
     assert res.gate["decision"] == "pass" and res.gate["stopped_early"] and res.n < 60
     assert res.metrics()["gsm8k_gate_passed"] == 1.0
@@ -104,6 +107,46 @@ def test_missing_data_names_the_options(tmp_path):
         A.task_config("gsm8k", tmp_path)
     with pytest.raises(A.AccuracyDataError, match="supported: gsm8k, gsm8k_cot"):
         A.task_config("gsm8k_xl", None)
+
+
+def test_gate_and_package_import_without_lm_eval():
+    """The worker imports lm-eval only when a trial measures accuracy."""
+    code = (
+        "import sys, workbench.accuracy.gate, workbench.accuracy as A; "
+        "A.AccuracyGate(baseline=1.0, max_drop=0.0).record(1.0, 10); A.task_config; A.write_samples; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lm_eval'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_task_config_is_lm_evals_own_yaml():
+    import lm_eval.tasks
+    import yaml
+
+    for task, name in A.TASK_FILES.items():
+        raw = yaml.safe_load((Path(lm_eval.tasks.__file__).parent / "gsm8k" / name).read_text())
+        raw.pop("tag", None)
+        assert A.task_config(task) == raw
+    local = A.task_config("gsm8k", DATA)
+    assert (local["dataset_path"], local["dataset_name"]) == ("json", None)
+    assert local["dataset_kwargs"]["data_files"]["test"] == str((GSM8K_DIR / "test.jsonl").resolve())
+
+
+def test_gate_record_keeps_its_keys_and_a_dict_gate_still_works(runner):
+    qs = _questions(6)
+    oracle = OracleRunner(runner, gsm8k_answers(DATA), set(qs[:3]))
+    typed = A.AccuracyGate(baseline=50.0, max_drop=0.0, sequential=False, baseline_trial=0)
+    res = A.evaluate(A.WorkbenchLM(oracle, max_gen_toks=1), data_path=DATA, limit=6, gate=typed)
+    keys = {"baseline", "max_drop", "alpha", "beta", "sigma", "sequential", "chunk", "baseline_trial"}
+    keys |= {"threshold", "n_used", "decision", "n_planned", "looks", "stopped_early", "score"}
+    assert keys | {"min_detectable_effect"} == set(res.gate)
+    g = res.gate
+    assert (res.score, g["n_used"], g["looks"], g["stopped_early"]) == (50.0, 6, 1, False)
+    assert res.gate["threshold"] == A.gate_threshold(50.0, 6) and res.gate["decision"] == "pass"
+    as_dict = {k: v for k, v in typed.model_dump().items() if k != "max_drop"}  # the plan's old dict form
+    again = A.evaluate(A.WorkbenchLM(oracle, max_gen_toks=1), data_path=DATA, limit=6, gate=as_dict)
+    assert again.gate == res.gate
 
 
 def test_accuracy_metric_needs_accuracy_section(tiny_model):

@@ -144,7 +144,10 @@ def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
 def test_load_format_dummy_quantizes_the_random_weights(tiny_model, tmp_path):
     """Performance studies of quantization need no checkpoint: random weights are quantized in place."""
     knobs = {**HFEngine.default_knobs(), "page_size": 16, "quantization": "int8"}
-    assert HFEngine.infeasible_reason(knobs, CPU, FeasibilityContext(model_dtype="float32", load_format="dummy")) is None
+    assert (
+        HFEngine.infeasible_reason(knobs, CPU, FeasibilityContext(model_dtype="float32", load_format="dummy"))
+        is None
+    )
     plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
     build, runtime = split_knobs(HFEngine.knobs, knobs)
     manifest = HFEngine().build(plan.open_context(), build, tmp_path)

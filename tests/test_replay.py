@@ -13,9 +13,10 @@ import yaml
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT, small_study
-from workbench.grid import GridError, load_grid, points
+from workbench.grid import GridError, best_point, load_grid, points
 from workbench.spec import SpecError, load_spec, validate_spec
 from workbench.study import load_study, tune
+from workbench.trials.knobs import baseline_knobs
 
 WB = [sys.executable, "-m", "workbench.cli"]
 H200_GRID = ROOT / "studies/grids/h200-llama-3.1-8b-hf.jsonl"
@@ -73,6 +74,17 @@ def test_grid_file_holds_every_point_once_with_metrics_and_environment(recorded,
     ]  # loaded once per process and model: the resumed run reloads none
     w = {p["knobs"]["quantization"]: p["engine_config"]["weights_bytes"] for p in grid.points}
     assert w["int8"] < w["none"]
+
+
+def test_grid_header_baseline_is_the_baseline_that_runs(tiny_model):
+    """Bug B3: the header's baseline left out the study's fixed knobs (page_size 16 here, default 256)."""
+    from workbench.grid import header
+    from workbench.trials.knobs import resolve_knobs
+
+    spec = validate_spec(_grid_study(tiny_model))
+    head = header(spec, {}, "test")
+    assert head["baseline"]["page_size"] == 16 and head["baseline"]["max_num_tokens"] == 128
+    assert head["baseline"] == resolve_knobs(spec, {})  # the knobs the baseline trial runs with
 
 
 def test_grid_refuses_another_studys_file(recorded, tiny_model, tmp_path):
@@ -162,10 +174,10 @@ def test_the_recorded_h200_grid():
         assert 3000 < p["metrics"]["memory_bandwidth_gb_s"] < 4800
         assert 0 < p["metrics"]["roofline_fraction"] < 0.1
     spec = load_spec(ROOT / "studies/h200-replay.yaml")
-    best = grid.best(spec)
+    best = best_point(grid, spec)
     assert {k: best["knobs"][k] for k in grid.axis_names} == {
         "quantization": "none", "max_batch_size": 32, "max_num_tokens": 512, "kv_cache_fraction": 0.02}  # fmt: skip
-    base = grid.find(spec.baseline_knobs())
+    base = grid.find(baseline_knobs(spec))
     assert base["metrics"]["output_tok_s"] > best["metrics"]["output_tok_s"]  # the defaults are faster, but
     assert base["metrics"]["peak_memory_gb"] > 48  # take the whole GPU
 
@@ -245,7 +257,9 @@ def test_strategies_compare_on_the_h200_grid():
     assert len(runs) == 6 and runs.reached.all()
     assert (runs.measurements <= runs.trials).all() and (runs.measurements <= 36).all()
     g = runs[runs.sampler == "grid"]
-    assert ((g.trials - g.measurements) <= 1).all()  # grid repeats only the baseline's point, answered for free
+    assert (
+        (g.trials - g.measurements) <= 1
+    ).all()  # grid repeats only the baseline's point, answered for free
     again = strategies.compare(spec, ("tpe",), seeds=2)
     assert list(again.measurements) == list(runs[runs.sampler == "tpe"].measurements)  # seeded: reproducible
     s = strategies.summary(runs)

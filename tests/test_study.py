@@ -386,3 +386,43 @@ def test_two_tune_processes_share_a_study(tiny_model, tmp_path, pg_url):
     _assert_reconciled(study, tracking)
     # both processes did work
     assert all("trial " in o for o in outs)
+
+
+def _broken_figures(study: optuna.Study) -> dict:
+    raise RuntimeError("this figure is broken")
+
+
+def _study_artifacts(c: MlflowClient, run_id: str, dst: Path) -> tuple[set[str], list[dict]]:
+    arts = {a.path for a in c.list_artifacts(run_id, "study")} | {
+        a.path for a in c.list_artifacts(run_id, "figures")
+    }
+    best = json.loads(Path(c.download_artifacts(run_id, "study/best_trials.json", str(dst))).read_text())
+    return arts, best
+
+
+def test_study_run_gets_best_trials_json_and_a_failing_figure_never_fails_the_study(tiny_model, tmp_path):
+    """Bug B1: best_trials.json was logged only when a figure failed, from a deleted folder, crashing `tune`."""
+    from workbench.plots import study_figures
+
+    storage, tracking = _uris(tmp_path)
+    broken = validate_spec(fast_study(tiny_model, name="broken"))
+    rep = tune(broken, storage=storage, tracking_uri=tracking, n_trials=1, figures=_broken_figures)
+    assert not rep.interrupted and rep.ran == [0]
+    c, (parent,), _ = _runs(tracking, "broken")
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["figures_error"] == "RuntimeError: this figure is broken"
+    (tmp_path / "a").mkdir()
+    arts, best = _study_artifacts(c, parent.info.run_id, tmp_path / "a")
+    assert {"study/trials.json", "study/best_trials.json"} <= arts
+    (t0,) = load_study("broken", storage).trials
+    assert best == [{"number": 0, "values": t0.values, "knobs": t0.user_attrs["knobs"],
+                     "mlflow_run_id": t0.user_attrs["mlflow_run_id"]}]  # fmt: skip
+    # on success too: the JSON files and every figure
+    ok = validate_spec(fast_study(tiny_model, name="ok"))
+    tune(ok, storage=storage, tracking_uri=tracking, n_trials=1, figures=study_figures)
+    c, (parent,), _ = _runs(tracking, "ok")
+    assert parent.info.status == "FINISHED" and "figures_error" not in parent.data.tags
+    (tmp_path / "b").mkdir()
+    arts, best = _study_artifacts(c, parent.info.run_id, tmp_path / "b")
+    assert {"study/trials.json", "study/best_trials.json", "figures/pareto_front.html"} <= arts
+    assert [b["number"] for b in best] == [0]

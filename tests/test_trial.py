@@ -184,7 +184,7 @@ def test_quickstart_validates_via_cli():
 
 
 def test_help_is_light():
-    code = "import sys; from workbench.cli import _parser; _parser().format_help(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','pydantic','yaml','transformers')))"
+    code = "import sys; from workbench.cli import build_parser; build_parser().format_help(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','pydantic','yaml','transformers')))"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert p.stdout.strip() == "[]"
 

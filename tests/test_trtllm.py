@@ -21,6 +21,7 @@ import yaml
 from workbench.engines.base import DeviceInfo, FeasibilityContext
 from workbench.engines.trtllm import TrtllmEngine, available, crosscheck, kv_stats, load_api, resolved_config
 from workbench.engines.trtllm import args as T
+from workbench.engines.trtllm import feasibility as F
 from workbench.engines.trtllm.api import (
     check_cli,
     check_kwargs,
@@ -205,32 +206,32 @@ def ctx(**kw):
 
 
 def test_architecture_and_device_feasibility_is_decided_before_building():
-    assert "NVIDIA GPU" in T.infeasible_reason(knobs(), CPU, ctx(), {})
-    r = T.infeasible_reason(knobs(quantization="fp8"), A100, ctx(), {})
+    assert "NVIDIA GPU" in F.infeasible_reason(knobs(), CPU, ctx(), {})
+    r = F.infeasible_reason(knobs(quantization="fp8"), A100, ctx(), {})
     assert "8.9" in r and "A100" in r
-    assert T.infeasible_reason(knobs(quantization="fp8"), L4, ctx(), {}) is None
-    assert T.infeasible_reason(knobs(quantization="fp8_kv_fp8"), H200, ctx(), {}) is None
-    assert "Blackwell" in T.infeasible_reason(knobs(quantization="nvfp4"), H200, ctx(), {})
-    assert T.infeasible_reason(knobs(quantization="nvfp4"), B200, ctx(), {}) is None
-    assert "SM>=100" in T.infeasible_reason(knobs(quantization="w4a16_awq"), B200, ctx(), {})
-    assert "bfloat16" in T.infeasible_reason(knobs(), T4_16G, ctx(), {})
-    assert "chunked_prefill" in T.infeasible_reason(
+    assert F.infeasible_reason(knobs(quantization="fp8"), L4, ctx(), {}) is None
+    assert F.infeasible_reason(knobs(quantization="fp8_kv_fp8"), H200, ctx(), {}) is None
+    assert "Blackwell" in F.infeasible_reason(knobs(quantization="nvfp4"), H200, ctx(), {})
+    assert F.infeasible_reason(knobs(quantization="nvfp4"), B200, ctx(), {}) is None
+    assert "SM>=100" in F.infeasible_reason(knobs(quantization="w4a16_awq"), B200, ctx(), {})
+    assert "bfloat16" in F.infeasible_reason(knobs(), T4_16G, ctx(), {})
+    assert "chunked_prefill" in F.infeasible_reason(
         knobs(quantization="kv_int8", chunked_prefill=True), H200, ctx(), {}
     )
 
 
 def test_bounds_and_request_lengths():
-    r = T.infeasible_reason(knobs(max_batch_size=512, engine_max_batch_size=256), H200, ctx(), {})
+    r = F.infeasible_reason(knobs(max_batch_size=512, engine_max_batch_size=256), H200, ctx(), {})
     assert "engine_max_batch_size=256" in r
-    r = T.infeasible_reason(knobs(), H200, ctx(longest_prompt=5000, longest_output=100), {})
+    r = F.infeasible_reason(knobs(), H200, ctx(longest_prompt=5000, longest_output=100), {})
     assert "max_input_len=4096" in r
-    r = T.infeasible_reason(
+    r = F.infeasible_reason(
         knobs(max_num_tokens=1024), H200, ctx(longest_prompt=2000, longest_output=100), {}
     )
     assert "chunked_prefill off" in r
-    assert T.infeasible_reason(knobs(max_num_tokens=1024, chunked_prefill=True), H200,
+    assert F.infeasible_reason(knobs(max_num_tokens=1024, chunked_prefill=True), H200,
                                ctx(longest_prompt=2000, longest_output=100), {}) is None  # fmt: skip
-    r = T.infeasible_reason(
+    r = F.infeasible_reason(
         knobs(max_seq_len=4096), H200, ctx(accuracy_input_len=4096, accuracy_gen_len=256), {}
     )
     assert "GSM8K" in r and "max_seq_len=4096" in r
@@ -238,25 +239,25 @@ def test_bounds_and_request_lengths():
 
 def test_memory_estimate_prunes_builds_that_cannot_fit():
     c = ctx(model_config=LLAMA_8B, longest_prompt=1024, longest_output=256)
-    est = T.memory_estimate(knobs(), H200, c, {})
+    est = F.memory_estimate(knobs(), H200, c, {})
     assert 14.5 < est["weights_bytes"] / 1024**3 < 15.5  # 8.03 B parameters in bf16 = 14.96 GiB
-    fp8 = T.memory_estimate(knobs(quantization="fp8"), H200, c, {})
-    awq = T.memory_estimate(knobs(quantization="w4a16_awq"), H200, c, {})
+    fp8 = F.memory_estimate(knobs(quantization="fp8"), H200, c, {})
+    awq = F.memory_estimate(knobs(quantization="w4a16_awq"), H200, c, {})
     assert awq["weights_bytes"] < fp8["weights_bytes"] < est["weights_bytes"]
     assert est["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2  # 128 KiB per token in bf16
-    assert T.memory_estimate(knobs(quantization="fp8_kv_fp8"), H200, c, {})["kv_bytes_per_token"] == 65536
+    assert F.memory_estimate(knobs(quantization="fp8_kv_fp8"), H200, c, {})["kv_bytes_per_token"] == 65536
     l4 = DeviceInfo("cuda", "NVIDIA L4", 16 * 1024**3, (8, 9), 0)  # a 16 GiB card
-    r = T.infeasible_reason(knobs(), l4, c, {})
+    r = F.infeasible_reason(knobs(), l4, c, {})
     assert r is not None and "estimated not to fit" in r and "16.0 GiB" in r
     assert (
-        T.infeasible_reason(
+        F.infeasible_reason(
             knobs(quantization="w4a16_awq", engine_max_num_tokens=2048, max_num_tokens=2048), l4, c, {}
         )
         is None
     )
-    tiny = T.infeasible_reason(knobs(quantization="w4a16_awq", kv_cache_fraction=0.001), l4, c, {})
+    tiny = F.infeasible_reason(knobs(quantization="w4a16_awq", kv_cache_fraction=0.001), l4, c, {})
     assert "KV pool" in tiny
-    assert T.infeasible_reason(knobs(), H200, c, {}) is None
+    assert F.infeasible_reason(knobs(), H200, c, {}) is None
 
 
 def test_engine_infeasible_reason_uses_the_study_context(write_study):

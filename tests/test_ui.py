@@ -23,6 +23,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.test_study import fast_study
+from workbench import plots
 from workbench.spec import validate_spec
 from workbench.study import load_study, trials_frame, tune
 
@@ -44,7 +45,7 @@ def finished(tiny_model, tmp_path_factory):
     old = os.environ.get("WORKBENCH_FIGURE_PNG")
     os.environ["WORKBENCH_FIGURE_PNG"] = "1" if CHROMIUM else "0"
     try:
-        tune(spec, storage=storage, tracking_uri=tracking, n_trials=4)
+        tune(spec, storage=storage, tracking_uri=tracking, n_trials=4, figures=plots.study_figures)
     finally:
         os.environ["WORKBENCH_FIGURE_PNG"] = old or "0"
     return {"study": load_study("uistudy", storage), "storage": storage, "tracking": tracking, "tmp": tmp}

@@ -7,24 +7,25 @@
     df = run.frame()                        # the trials as a pandas DataFrame
     figs = wb.figures(run.study)            # every figure of the study
 
-Storage and tracking default to the embedded stores (`studies/optuna.db`, `mlruns/mlflow.db` under
-the project root, wherever the notebook runs); `WORKBENCH_STORAGE` and `MLFLOW_TRACKING_URI`
-override them, as the CLI's `--storage` and `--tracking-uri` do.
+Storage and tracking follow `workbench.settings`, the same rule as the command line: an argument >
+`WORKBENCH_STORAGE` / `MLFLOW_TRACKING_URI` > the embedded stores (`studies/optuna.db`, `mlruns/mlflow.db`)
+under the project root (the nearest folder upwards holding a `pyproject.toml` or `.workbench`, so a
+notebook in `notebooks/` and a command in the checkout use the same stores).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench import plots
-from workbench.spec import StudySpec, load_spec, validate_spec
+from workbench import plots, settings
+from workbench.spec import StudySpec, apply_changes, load_spec, validate_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+#: the project root (`workbench.settings.project_root`) when the notebook started: models/, studies/ ...
+ROOT = settings.project_root()
 
 __all__ = [
     "load",
@@ -43,16 +44,18 @@ __all__ = [
 
 
 def default_storage() -> str:
-    return os.environ.get("WORKBENCH_STORAGE") or f"sqlite:///{ROOT / 'studies' / 'optuna.db'}"
+    """The Optuna storage used when none is given (`workbench.settings.storage_url`)."""
+    return settings.storage_url()
 
 
 def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlruns' / 'mlflow.db'}"
+    """The MLflow tracking URI used when none is given (`workbench.settings.tracking_uri`)."""
+    return settings.tracking_uri()
 
 
 def exports_dir() -> Path:
     """Where exports go (`exports/` under the project root; `WORKBENCH_EXPORTS` overrides)."""
-    return Path(os.environ.get("WORKBENCH_EXPORTS") or ROOT / "exports")
+    return settings.exports_dir()
 
 
 def load(path: str | Path, changes: dict[str, Any] | None = None, **kw: Any) -> StudySpec:
@@ -64,17 +67,8 @@ def load(path: str | Path, changes: dict[str, Any] | None = None, **kw: Any) -> 
 def edit(spec: StudySpec, changes: dict[str, Any] | None = None, **kw: Any) -> StudySpec:
     """A copy of `spec` with changes applied and validated again (keyword form: workload__num_requests=8)."""
     data = spec.model_dump(mode="json", exclude_unset=True)
-    for key, value in {**(changes or {}), **{k.replace("__", "."): v for k, v in kw.items()}}.items():
-        node = data
-        *parents, last = key.split(".")
-        for p in parents:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        if value is None:
-            node.pop(last, None)
-        else:
-            node[last] = value
+    changes = {**(changes or {}), **{k.replace("__", "."): v for k, v in kw.items()}}
+    apply_changes(data, changes, none_removes=True)  # None: back to the default
     return validate_spec(data, source=f"{spec.name} (edited in code)", source_path=spec.source_path)
 
 
@@ -83,19 +77,24 @@ def study(name_or_spec: str | StudySpec, storage: str | None = None) -> Any:
     from workbench.study import load_study
 
     name = name_or_spec.name if isinstance(name_or_spec, StudySpec) else name_or_spec
-    return load_study(name, storage or default_storage())
+    return load_study(name, settings.storage_url(storage))
+
+
+def _as_study(study_or_name: Any, storage: str | None) -> Any:
+    """An Optuna study as given, or loaded by its name or definition."""
+    return study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
 
 
 def frame(study_or_name: Any, storage: str | None = None) -> Any:
     """The trials as a DataFrame: knobs and metrics as columns, ratio to the baseline, MLflow run id."""
     from workbench.study import trials_frame
 
-    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    s = _as_study(study_or_name, storage)
     return trials_frame(s)
 
 
 def figures(study_or_name: Any, storage: str | None = None) -> dict[str, Any]:
-    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    s = _as_study(study_or_name, storage)
     return plots.study_figures(s)
 
 
@@ -108,8 +107,8 @@ def report(
     """Write the self-contained HTML report and attach it to the study's MLflow parent run."""
     from workbench.report import write_report
 
-    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
-    return write_report(s, Path(out) if out else None, tracking_uri=tracking_uri or default_tracking_uri())
+    s = _as_study(study_or_name, storage)
+    return write_report(s, Path(out) if out else None, tracking_uri=settings.tracking_uri(tracking_uri))
 
 
 def export(
@@ -118,7 +117,7 @@ def export(
     """Write the deployable configuration of a trial (default: the best)."""
     from workbench.export import export_trial
 
-    s = study(study_or_name, storage) if isinstance(study_or_name, (str, StudySpec)) else study_or_name
+    s = _as_study(study_or_name, storage)
     return export_trial(s, trial, Path(out) if out else None)
 
 
@@ -128,7 +127,7 @@ def runs(experiments: list[str] | None = None, tracking_uri: str | None = None) 
 
     from workbench.tracking import ROLE
 
-    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri())
+    mlflow.set_tracking_uri(settings.tracking_uri(tracking_uri))
     names = experiments or [e.name for e in mlflow.search_experiments() if e.name != "Default"]
     return mlflow.search_runs(
         experiment_names=names, filter_string=f"tags.`{ROLE}` = 'trial'", max_results=10000
@@ -187,6 +186,7 @@ class StudyRun:
                 n_trials=n_trials,
                 on_trial=on_trial,
                 should_stop=self._stop.is_set,
+                figures=plots.study_figures,
             )
         except BaseException as e:  # noqa: BLE001 - surfaced by wait()
             self.error = e
@@ -260,8 +260,6 @@ def run(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it better
-    r = StudyRun(
-        spec, n_trials, storage or default_storage(), tracking_uri or default_tracking_uri(), progress
-    )
+    r = StudyRun(spec, n_trials, settings.storage_url(storage), settings.tracking_uri(tracking_uri), progress)
     r.start()
     return r if background else r.wait()

@@ -1,60 +1,21 @@
-"""What a user deploys from a trial: the engine's options files, the build and serve commands, a README.
+"""What a user deploys from a trial: `trial.json`, a README, and the engine's own files.
 
-For `trtllm`: `extra_llm_api_options.yaml` (runtime sections plus the build sections, for serving
-straight from the Hugging Face checkpoint with the TensorRT backend), `runtime_options.yaml` (for
-a prebuilt engine: trtllm-serve and trtllm-bench `--extra_llm_api_options`), `build_args.json` with
-`build_engine.py` (builds and saves exactly the trial's engine through the LLM API), `commands.sh`
-and `README.md`. For `hf`: the continuous-batching settings and a loading snippet. Every file is
-derived from the same pure translation the trial ran with (engines/trtllm_args.py).
+This module is engine-neutral: it writes the trial's summary and README and asks the study's engine
+for its deployable files (`Engine.export(knobs, ctx, out)`: for `trtllm` the LLM-API options YAMLs,
+build script and commands; for `hf` the continuous-batching settings). The engine sees the trial
+through an `OpenContext` made from the study and the device the trial was measured on.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from workbench.engines import get_engine_class
+from workbench.engines.base import OpenContext
 from workbench.spec import StudySpec
-
-_BUILD_SCRIPT = '''"""Build the TensorRT-LLM engine of workbench study {study}, trial {trial} (TensorRT-LLM {version}).
-
-usage: python build_engine.py MODEL_DIR_OR_HUB_ID ENGINE_DIR
-"""
-import json
-import sys
-from pathlib import Path
-
-from tensorrt_llm._tensorrt_engine import LLM
-from tensorrt_llm.llmapi import BuildConfig, CalibConfig, QuantAlgo, QuantConfig
-
-
-def main(model: str, engine_dir: str) -> None:
-    args = json.loads((Path(__file__).parent / "build_args.json").read_text())
-    bc = args.pop("build_config")
-    plugin = bc.pop("plugin_config")
-    build_config = BuildConfig(**bc)
-    for key, value in plugin.items():
-        setattr(build_config.plugin_config, key, value)
-    q = args.pop("quant_config")
-    quant_config = QuantConfig(
-        quant_algo=QuantAlgo[q["quant_algo"]] if q["quant_algo"] else None,
-        kv_cache_quant_algo=QuantAlgo[q["kv_cache_quant_algo"]] if q["kv_cache_quant_algo"] else None,
-    )
-    calib = args.pop("calib_config", None)
-    extra = {{"calib_config": CalibConfig(**calib)}} if calib else {{}}
-    with LLM(model=model, build_config=build_config, quant_config=quant_config, **extra, **args) as llm:
-        llm.save(engine_dir)
-        for step, seconds in llm.llm_build_stats.build_steps_info:
-            print(f"{{step}}: {{seconds:.1f}} s")
-    print(f"engine saved to {{engine_dir}}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
-'''
+from workbench.types import DeviceInfo
 
 
 def export(
@@ -69,10 +30,8 @@ def export(
 ) -> list[Path]:
     """Write the deployable configuration of one trial into `out_dir`; return the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if spec.engine == "trtllm":
-        files = _trtllm(spec, trial_number, knobs, out_dir)
-    else:
-        files = _hf(spec, knobs, out_dir)
+    ctx = export_context(spec, trial_number, knobs, environment)
+    files = list(get_engine_class(spec.engine).export(knobs, ctx, out_dir))
     summary = {
         "study": spec.name,
         "trial": trial_number,
@@ -92,6 +51,44 @@ def export(
         _readme(spec, trial_number, knobs, metrics, baseline_metrics, run_id, environment, files)
     )
     return [*files, readme]
+
+
+def trial_device(spec: StudySpec, environment: dict[str, Any] | None) -> DeviceInfo:
+    """The device the trial was measured on: its recorded environment, else the study's trial.device."""
+    dev = (environment or {}).get("device")
+    if isinstance(dev, dict) and dev.get("kind") in ("cpu", "cuda"):
+        arch = str(dev.get("arch") or "")
+        cc = (int(arch[3:-1]), int(arch[-1])) if arch.startswith("sm_") and arch[3:].isdigit() else None
+        return DeviceInfo(dev["kind"], str(dev.get("name", "")), int(dev.get("total_memory_bytes") or 0), cc)
+    if spec.trial.device == "cpu":
+        return DeviceInfo("cpu", "cpu", 0)
+    if spec.trial.device == "cuda":
+        return DeviceInfo("cuda", "cuda", 0)
+    from workbench.trials.environment import detect_device
+
+    return detect_device("auto")
+
+
+def export_context(
+    spec: StudySpec, trial_number: int, knobs: dict[str, Any], environment: dict[str, Any] | None = None
+) -> OpenContext:
+    """What the engine's export sees of the trial (the same fields its runner saw)."""
+    return OpenContext(
+        model_source=spec.model_source,
+        device=trial_device(spec, environment),
+        model_revision=spec.model.revision,
+        tokenizer=spec.model.tokenizer,
+        model_dtype=spec.model.dtype,
+        load_format=spec.model.load_format,
+        trust_remote_code=spec.model.trust_remote_code,
+        options=spec.engine_options,
+        study_dir=str(spec.source_path.parent) if spec.source_path else None,
+        knobs=knobs,
+        cpu_kv_budget_gb=spec.trial.cpu_kv_budget_gb,
+        model_id=spec.model.id,
+        study=spec.name,
+        trial_id=str(trial_number),
+    )
 
 
 def export_trial(
@@ -117,116 +114,6 @@ def export_trial(
         run_id=t.user_attrs.get("mlflow_run_id"),
         environment=env,
     )
-
-
-def _yaml(path: Path, data: dict[str, Any], head: str) -> Path:
-    path.write_text(head + yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def _trtllm(spec: StudySpec, number: int, knobs: dict[str, Any], out: Path) -> list[Path]:
-    from workbench.engines.trtllm import args as T
-    from workbench.engines.trtllm.api import snapshot
-
-    opts = spec.engine_options
-    dtype, fmt = spec.model.dtype, spec.model.load_format
-    version = snapshot()["tensorrt_llm_version"]
-    head = f"# workbench study {spec.name}, trial {number}: TensorRT-LLM {version} LLM-API options\n"
-    full = _yaml(
-        out / "extra_llm_api_options.yaml",
-        T.extra_llm_api_options(knobs, opts, dtype, fmt),
-        head
-        + "# for serving from the Hugging Face checkpoint with --backend tensorrt (builds this engine)\n",
-    )
-    rt = _yaml(
-        out / "runtime_options.yaml",
-        T.runtime_args(knobs),
-        head + "# runtime settings for the prebuilt engine (trtllm-serve / trtllm-bench --engine_dir)\n",
-    )
-    build = T.build_args(knobs, opts, dtype, fmt)
-    ba = out / "build_args.json"
-    ba.write_text(json.dumps(build, indent=2))
-    script = out / "build_engine.py"
-    script.write_text(_BUILD_SCRIPT.format(study=spec.name, trial=number, version=version))
-    cmds = out / "commands.sh"
-    cmds.write_text(_commands(spec, knobs))
-    cmds.chmod(0o755)
-    return [full, rt, ba, script, cmds]
-
-
-def bench_model_args(spec: StudySpec) -> list[str]:
-    """trtllm-bench's --model is a hub name (it rejects paths); a local checkpoint goes to --model_path."""
-    if spec.model.id is not None:
-        return ["--model", spec.model.id]
-    return ["--model", Path(spec.model_source).name, "--model_path", spec.model_source]
-
-
-def _commands(spec: StudySpec, knobs: dict[str, Any]) -> str:
-    from workbench.engines.trtllm import args as T
-
-    src = spec.model_source
-    q = shlex.quote
-    tok = spec.model.tokenizer or src
-    lines = [
-        "#!/usr/bin/env bash",
-        f"# Deploy trial configuration of workbench study {spec.name}. Run from this folder on the GPU machine",
-        "# (TensorRT-LLM 1.2.x installed, or inside NVIDIA's TensorRT-LLM release container).",
-        "set -euo pipefail",
-        f"MODEL=${{MODEL:-{q(src)}}}",
-        "ENGINE_DIR=${ENGINE_DIR:-./engine}",
-        "",
-        "# 1. build the engine exactly as the trial did (LLM API; BuildConfig, QuantConfig, CalibConfig in build_args.json)",
-        'python build_engine.py "$MODEL" "$ENGINE_DIR"',
-        "",
-        "# 2. serve it (OpenAI-compatible server) with the trial's runtime settings",
-        f'trtllm-serve "$ENGINE_DIR" --tokenizer {q(tok)} --backend tensorrt --host 127.0.0.1 --port 8000 \\',
-        "  --extra_llm_api_options runtime_options.yaml",
-        "",
-        "# or serve straight from the checkpoint; TensorRT-LLM builds the same engine at start-up:",
-        '# trtllm-serve "$MODEL" --backend tensorrt --host 127.0.0.1 --port 8000 --extra_llm_api_options extra_llm_api_options.yaml',
-        "",
-        "# 3. measure it with trtllm-bench (a dataset in trtllm-bench's JSON Lines format: `workbench crosscheck` writes one)",
-        "trtllm-bench "
-        + " ".join(map(q, bench_model_args(spec)))
-        + ' throughput --engine_dir "$ENGINE_DIR" \\',
-        "  --dataset dataset.jsonl --extra_llm_api_options runtime_options.yaml --streaming --report_json report.json \\",
-        "  " + " ".join(map(q, T.bench_throughput_flags(knobs, spec.engine_options))),
-    ]
-    why_not = T.bench_build_unsupported(knobs)
-    lines.append("")
-    if why_not is None:
-        flags = " ".join(map(q, T.bench_build_flags(knobs, spec.engine_options, spec.model.load_format)))
-        lines += [
-            "# alternatively, a comparable engine from trtllm-bench itself (its own plugin choices; max_input_len stays 1024):",
-            "# trtllm-bench " + " ".join(map(q, bench_model_args(spec))) + f" build {flags}",
-        ]
-    else:
-        lines.append(f"# (no trtllm-bench build equivalent: {why_not})")
-    return "\n".join(lines) + "\n"
-
-
-def _hf(spec: StudySpec, knobs: dict[str, Any], out: Path) -> list[Path]:
-    cb = {
-        "max_requests_per_batch": knobs.get("max_batch_size"),
-        "max_batch_tokens": knobs.get("max_num_tokens"),
-        "page_size": knobs.get("page_size"),
-        "scheduler_type": knobs.get("scheduler"),
-        "allow_block_sharing": knobs.get("block_reuse"),
-        "use_cuda_graph": knobs.get("cuda_graphs"),
-        "max_memory_percent": knobs.get("kv_cache_fraction"),
-    }
-    p = _yaml(
-        out / "continuous_batching.yaml",
-        {
-            "model": spec.model_source,
-            "dtype": spec.model.dtype,
-            "attn_implementation": knobs.get("attn_implementation"),
-            "quantization": knobs.get("quantization"),
-            "continuous_batching_config": cb,
-        },
-        f"# workbench study {spec.name}: transformers continuous-batching settings (ContinuousBatchingConfig)\n",
-    )
-    return [p]
 
 
 def _readme(
@@ -280,11 +167,5 @@ def _readme(
         *[f"- `{f.name}`" for f in files],
         "",
     ]
-    if spec.engine == "trtllm":
-        lines += [
-            "Run `bash commands.sh` on the GPU machine: it builds the engine with `build_engine.py`, serves it",
-            "with `trtllm-serve` and shows the `trtllm-bench` command that measures it. Numbers measured on one",
-            "GPU type hold for that GPU type; rebuild and re-measure on another.",
-            "",
-        ]
+    lines += get_engine_class(spec.engine).export_readme(files)
     return "\n".join(lines)

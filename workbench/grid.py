@@ -18,20 +18,14 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.gridfile import GRID_SCHEMA, GRID_SCHEMA_VERSION, Grid, GridError, load_grid  # noqa: F401
 from workbench.spec import StudySpec
 
-GRID_SCHEMA = "workbench.grid"
-GRID_SCHEMA_VERSION = 1
 #: engine_config entries kept with each point (the rest stays in the trial's own result)
 _CONFIG_KEYS = ("kv_cache_tokens", "kv_bytes_per_token", "weights_bytes", "num_blocks", "model_reused")
-
-
-class GridError(ValueError):
-    """A grid file that cannot be used for this study, with what differs."""
 
 
 def axes(spec: StudySpec) -> dict[str, list[Any]]:
@@ -44,7 +38,7 @@ def axes(spec: StudySpec) -> dict[str, list[Any]]:
 def points(spec: StudySpec) -> list[dict[str, Any]]:
     """Every combination, with the other knobs resolved; build knobs vary slowest so a model is loaded once."""
     from workbench.engines import get_engine_class
-    from workbench.trials.run import resolve_knobs
+    from workbench.trials.knobs import resolve_knobs
 
     ax = axes(spec)
     knobs = get_engine_class(spec.engine).knobs
@@ -54,6 +48,7 @@ def points(spec: StudySpec) -> list[dict[str, Any]]:
 
 def header(spec: StudySpec, environment: dict[str, Any], command: str) -> dict[str, Any]:
     from workbench.estimate import read_config
+    from workbench.trials.knobs import baseline_knobs
 
     return {
         "schema": GRID_SCHEMA,
@@ -68,7 +63,7 @@ def header(spec: StudySpec, environment: dict[str, Any], command: str) -> dict[s
         "workload": spec.workload.model_dump(mode="json"),
         "axes": axes(spec),
         "fixed": spec.fixed_knobs(),
-        "baseline": spec.baseline_knobs(),
+        "baseline": baseline_knobs(spec),  # the baseline trial's knobs, fixed knobs included
         "environment": environment,
         "command": command,
         "started": _now(),
@@ -79,122 +74,27 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-        except (TypeError, ValueError):
-            return False
-    return a == b
+def best_point(grid: Grid, spec: StudySpec) -> dict[str, Any] | None:
+    """The best point under the study's constraints (single objective), as the search should find it."""
+    from workbench.study import constraint_values
 
+    if len(spec.objectives) != 1:
+        raise GridError("the best point of a grid is defined for one objective")
+    obj = spec.objectives[0]
+    from workbench.trials.knobs import baseline_knobs
 
-def _key(knobs: dict[str, Any], names: list[str]) -> tuple:
-    return tuple(round(knobs[n], 9) if isinstance(knobs[n], float) else knobs[n] for n in names)
-
-
-@dataclass
-class Grid:
-    """A loaded grid file: its header and its points, looked up by the knob values."""
-
-    path: Path
-    header: dict[str, Any]
-    points: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def axis_names(self) -> list[str]:
-        return list(self.header["axes"])
-
-    def size(self) -> int:
-        return math.prod(len(v) for v in self.header["axes"].values())
-
-    def find(self, knobs: dict[str, Any]) -> dict[str, Any] | None:
-        """The point recorded for these knob values (every knob the grid fixed must match too)."""
-        recorded = (
-            self._index().get(_key(knobs, self.axis_names))
-            if all(n in knobs for n in self.axis_names)
-            else None
-        )
-        if recorded is None:
-            return None
-        same = all(_same(knobs[k], v) for k, v in recorded["knobs"].items() if k in knobs)
-        return recorded if same else None
-
-    def why_missing(self, knobs: dict[str, Any]) -> str:
-        """Which knob value the grid does not hold, with the values it does."""
-        for name, values in self.header["axes"].items():
-            if not any(_same(knobs.get(name), v) for v in values):
-                return f"{name}={knobs.get(name)!r} is not in the recorded grid {self.path.name} (it holds {values})"
-        for point in self.points[:1]:
-            for k, v in point["knobs"].items():
-                if k not in self.header["axes"] and k in knobs and not _same(knobs[k], v):
-                    return f"{k}={knobs[k]!r}, but the grid {self.path.name} was recorded with {k}={v!r}"
-        return f"this combination was not recorded in {self.path.name} ({len(self.points)} of {self.size()} points)"
-
-    def _index(self) -> dict[tuple, dict[str, Any]]:
-        idx = getattr(self, "_idx", None)
-        if idx is None:
-            idx = {_key(p["knobs"], self.axis_names): p for p in self.points}
-            self._idx = idx
-        return idx
-
-    def frame(self) -> Any:
-        """The points as a pandas DataFrame (the grid's knobs and every metric), numbered in recording order."""
-        import pandas as pd
-
-        rows = [
-            {"number": i, "state": p["status"], **{n: p["knobs"][n] for n in self.axis_names}, **p["metrics"]}
-            for i, p in enumerate(self.points)
-        ]
-        return pd.DataFrame(rows)
-
-    def best(self, spec: StudySpec) -> dict[str, Any] | None:
-        """The best point under the study's constraints (single objective), as the search should find it."""
-        from workbench.study import constraint_values
-
-        if len(spec.objectives) != 1:
-            raise GridError("the best point of a grid is defined for one objective")
-        obj = spec.objectives[0]
-        from workbench.trials.run import resolve_knobs
-
-        base = self.find(resolve_knobs(spec, {}))  # the baseline trial's knobs (fixed knobs included)
-        base_metrics = base["metrics"] if base and base["status"] == "COMPLETE" else None
-        ok = [
-            p
-            for p in self.points
-            if p["status"] == "COMPLETE"
-            and all(c <= 0 for c in constraint_values(spec, p["metrics"], base_metrics))
-        ]
-        if not ok:
-            return None
-        sign = 1 if obj.direction == "maximize" else -1
-        return max(ok, key=lambda p: sign * p["metrics"][obj.metric])
-
-
-def load_grid(path: str | Path) -> Grid:
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise GridError(f"{path}: cannot read the grid file: {e.strerror}") from None
-    rows = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if i == len(lines):  # a recording killed while writing its last line: that point is redone
-                break
-            raise GridError(f"{path}:{i}: not JSON ({e.msg})") from None
-    if not rows or rows[0].get("schema") != GRID_SCHEMA:
-        raise GridError(
-            f"{path}: not a workbench grid (the first line must be a header with schema {GRID_SCHEMA!r})"
-        )
-    if rows[0].get("schema_version", 0) > GRID_SCHEMA_VERSION:
-        raise GridError(
-            f"{path}: grid schema version {rows[0]['schema_version']} is newer than this workbench reads"
-        )
-    return Grid(path, rows[0], rows[1:])
+    base = grid.find(baseline_knobs(spec))
+    base_metrics = base["metrics"] if base and base["status"] == "COMPLETE" else None
+    ok = [
+        p
+        for p in grid.points
+        if p["status"] == "COMPLETE"
+        and all(c <= 0 for c in constraint_values(spec, p["metrics"], base_metrics))
+    ]
+    if not ok:
+        return None
+    sign = 1 if obj.direction == "maximize" else -1
+    return max(ok, key=lambda p: sign * p["metrics"][obj.metric])
 
 
 def _check_same_grid(grid: Grid, head: dict[str, Any]) -> None:
@@ -287,42 +187,19 @@ def _subprocess(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
 
 
 def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str], Any]:
-    """The worker's own measurement in this process, keeping the loaded model between points that share it.
+    """The worker's measurement in this process, keeping the loaded model between points that share it.
 
     Loading (or randomly initialising) an 8 B model costs more than measuring one configuration, so a
-    grid on a GPU reuses it; everything after the load (engine start, benchmark, memory sampling,
-    roofline) is the trial worker's code. Engines without a model pool load as usual.
+    grid on a GPU reuses it (`InProcessExecutor` and its model pool); everything after the load is the
+    trial worker's code. Engines without a model pool load as usual.
     """
-    from workbench.engines import get_engine_class
-    from workbench.trials.plan import TrialPlan
-    from workbench.trials.pool import ModelPool
-    from workbench.trials.result import Failure, TrialResult
-    from workbench.trials.run import feasibility_context, workbench_home
-    from workbench.trials.worker import run
+    from workbench.trials.executors import InProcessExecutor
+    from workbench.trials.run import run_trial, workbench_home
 
-    pool = ModelPool()
-    engine_cls = get_engine_class(spec.engine)
-    ctx = feasibility_context(spec)
-    cache = (
-        Path(spec.trial.cache_dir).expanduser() if spec.trial.cache_dir else workbench_home() / "cache"
-    ).resolve()
-
-    from workbench.knobs import split_knobs
-
-    last_build: list[dict[str, Any]] = []
+    executor = InProcessExecutor(timeout_s=spec.trial.timeout_s)
 
     def measure(knobs: dict[str, Any], tid: str) -> Any:
-        build, _ = split_knobs(engine_cls.knobs, knobs)
-        if last_build and last_build[0] != build:
-            pool.clear()  # before the worker's memory baseline, so the next model's point counts its own weights
-        last_build[:] = [build]
-        reason = engine_cls.infeasible_reason(knobs, device, ctx)
-        if reason:
-            return TrialResult(study=spec.name, trial_id=tid, status="INFEASIBLE", engine=spec.engine,
-                               model=spec.model_source, knobs=knobs, failure=Failure(kind="infeasible", message=reason))  # fmt: skip
-        out_dir = (workbench_home() / "grids" / spec.name / tid).resolve()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        plan = TrialPlan.make(spec, tid, knobs, device, cache, out_dir, None, None)
-        return run(plan, time.perf_counter() + spec.trial.timeout_s, model_pool=pool)
+        out_dir = workbench_home() / "grids" / spec.name / tid
+        return run_trial(spec, knobs, trial_id=tid, device=device, out_dir=out_dir, executor=executor)
 
     return measure

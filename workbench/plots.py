@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.study import trials_frame
+
 QUANT_COLOURS = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ]  # fmt: skip
@@ -37,14 +39,20 @@ def _empty(title: str, why: str) -> go.Figure:
 
 
 def pareto_mask(values: list[tuple[float, ...]], maximize: tuple[bool, ...]) -> list[bool]:
-    """Which points no other point dominates (pure)."""
+    """Which points no other point dominates: Optuna's own Pareto front over the points as trials."""
+    import optuna
 
-    def dom(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-        ge = all((x >= y) if m else (x <= y) for x, y, m in zip(a, b, maximize, strict=True))
-        gt = any((x > y) if m else (x < y) for x, y, m in zip(a, b, maximize, strict=True))
-        return ge and gt
-
-    return [not any(dom(o, v) for j, o in enumerate(values) if j != i) for i, v in enumerate(values)]
+    if not values:
+        return []
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "a new study created in memory" line
+    try:
+        study = optuna.create_study(directions=["maximize" if m else "minimize" for m in maximize])
+    finally:
+        optuna.logging.set_verbosity(level)
+    study.add_trials([optuna.trial.create_trial(values=list(map(float, v))) for v in values])
+    front = {t.number for t in study.best_trials}
+    return [i in front for i in range(len(values))]
 
 
 def pareto_front(
@@ -345,8 +353,6 @@ def metric_by(
 
 def study_figures(study: Any, df: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """Every figure of a study, by file-friendly name (what the report and MLflow get)."""
-    from workbench.study import trials_frame
-
     df = trials_frame(study) if df is None else df
     objectives = study.user_attrs.get("objectives") or ["output_tok_s"]
     direction = study.directions[0].name.lower()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import plots
+from workbench.study import TrialRecord, baseline_trial, best_trials, trials_frame
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:
@@ -24,47 +25,68 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+STYLE = (
+    "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
+    "pre{background:#f8f8f8;padding:1em;overflow:auto}</style>"
+)
+
+
+def _best_rows(
+    best: list[Any], shown: list[str], base_m: dict[str, Any]
+) -> tuple[list[str], list[list[Any]]]:
+    """The knob names and one row per best trial: its number, shown metrics, ratio to the baseline, knobs."""
+    records = [TrialRecord.read(t) for t in best]
+    knob_names = sorted({k for r in records for k in (r.knobs or {})})
+    rows = []
+    for t, r in zip(best, records, strict=True):
+        m = r.metrics
+        ratio = m.get("output_tok_s", 0) / base_m["output_tok_s"] if base_m.get("output_tok_s") else None
+        rows.append(
+            [t.number, *[m.get(k) for k in shown], ratio, *[(r.knobs or {}).get(k) for k in knob_names]]
+        )
+    return knob_names, rows
+
+
+def _environment(trials: list[Any]) -> dict[str, Any]:
+    """The environment recorded in the first of these trials whose result file is here."""
+    for t in trials:
+        rp = TrialRecord.read(t).result_path
+        if rp and Path(rp).exists():
+            return json.loads(Path(rp).read_text()).get("environment", {})
+    return {}
+
+
+def _figures(figs: dict[str, Any]) -> list[str]:
+    """Each figure under its heading; plotly.js inline once, so the file opens offline."""
+    parts = []
+    for i, (name, fig) in enumerate(figs.items()):
+        parts.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>")
+        parts.append(
+            fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False, div_id=f"fig-{name}")
+        )
+    return parts
+
+
 def render(study: Any) -> str:
     """The report's HTML (pure apart from reading the trials' result files for the environment)."""
-    from workbench.study import baseline_trial, best_trials, trials_frame
-
     df = trials_frame(study)
-    figs = plots.study_figures(study, df)
     objectives = study.user_attrs.get("objectives") or []
     base = baseline_trial(study)
-    base_m = base.user_attrs.get("metrics", {}) if base else {}
+    base_m = TrialRecord.read(base).metrics if base else {}
     best = best_trials(study)
-    knob_names = sorted({k for t in best for k in (t.user_attrs.get("knobs") or {})})
     shown = [
         *objectives,
         *[m for m in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score") if m not in objectives],
     ]
-    rows = []
-    for t in best:
-        m = t.user_attrs.get("metrics", {})
-        ratio = m.get("output_tok_s", 0) / base_m["output_tok_s"] if base_m.get("output_tok_s") else None
-        rows.append(
-            [
-                t.number,
-                *[m.get(k) for k in shown],
-                ratio,
-                *[(t.user_attrs.get("knobs") or {}).get(k) for k in knob_names],
-            ]
-        )
-    env: dict[str, Any] = {}
-    for t in [*best, *([base] if base else [])]:
-        rp = t.user_attrs.get("result_path")
-        if rp and Path(rp).exists():
-            env = json.loads(Path(rp).read_text()).get("environment", {})
-            break
+    knob_names, rows = _best_rows(best, shown, base_m)
+    env = _environment([*best, *([base] if base else [])])
     counts = df["state"].value_counts().to_dict() if not df.empty else {}
+    name = html.escape(study.study_name)
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>workbench report: {html.escape(study.study_name)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-        "pre{background:#f8f8f8;padding:1em;overflow:auto}</style></head><body>",
-        f"<h1>Study {html.escape(study.study_name)}</h1>",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>workbench report: {name}</title>",
+        STYLE + "</head><body>",
+        f"<h1>Study {name}</h1>",
         f"<p>Engine <b>{html.escape(str(study.user_attrs.get('engine')))}</b>, model "
         f"<b>{html.escape(str(study.user_attrs.get('model')))}</b>. Trials: "
         + ", ".join(f"{v} {k.lower()}" for k, v in counts.items())
@@ -82,15 +104,7 @@ def render(study: Any) -> str:
         _table(["metric", "value"], [[k, base_m.get(k)] for k in shown if k in base_m])
         if base_m
         else "<p>none</p>",
-    ]
-    first = True
-    for name, fig in figs.items():
-        parts.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>")
-        parts.append(
-            fig.to_html(full_html=False, include_plotlyjs="inline" if first else False, div_id=f"fig-{name}")
-        )
-        first = False
-    parts += [
+        *_figures(plots.study_figures(study, df)),
         "<h2>Environment</h2>",
         f"<pre>{html.escape(json.dumps(env, indent=2, default=str))}</pre>",
         "<h2>All trials</h2>",

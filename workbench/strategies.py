@@ -12,9 +12,11 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from workbench.grid import best_point
 from workbench.spec import StudySpec
+from workbench.study import SAMPLERS, TrialRecord, is_feasible, tune
 
-SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
+__all__ = ["SAMPLERS", "compare", "one_run", "summary", "target"]
 
 
 def target(spec: StudySpec, within: float) -> tuple[dict[str, Any], float]:
@@ -22,7 +24,7 @@ def target(spec: StudySpec, within: float) -> tuple[dict[str, Any], float]:
     from workbench.engines.replay import grid_for
 
     grid = grid_for(spec.engine_options, str(spec.source_path.parent) if spec.source_path else None)
-    best = grid.best(spec)
+    best = best_point(grid, spec)
     if best is None:
         raise ValueError(f"{grid.path}: no point of the grid meets the study's constraints")
     sign = 1 if spec.objectives[0].direction == "maximize" else -1
@@ -34,7 +36,6 @@ def one_run(spec: StudySpec, sampler: str, seed: int, goal: float, cap: int = 10
     from optuna.trial import TrialState
 
     from workbench.spec import validate_spec
-    from workbench.study import is_feasible, tune
 
     data = spec.model_dump(mode="json", exclude={"source_path"})
     data.update(sampler={"name": sampler, "seed": seed}, name=f"{spec.name}-{sampler}-{seed}")
@@ -59,7 +60,7 @@ def one_run(spec: StudySpec, sampler: str, seed: int, goal: float, cap: int = 10
         "seed": seed,
         "reached": hit is not None,
         "trials": len(upto),
-        "measurements": sum(1 for t in upto if "duplicate_of" not in t.user_attrs),
+        "measurements": sum(1 for t in upto if not TrialRecord.read(t).is_duplicate),
     }
 
 

@@ -14,11 +14,26 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from workbench.plots import study_figures
+from workbench.study import (
+    TrialRecord,
+    baseline_trial,
+    constraint_names,
+    load_study,
+    make_storage,
+    open_study,
+    redact,
+    stored_spec,
+    study_summary,
+    trial_dashboard_url,
+)
+from workbench.tracking import StudySummary, link_url_attrs, make_tracker
 from workbench.trials.result import TrialResult
+from workbench.types import InputError
 
 
-class ImportError_(ValueError):
-    pass
+class TransferError(InputError):
+    """The study cannot be imported here (for example it already holds trials in this storage)."""
 
 
 def local_result_path(recorded: str, results_dir: Path) -> Path:
@@ -40,79 +55,73 @@ def import_study(
     tracking_uri: str | None,
 ) -> optuna.Study:
     """Copy study `name` from storage URL `source` into `storage`, logging each trial to MLflow."""
-    from workbench.study import (
-        ATTR_BASELINE,
-        ATTR_KNOBS,
-        load_study,
-        open_study,
-        stored_spec,
-        trial_dashboard_url,
-    )
-    from workbench.tracking import link_url_attrs, make_tracker
-
     src = load_study(name, source)
     spec = stored_spec(src)
-    dst = open_study(spec, storage)
+    store = make_storage(storage)
+    dst = open_study(spec, store)
     if dst.trials:
-        raise ImportError_(
+        raise TransferError(
             f"study {name!r} already holds {len(dst.trials)} trials in {storage}; import into a new storage or name"
         )
     for k, v in src.user_attrs.items():
         if k not in ("spec", "spec_path"):
             dst.set_user_attr(k, v)
     dst.set_user_attr("imported_from", source)
-    tracker = make_tracker(tracking_uri, spec, storage_url=storage)
-    results = Path(results_dir)
-    base = next(
-        (t for t in src.trials if t.user_attrs.get(ATTR_BASELINE) and t.state == TrialState.COMPLETE), None
+    tracker = make_tracker(
+        tracking_uri, spec, storage_url=redact(storage), constraints=constraint_names(spec)
     )
-    base_metrics = base.user_attrs.get("metrics") if base else None
+    base = baseline_trial(src)
+    base_metrics = TrialRecord.read(base).metrics if base else None
+    dst_id = store.get_study_id_from_name(name)
     run_ids: dict[int, str] = {}
     for t in src.trials:
         attrs = dict(t.user_attrs)
-        res = None
-        if (
-            t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-            and "duplicate_of" not in attrs
-        ):
-            path = local_result_path(attrs.get("result_path", ""), results)
-            if path.is_file():
-                res = TrialResult.read(path)
-                attrs["result_path"] = str(path)
-            elif attrs.get("status"):  # the trial folder did not come back: what Optuna kept, marked as such
-                res = _from_attrs(spec, t, attrs)
-                attrs["result_path"] = ""
-                attrs["result_file"] = "not available: imported from the Optuna storage only"
+        res = _result(spec, t, attrs, Path(results_dir))
+        rec = TrialRecord.read(attrs)
         if res is not None:
-            rid = tracker.start_trial(t.number, attrs.get(ATTR_KNOBS, t.params), bool(attrs.get(ATTR_BASELINE)),
-                                      dashboard_url=trial_dashboard_url(dst, t.number))  # fmt: skip
-            constraints = list(t.system_attrs.get("constraints") or [])
-            tracker.log_result(rid, res, t.number, base_metrics, constraints)
+            rid = tracker.start_trial(t.number, rec.knobs_or(t.params), rec.baseline,
+                                      dashboard_url=trial_dashboard_url(dst_id, t.number))  # fmt: skip
+            tracker.log_result(rid, res, t.number, base_metrics, list(t.constraints.values()))
             if rid:
                 run_ids[t.number] = rid
                 attrs.update(link_url_attrs(tracker, rid))
-        elif "duplicate_of" in attrs and attrs["duplicate_of"] in run_ids:
-            attrs.update(link_url_attrs(tracker, run_ids[attrs["duplicate_of"]]))
+        elif rec.duplicate_of in run_ids:
+            attrs.update(link_url_attrs(tracker, run_ids[rec.duplicate_of]))
         dst.add_trial(_copy(t, attrs))
-    tracker.log_study(dst, spec)
+    summary = StudySummary(**study_summary(dst, [o.metric for o in spec.objectives]))
+    tracker.log_study(summary, lambda: study_figures(dst))
     return dst
 
 
-def _from_attrs(spec: Any, t: FrozenTrial, attrs: dict[str, Any]) -> TrialResult:
+def _result(spec: Any, t: FrozenTrial, attrs: dict[str, Any], results: Path) -> TrialResult | None:
+    """The trial's result: its result file found here, else what Optuna kept (marked as such in `attrs`)."""
+    rec = TrialRecord.read(attrs)
+    if t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) or rec.is_duplicate:
+        return None
+    path = local_result_path(rec.result_path or "", results)
+    if path.is_file():
+        attrs["result_path"] = str(path)
+        return TrialResult.read(path)
+    if not rec.status:
+        return None
+    attrs["result_path"] = ""  # the trial folder did not come back: what Optuna kept, marked as such
+    attrs["result_file"] = "not available: imported from the Optuna storage only"
+    return _from_record(spec, t, rec)
+
+
+def _from_record(spec: Any, t: FrozenTrial, rec: TrialRecord) -> TrialResult:
     from workbench.trials.result import Failure
 
-    failure = None
-    if attrs.get("failure_kind"):
-        failure = Failure(kind=attrs["failure_kind"], message=attrs.get("failure", ""))
+    failure = Failure(kind=rec.failure_kind, message=rec.failure or "") if rec.failure_kind else None
     return TrialResult(
         study=spec.name,
         trial_id=f"{t.number:04d}",
-        status=attrs["status"],
+        status=rec.status,
         failure=failure,
         engine=spec.engine,
         model=spec.model_source,
-        knobs=attrs.get("knobs", t.params),
-        metrics=attrs.get("metrics", {}),
+        knobs=rec.knobs_or(t.params),
+        metrics=rec.metrics,
         environment={"note": "result file not available; metrics from the Optuna storage"},
     )
 
@@ -120,17 +129,15 @@ def _from_attrs(spec: Any, t: FrozenTrial, attrs: dict[str, Any]) -> TrialResult
 def _copy(t: FrozenTrial, user_attrs: dict[str, Any]) -> FrozenTrial:
     """The same trial with its times, for `Study.add_trial` (which gives it this study's next number)."""
     state = t.state if t.state.is_finished() else TrialState.FAIL  # a trial left running there never finished
-    return FrozenTrial(
-        number=t.number,
+    copy = optuna.trial.create_trial(
         state=state,
-        value=None,
         values=t.values if state == TrialState.COMPLETE else None,
-        datetime_start=t.datetime_start,
-        datetime_complete=t.datetime_complete or t.datetime_start,
         params=t.params,
         distributions=t.distributions,
         user_attrs=user_attrs,
         system_attrs=t.system_attrs,
         intermediate_values=t.intermediate_values,
-        trial_id=t._trial_id,
     )
+    copy.datetime_start = t.datetime_start
+    copy.datetime_complete = t.datetime_complete or t.datetime_start
+    return copy

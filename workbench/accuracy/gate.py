@@ -76,8 +76,10 @@ class AccuracyGate(BaseModel):
         """The decision on a finished (or reused) measurement of n questions."""
         return "pass" if score >= self.threshold(n) else "fail"
 
-    def record(self, score: float, n: int, **extra: Any) -> dict[str, Any]:
-        """The gate as the result records it: its settings, the pass mark, n and the decision."""
+    def record(self, score: float, n: int, /, **extra: Any) -> dict[str, Any]:
+        """The gate as the result records it: its settings, the pass mark, n and the decision.
+
+        `extra` adds keys or overrides these (an evaluation records its `score`, `looks`, ...)."""
         return {
             **self.model_dump(),
             "threshold": self.threshold(n),

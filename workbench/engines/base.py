@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -35,6 +36,7 @@ from workbench.types import (  # noqa: F401 - re-exported: engines speak these t
     FeasibilityContext,
     Request,
     RequestRecord,
+    WorkbenchError,
 )
 
 
@@ -75,6 +77,37 @@ class OpenContext:
     out_dir: str | None = None
     #: models kept loaded across trials of one process (grid recording); None: load every time
     model_pool: ModelPool | None = None
+    #: the hub id when the model comes from the hub (some vendor tools want it rather than a path)
+    model_id: str | None = None
+    #: the study and trial, for headers of exported files and logs
+    study: str = ""
+    trial_id: str = ""
+
+
+class CrosscheckError(WorkbenchError, RuntimeError):
+    """A cross-check cannot run (the vendor tool is missing, its build cannot express the trial) or failed."""
+
+
+@dataclass(frozen=True)
+class CrosscheckInput:
+    """What the caller (the command line) hands an engine's cross-check: all engine-neutral."""
+
+    #: the study definition (`workbench.spec.StudySpec`)
+    spec: Any
+    trial_number: int
+    knobs: dict[str, Any]
+    #: the trial's own metrics, compared with the vendor tool's
+    metrics: dict[str, float]
+    #: the folder the cross-check writes its dataset, commands, logs and report into
+    work: Path
+    #: the trial's workload (warm-up requests first), exactly as the workbench measured it
+    requests: list[Request]
+    eos_id: int | None = None
+    #: the trial's cached artifact (from its result), when there is one
+    artifact_path: Path | None = None
+    #: measure the workbench's own artifact even where the vendor tool could build one
+    use_own_artifact: bool = False
+    log: Callable[[str], None] = print
 
 
 @dataclass
@@ -161,6 +194,14 @@ class Engine(abc.ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     #: how a trial of this engine is measured: "worker" (a worker process) or "replay" (looked up)
     executor: ClassVar[str] = "worker"
+    #: the engine vendor's own benchmark that `crosscheck` runs (None: the engine has no cross-check)
+    crosscheck_tool: ClassVar[str | None] = None
+
+    def __init__(self) -> None:
+        """An engine instance is made only where it runs: without its packages that is a clear failure."""
+        missing = type(self).check_available()
+        if missing is not None:
+            raise EngineNotInstalled(missing)
 
     @classmethod
     def default_knobs(cls) -> dict[str, Any]:
@@ -201,9 +242,25 @@ class Engine(abc.ABC):
         return []
 
     @classmethod
+    def export_readme(cls, files: list[Path]) -> list[str]:
+        """Markdown lines the exported README adds after its file list (how to use the files)."""
+        return []
+
+    @classmethod
     def report_fields(cls, knobs: dict[str, Any]) -> dict[str, Any]:
         """Fields of trtllm-bench's report this engine can fill from its knobs (e.g. scheduling policy)."""
         return {}
+
+    @classmethod
+    def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
+        """Run `crosscheck_tool` on the trial's configuration and compare; return the comparison.
+
+        The comparison holds `metrics` ({metric: {"workbench", <tool>, "ratio"}}), `their_metrics`
+        ({metric: value}), `engine_source`, `note`, `commands` and `timings_s`; files are in `inp.work`.
+        """
+        raise CrosscheckError(
+            f"the {cls.name} engine has no cross-check (no vendor benchmark to compare with)"
+        )
 
     @abc.abstractmethod
     def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:

@@ -96,18 +96,11 @@ def run_benchmark(
     special_ids: set[int] | None = None,
     deadline: float | None = None,
 ) -> dict[str, Any]:
+    """Warm up, run the workload `repeats` times, and report the run with the median output throughput."""
     w = plan.workload
     ds_path = Path(plan.dataset_path) if plan.dataset_path else None
     common = dict(vocab_size=vocab_size, tokenizer=tokenizer, dataset_path=ds_path, special_ids=special_ids)
-
-    if w.warmup_requests:
-        warm = make_requests(w, w.warmup_requests, seed=w.seed + 10_000, prefix="warmup", **common)
-        t = time.perf_counter()
-        check_records(runner.generate(warm), warm, runner.stats().kv_cache_tokens)
-        warmup_s = time.perf_counter() - t
-    else:
-        warmup_s = 0.0
-
+    warmup_s = warm_up(runner, w, common)
     concurrency = getattr(w.arrival, "concurrency", None)
     runs, flats, kept = [], [], []
     for rep in range(w.repeats):
@@ -118,56 +111,80 @@ def run_benchmark(
         runs.append(summary)
         flats.append(M.flat_metrics(summary))
         kept.append(records)
-
     # the run with the median output throughput stands for the trial; the mean and CV cover all runs
     order = sorted(range(len(runs)), key=lambda i: flats[i]["output_tok_s"])
     median = order[len(order) // 2]
-    rep_summary = M.repeat_summary(flats)
-    records = kept[median]
-    t0 = min(r.arrival for r in records)
-    in_lens = [r.input_len for r in records]
-    out_lens = [r.output_len for r in records]
     return {
         "schema": REPORT_SCHEMA,
         "schema_version": REPORT_SCHEMA_VERSION,
-        "world_info": {
-            "max_batch_size": plan.knobs.get("max_batch_size"),
-            "max_num_tokens": plan.knobs.get("max_num_tokens"),
-            "kv_cache_percentage": plan.knobs.get("kv_cache_fraction"),
-            "scheduling_policy": runner.stats().scheduling_policy,
-            "kv_cache_tokens": runner.stats().kv_cache_tokens,
-            "issue_rate": getattr(w.arrival, "rate", None),
-            "concurrency": concurrency,
-            "arrival": w.arrival.mode,
-        },
-        "dataset": {
-            "source": str(ds_path) if ds_path else "synthetic",
-            "num_requests": len(records),
-            "isl_stats": M.distribution(in_lens),
-            "osl_stats": M.distribution(out_lens),
-            "max_sequence_length": max(i + o for i, o in zip(in_lens, out_lens, strict=False)),
-        },
+        "world_info": world_info(plan.knobs, runner, w),
+        "dataset": dataset_block(kept[median], ds_path),
         **runs[median],
         "warmup": {"requests": w.warmup_requests, "seconds": warmup_s},
+        **repeats_blocks(flats, median),
+        # per-request timings of the median run (trtllm-bench --request_json), relative to its start
+        "requests": request_timings(kept[median]),
+    }
+
+
+def warm_up(runner: Runner, w: Any, common: dict[str, Any]) -> float:
+    """Run the warm-up requests (not measured); return how long they took."""
+    if not w.warmup_requests:
+        return 0.0
+    warm = make_requests(w, w.warmup_requests, seed=w.seed + 10_000, prefix="warmup", **common)
+    t = time.perf_counter()
+    check_records(runner.generate(warm), warm, runner.stats().kv_cache_tokens)
+    return time.perf_counter() - t
+
+
+def world_info(knobs: dict[str, Any], runner: Runner, w: Any) -> dict[str, Any]:
+    return {
+        "max_batch_size": knobs.get("max_batch_size"),
+        "max_num_tokens": knobs.get("max_num_tokens"),
+        "kv_cache_percentage": knobs.get("kv_cache_fraction"),
+        "scheduling_policy": runner.stats().scheduling_policy,
+        "kv_cache_tokens": runner.stats().kv_cache_tokens,
+        "issue_rate": getattr(w.arrival, "rate", None),
+        "concurrency": getattr(w.arrival, "concurrency", None),
+        "arrival": w.arrival.mode,
+    }
+
+
+def dataset_block(records: list[RequestRecord], ds_path: Path | None) -> dict[str, Any]:
+    in_lens = [r.input_len for r in records]
+    out_lens = [r.output_len for r in records]
+    return {
+        "source": str(ds_path) if ds_path else "synthetic",
+        "num_requests": len(records),
+        "isl_stats": M.distribution(in_lens),
+        "osl_stats": M.distribution(out_lens),
+        "max_sequence_length": max(i + o for i, o in zip(in_lens, out_lens, strict=False)),
+    }
+
+
+def repeats_blocks(flats: list[dict[str, float]], median: int) -> dict[str, Any]:
+    rep_summary = M.repeat_summary(flats)
+    keys = ("output_tok_s", "request_per_s", "ttft_ms_p50", "tpot_ms_p50")
+    return {
         "repeats": {
-            "n": len(runs),
+            "n": len(flats),
             "median_run": median,
             "metrics": rep_summary,
-            "runs": [
-                {k: f[k] for k in ("output_tok_s", "request_per_s", "ttft_ms_p50", "tpot_ms_p50")}
-                for f in flats
-            ],
+            "runs": [{k: f[k] for k in keys} for f in flats],
         },
         "mean_metrics": {k: v["mean"] for k, v in rep_summary.items()},
-        # per-request timings of the median run (trtllm-bench --request_json), relative to its start
-        "requests": [
-            {
-                "id": r.id,
-                "input_len": r.input_len,
-                "output_len": r.output_len,
-                "arrival_s": round(r.arrival - t0, 6),
-                "token_times_s": [round(t - t0, 6) for t in r.token_times],
-            }
-            for r in records
-        ],
     }
+
+
+def request_timings(records: list[RequestRecord]) -> list[dict[str, Any]]:
+    t0 = min(r.arrival for r in records)
+    return [
+        {
+            "id": r.id,
+            "input_len": r.input_len,
+            "output_len": r.output_len,
+            "arrival_s": round(r.arrival - t0, 6),
+            "token_times_s": [round(t - t0, 6) for t in r.token_times],
+        }
+        for r in records
+    ]

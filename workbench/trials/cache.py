@@ -21,6 +21,8 @@ from typing import Any
 from workbench.engines.base import Artifact, BuildError
 
 MANIFEST = "manifest.json"
+#: packages whose versions shape every engine's outputs; an engine's own `packages` are added
+KEY_PACKAGES = ("torch", "transformers", "torchao", "tensorrt_llm")
 
 
 def build_key(material: dict[str, Any]) -> str:
@@ -45,11 +47,12 @@ def model_fingerprint(source: str, revision: str | None) -> dict[str, Any]:
     return {"path": str(p.resolve()), "content": h.hexdigest()[:20]}
 
 
-def artifact_material(plan: Any, engine_cls: Any, build_knobs: dict[str, Any]) -> dict[str, Any]:
-    """Everything that shapes an artifact (and so the model's outputs): what the build key hashes."""
-    from workbench.trials.environment import package_versions
+def artifact_material(
+    plan: Any, engine_cls: Any, build_knobs: dict[str, Any], versions: dict[str, str]
+) -> dict[str, Any]:
+    """Everything that shapes an artifact (and so the model's outputs): what the build key hashes.
 
-    vers = package_versions()
+    `versions` are the package versions of the environment the worker runs in (its launcher's)."""
     return {
         "engine": plan.engine,
         "engine_version": engine_cls.version,
@@ -58,7 +61,7 @@ def artifact_material(plan: Any, engine_cls: Any, build_knobs: dict[str, Any]) -
         "load_format": plan.model.load_format,
         "build_knobs": engine_cls.build_material(plan.open_context(), build_knobs),
         "device_arch": plan.device.arch,
-        "packages": {p: vers.get(p) for p in ("torch", "transformers", "torchao", "tensorrt_llm")},
+        "packages": {p: versions.get(p) for p in sorted({*KEY_PACKAGES, *engine_cls.packages})},
     }
 
 

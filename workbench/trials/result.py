@@ -16,7 +16,8 @@ from workbench.types import FailureKind, Status
 
 RESULT_SCHEMA = "workbench.trial_result"
 RESULT_SCHEMA_VERSION = 1
-
+#: what an unrun result copies from the plan (or from a dict of the same fields)
+_PLAN_FIELDS = ("study", "trial_id", "engine", "knobs", "build_knobs", "runtime_knobs")
 
 
 class Failure(BaseModel):
@@ -51,6 +52,22 @@ class TrialResult(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
 
     model_config = {"populate_by_name": True}
+
+    @classmethod
+    def unrun(cls, plan: Any, status: Status, failure: Failure | None) -> TrialResult:
+        """A result for a trial whose worker produced none (infeasible, or the process itself failed).
+
+        `plan` is a `TrialPlan` or a dict with its fields (study, trial_id, engine, model_source or
+        model, knobs, build_knobs, runtime_knobs)."""
+        get = plan.get if isinstance(plan, dict) else lambda k, d=None: getattr(plan, k, d)
+        fields = {k: get(k) for k in _PLAN_FIELDS if get(k) is not None}
+        model = get("model_source") or get("model")
+        return cls(**fields, model=model if isinstance(model, str) else "", status=status, failure=failure)
+
+    @classmethod
+    def infeasible(cls, plan: Any, reason: str) -> TrialResult:
+        """A trial that cannot run on this device with these knobs, said before any work."""
+        return cls.unrun(plan, "INFEASIBLE", Failure(kind="infeasible", message=reason))
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

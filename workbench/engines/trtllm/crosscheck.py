@@ -1,11 +1,11 @@
 """Cross-check a trial with trtllm-bench: same configuration, NVIDIA's own benchmark, numbers side by side.
 
-`workbench crosscheck STUDY --trial N` writes the trial's workload as a trtllm-bench dataset (the same
-seeded requests the workbench measured), has `trtllm-bench build` build the engine (or, where its
-build flags cannot express the configuration, uses the trial's own cached engine), runs
-`trtllm-bench throughput --streaming --report_json`, and logs the report, the commands and the
-comparison into the trial's MLflow run. Command lines and report parsing are pure functions,
-checked against the recorded 1.2.x CLI and report keys.
+`workbench crosscheck STUDY --trial N` asks the engine (`TrtllmEngine.crosscheck`, with a
+`CrosscheckInput` holding the trial's own seeded requests): `run` writes them as a trtllm-bench dataset,
+has `trtllm-bench build` build the engine (or, where its build flags cannot express the configuration,
+uses the trial's own cached engine), runs `trtllm-bench throughput --streaming --report_json` and
+returns the comparison; the caller logs it into the trial's MLflow run. Command lines and report
+parsing are pure functions, checked against the recorded 1.2.x CLI and report keys.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engines.base import CrosscheckError, CrosscheckInput
 from workbench.engines.trtllm import args as T
-from workbench.export import bench_model_args
+from workbench.engines.trtllm.export import bench_model_args
 from workbench.spec import StudySpec
 
 #: our metric -> (report block, key[, percentile]) of the trtllm-bench report
@@ -41,10 +42,6 @@ REPORT_METRICS: dict[str, tuple[str, ...]] = {
         for p in ("p50", "p90", "p95", "p99")
     },
 }
-
-
-class CrosscheckError(RuntimeError):
-    pass
 
 
 def report_metrics(report: dict[str, Any]) -> dict[str, float]:
@@ -89,7 +86,12 @@ def commands(
     """The trtllm-bench command lines for one trial (pure: nothing runs)."""
     opts = T.TrtllmOptions.model_validate(spec.engine_options)
     exe = exe or opts.trtllm_bench
-    top = [exe, *bench_model_args(spec), "--workspace", str(work / "bench-workspace")]
+    top = [
+        exe,
+        *bench_model_args(spec.model.id, spec.model_source),
+        "--workspace",
+        str(work / "bench-workspace"),
+    ]
     why_not = T.bench_build_unsupported(knobs)
     if own_engine is None and why_not is not None:
         raise CrosscheckError(
@@ -126,51 +128,27 @@ def commands(
     return Commands(build, tp, engine_dir, source, note)
 
 
-def run(
-    spec: StudySpec,
-    trial_number: int,
-    knobs: dict[str, Any],
-    ours: dict[str, float],
-    work: Path,
-    *,
-    own_engine: Path | None,
-    run_id: str | None,
-    tracking_uri: str | None,
-    log: Any = print,
-) -> dict[str, Any]:
-    """Run trtllm-bench for the trial and log its report beside ours; return the comparison."""
-    import shutil
-
+def _write_inputs(inp: CrosscheckInput) -> None:
+    """The dataset (the trial's own requests) and the runtime options trtllm-bench reads."""
     import yaml
-    from transformers import AutoTokenizer
 
-    from workbench.trials.workload import make_requests
-
-    opts = T.TrtllmOptions.model_validate(spec.engine_options)
-    if shutil.which(opts.trtllm_bench) is None:
-        from workbench.engines.trtllm import INSTALL_HINT
-
-        raise CrosscheckError(f"{opts.trtllm_bench} is not on PATH: {INSTALL_HINT}")
+    work = inp.work
     work.mkdir(parents=True, exist_ok=True)
-    tok = AutoTokenizer.from_pretrained(
-        spec.model.tokenizer or spec.model_source,
-        revision=spec.model.revision,
-        trust_remote_code=spec.model.trust_remote_code,
-    )
-    w = spec.workload
-    special = set(getattr(tok, "all_special_ids", None) or [])
-    ds = spec.resolve_path(w.dataset.path) if w.dataset else None
-    reqs = make_requests(
-        w,
-        w.num_requests + w.warmup_requests,
-        vocab_size=len(tok),
-        tokenizer=tok,
-        dataset_path=ds,
-        special_ids=special,
-    )
-    (work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in dataset_lines(reqs)))
-    (work / "runtime_options.yaml").write_text(yaml.safe_dump(T.runtime_args(knobs), sort_keys=False))
-    cmds = commands(spec, knobs, work, own_engine=own_engine, eos_id=tok.eos_token_id)
+    (work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in dataset_lines(inp.requests)))
+    (work / "runtime_options.yaml").write_text(yaml.safe_dump(T.runtime_args(inp.knobs), sort_keys=False))
+
+
+def _own_engine(inp: CrosscheckInput) -> Path | None:
+    """The trial's cached engine, where asked for or where trtllm-bench cannot build the configuration."""
+    if inp.artifact_path is None:
+        return None
+    if inp.use_own_artifact or T.bench_build_unsupported(inp.knobs):
+        return inp.artifact_path / "engine"
+    return None
+
+
+def _execute(cmds: Commands, work: Path, log: Any) -> dict[str, float]:
+    """Run the build (if any) and throughput commands, each logged to its own file; their seconds."""
     timings = {}
     for step, cmd in (("build", cmds.build), ("throughput", cmds.throughput)):
         if cmd is None:
@@ -184,11 +162,17 @@ def run(
             raise CrosscheckError(
                 f"trtllm-bench {step} exited with {rc}; see {work / f'trtllm_bench_{step}.log'}"
             )
-    report = json.loads((work / "trtllm_bench_report.json").read_text())
-    theirs = report_metrics(report)
-    comparison = {
-        "study": spec.name,
-        "trial": trial_number,
+    return timings
+
+
+def compare(
+    inp: CrosscheckInput, cmds: Commands, theirs: dict[str, float], timings: dict[str, float]
+) -> dict[str, Any]:
+    """Our numbers beside trtllm-bench's, with the ratio, the commands and where the engine came from."""
+    ours = inp.metrics
+    return {
+        "study": inp.spec.name,
+        "trial": inp.trial_number,
         "engine_source": cmds.engine_source,
         "note": cmds.note,
         "commands": {"build": cmds.build, "throughput": cmds.throughput},
@@ -202,15 +186,24 @@ def run(
             for k in theirs
         },
     }
+
+
+def run(inp: CrosscheckInput) -> dict[str, Any]:
+    """Run trtllm-bench on the trial's configuration; return the comparison (with `their_metrics`).
+
+    The caller (`TrtllmEngine.crosscheck`) has checked that trtllm-bench is on PATH.
+    """
+    _write_inputs(inp)
+    work = inp.work
+    cmds = commands(inp.spec, inp.knobs, work, own_engine=_own_engine(inp), eos_id=inp.eos_id)
+    timings = _execute(cmds, work, inp.log)
+    theirs = report_metrics(json.loads((work / "trtllm_bench_report.json").read_text()))
+    comparison = compare(inp, cmds, theirs, timings)
     (work / "comparison.json").write_text(json.dumps(comparison, indent=2))
     (work / "commands.sh").write_text(
         "\n".join(shlex.join(c) for c in (cmds.build, cmds.throughput) if c is not None) + "\n"
     )
-    if run_id:
-        from workbench.tracking import log_crosscheck
-
-        log_crosscheck(tracking_uri, run_id, work, theirs, comparison)
-    return comparison
+    return {**comparison, "their_metrics": theirs}
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:

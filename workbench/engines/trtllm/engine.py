@@ -29,11 +29,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from workbench.devicemem import nvml_used, wait_for_release
 from workbench.engines.base import (
     Artifact,
+    CrosscheckError,
+    CrosscheckInput,
     DeviceInfo,
     Engine,
     EngineError,
+    EngineNotInstalled,
     FeasibilityContext,
     OpenContext,
     Request,
@@ -42,6 +46,7 @@ from workbench.engines.base import (
     RunnerStats,
 )
 from workbench.engines.trtllm import args as T
+from workbench.engines.trtllm import feasibility
 
 INSTALL_HINT = (
     "the trtllm engine needs TensorRT-LLM 1.2.x (Python package tensorrt_llm), which is not installed in "
@@ -52,8 +57,13 @@ INSTALL_HINT = (
 )
 
 
-class TrtllmNotInstalled(EngineError):
-    kind = "not_installed"
+class TrtllmNotInstalled(EngineNotInstalled):
+    """tensorrt_llm is missing from the environment the worker runs in (kind "not_installed")."""
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of the files under `path` (the saved engine's size)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def available() -> bool:
@@ -89,6 +99,8 @@ class TrtllmEngine(Engine):
     version = "1"
     knobs = {k.name: k for k in T.KNOBS}
     options_model = T.TrtllmOptions
+    packages = ("tensorrt_llm", "tensorrt", "torch", "transformers", "modelopt")
+    crosscheck_tool = "trtllm-bench"
 
     @classmethod
     def check_available(cls) -> str | None:
@@ -101,7 +113,35 @@ class TrtllmEngine(Engine):
         device: DeviceInfo,
         context: FeasibilityContext,
     ) -> str | None:
-        return T.infeasible_reason(knobs, device, context, context.options)
+        return feasibility.infeasible_reason(knobs, device, context, context.options)
+
+    @classmethod
+    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+        from workbench.engines.trtllm.export import write_files
+
+        return write_files({**cls.default_knobs(), **knobs}, ctx, out)
+
+    @classmethod
+    def export_readme(cls, files: list[Path]) -> list[str]:
+        from workbench.engines.trtllm.export import README_LINES
+
+        return list(README_LINES)
+
+    @classmethod
+    def report_fields(cls, knobs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "scheduling_policy": knobs.get("scheduler_policy"),
+            "tokens_per_block": knobs.get("tokens_per_block"),
+        }
+
+    @classmethod
+    def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
+        from workbench.engines.trtllm.crosscheck import run
+
+        exe = T.TrtllmOptions.model_validate(inp.spec.engine_options).trtllm_bench
+        if shutil.which(exe) is None:
+            raise CrosscheckError(f"{exe} is not on PATH: {INSTALL_HINT}")
+        return run(inp)
 
     @classmethod
     def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
@@ -113,8 +153,6 @@ class TrtllmEngine(Engine):
         args = T.build_args(build_knobs, ctx.options, ctx.model_dtype, ctx.load_format)
         workspace = out_dir / "workspace"
         workspace.mkdir()
-        from workbench.trials.memory import nvml_used, wait_for_release
-
         baseline = nvml_used(ctx.device.index or 0)
         t0 = time.perf_counter()
         llm = api.LLM(
@@ -140,8 +178,6 @@ class TrtllmEngine(Engine):
         released = wait_for_release(
             (ctx.device.index or 0), baseline, timeout_s=_opts(ctx).memory_settle_timeout_s
         )
-        from workbench.trials.cache import dir_size
-
         return {
             "steps_s": {**steps, "llm_total": construct_s, "save": save_s},
             "engine_size_bytes": dir_size(out_dir / "engine"),
@@ -162,11 +198,9 @@ class TrtllmRunner(Runner):
     def __init__(self, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
         from transformers import AutoTokenizer
 
-        from workbench.trials.memory import nvml_used
-
         self._api = api = load_api()
         self._ctx = ctx
-        self._device_index = (ctx.device.index or 0)
+        self._device_index = ctx.device.index or 0
         self._baseline = nvml_used(self._device_index)
         tok_src = ctx.tokenizer or ctx.model_source
         self.tokenizer = AutoTokenizer.from_pretrained(
@@ -253,8 +287,6 @@ class TrtllmRunner(Runner):
         self.resolved_config.update(info)
 
     def close(self) -> None:
-        from workbench.trials.memory import wait_for_release
-
         t0 = time.perf_counter()
         try:
             self.llm.shutdown()

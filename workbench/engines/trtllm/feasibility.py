@@ -1,0 +1,168 @@
+"""Whether a trtllm trial can run, decided before building: device, architecture, bounds, memory.
+
+Each check is a short function returning a reason or None; `infeasible_reason` asks them in order.
+The memory estimate works from config.json alone (workbench.estimate), so a study on a GPU it
+cannot fit is pruned in the orchestrating process, before a build that would fail after minutes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench import estimate
+from workbench.engines.base import DeviceInfo, FeasibilityContext
+from workbench.engines.trtllm.knobs import TrtllmOptions, quantization
+
+
+def _dtype_bytes(dtype: str) -> float:
+    return 4.0 if dtype == "float32" else 2.0
+
+
+def memory_estimate(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+) -> dict[str, float] | None:
+    """Estimated weights, activations and KV pool (bytes, tokens), from config.json; None when unknown."""
+    cfg = ctx.model_config
+    try:
+        opts = TrtllmOptions.model_validate(options)
+        q = quantization(knobs)
+        dbytes = _dtype_bytes(ctx.model_dtype)
+        total = device.total_memory_bytes * opts.tensor_parallel_size
+        fmt = "fp32" if q.weight_format == "bf16" and dbytes == 4.0 else q.weight_format
+        weights = estimate.weight_bytes(cfg, fmt, dbytes)
+        act = estimate.activation_bytes(cfg, int(knobs["engine_max_num_tokens"]), dbytes)
+        kv_b = {"FP8": 1.0, "INT8": 1.0, "NVFP4": 0.5625}.get(q.kv_cache_quant_algo or "", dbytes)
+        per_token = estimate.kv_bytes_per_token(cfg, kv_b)
+    except (KeyError, TypeError, ValueError):
+        return None
+    overhead = opts.runtime_overhead_gb * estimate.GiB
+    free_after = total - weights - act - overhead
+    pool = max(free_after, 0) * float(knobs["kv_cache_fraction"])
+    return {
+        "total_bytes": float(total),
+        "weights_bytes": float(weights),
+        "activation_bytes": float(act),
+        "overhead_bytes": float(overhead),
+        "free_after_engine_bytes": float(free_after),
+        "kv_pool_bytes": float(pool),
+        "kv_bytes_per_token": float(per_token),
+        "kv_pool_tokens": float(pool // per_token) if per_token else 0.0,
+    }
+
+
+_ARCH = {
+    (8, 9): "Ada or Hopper (compute capability >= 8.9)",
+    (10, 0): "Blackwell (compute capability >= 10.0)",
+}
+
+
+def _device(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) -> str | None:
+    """The GPU and its architecture: quantization algorithms, Blackwell's missing INT kernels, bfloat16."""
+    if device.kind != "cuda":
+        return "the trtllm engine needs an NVIDIA GPU; this trial's device is the CPU (use engine: hf there)"
+    q = quantization(knobs)
+    cc = device.compute_capability or (0, 0)
+    if cc < q.min_cc:
+        algo = f"{q.quant_algo or ''}{'+kv ' + q.kv_cache_quant_algo if q.kv_cache_quant_algo else ''}"
+        need = _ARCH.get(q.min_cc, f"compute capability >= {q.min_cc[0]}.{q.min_cc[1]}")
+        return (
+            f"quantization {knobs['quantization']} ({algo}) needs {need}; {device.name} has {cc[0]}.{cc[1]}"
+        )
+    if (10, 0) <= cc < (12, 0) and q.weight_format in ("int8", "int4"):
+        return (
+            f"quantization {knobs['quantization']} ({q.quant_algo}): TensorRT-LLM's TensorRT backend does not "
+            f"support INT8/INT4 weights or SmoothQuant on SM>=100; {device.name} has {cc[0]}.{cc[1]}"
+        )
+    if ctx.model_dtype == "bfloat16" and cc < (8, 0):
+        return f"bfloat16 needs compute capability >= 8.0; {device.name} has {cc[0]}.{cc[1]}"
+    return None
+
+
+def _kv_int8_chunking(knobs: dict[str, Any]) -> str | None:
+    if quantization(knobs).kv_cache_quant_algo == "INT8" and knobs["chunked_prefill"]:
+        return (
+            "an INT8 KV cache turns off paged context FMHA in the TensorRT builder, so chunked_prefill is "
+            "unavailable with quantization " + knobs["quantization"]
+        )
+    return None
+
+
+def _bounds(knobs: dict[str, Any]) -> str | None:
+    """Runtime caps within the engine's build caps; the prompt within the sequence."""
+    for run, eng in (
+        ("max_batch_size", "engine_max_batch_size"),
+        ("max_num_tokens", "engine_max_num_tokens"),
+    ):
+        if knobs[run] > knobs[eng]:
+            return (
+                f"{run}={knobs[run]} exceeds the engine's {eng}={knobs[eng]} (TensorRT-LLM would clamp it, "
+                f"so the trial would repeat another); raise {eng}"
+            )
+    if knobs["max_input_len"] > knobs["max_seq_len"]:
+        return f"max_input_len={knobs['max_input_len']} exceeds max_seq_len={knobs['max_seq_len']}"
+    return None
+
+
+def _request(knobs: dict[str, Any], what: str, prompt: int, out: int | None, workload: bool) -> str | None:
+    """One request's lengths against the engine's input, sequence and (without chunking) token caps."""
+    if prompt > knobs["max_input_len"]:
+        return f"{what} has a {prompt}-token prompt, over the engine's max_input_len={knobs['max_input_len']}"
+    if out is not None and prompt + out > knobs["max_seq_len"]:
+        return f"{what} needs {prompt}+{out} tokens, over the engine's max_seq_len={knobs['max_seq_len']}"
+    # GSM8K prompts (~1000 tokens 5-shot) are bounded, not sized, by accuracy.max_input_len
+    if workload and not knobs["chunked_prefill"] and prompt > knobs["max_num_tokens"]:
+        return (
+            f"{what} has a {prompt}-token prompt, over max_num_tokens={knobs['max_num_tokens']} "
+            "with chunked_prefill off (turn it on or raise max_num_tokens)"
+        )
+    return None
+
+
+def _requests(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | None:
+    if ctx.longest_prompt is not None:
+        why = _request(knobs, "the workload's longest request", ctx.longest_prompt, ctx.longest_output, True)
+        if why:
+            return why
+    if ctx.accuracy_input_len is not None:
+        what = "a GSM8K request (accuracy.max_input_len + max_gen_toks)"
+        return _request(knobs, what, ctx.accuracy_input_len, ctx.accuracy_gen_len, False)
+    return None
+
+
+def _memory(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+) -> str | None:
+    """The estimate from config.json: weights, activations and runtime fit, and the KV pool holds a request."""
+    est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
+    if est is None:
+        return None
+    g = estimate.GiB
+    if est["free_after_engine_bytes"] <= 0:
+        return (
+            f"estimated not to fit: weights {est['weights_bytes'] / g:.1f} GiB + activations "
+            f"{est['activation_bytes'] / g:.1f} GiB + runtime {est['overhead_bytes'] / g:.1f} GiB exceed "
+            f"the {est['total_bytes'] / g:.1f} GiB of {device.name} (an estimate from config.json)"
+        )
+    pairs = ((ctx.longest_prompt, ctx.longest_output), (ctx.accuracy_input_len, ctx.accuracy_gen_len))
+    need = max((p or 0) + (o or 0) for p, o in pairs)
+    if need and est["kv_pool_tokens"] < need:
+        return (
+            f"estimated not to fit: the KV pool of about {est['kv_pool_tokens']:.0f} tokens "
+            f"(kv_cache_fraction={knobs['kv_cache_fraction']} of {est['free_after_engine_bytes'] / g:.1f} GiB) "
+            f"cannot hold one {need}-token request (an estimate from config.json)"
+        )
+    return None
+
+
+def infeasible_reason(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: dict[str, Any]
+) -> str | None:
+    """Why this trial cannot run, decided before building: device, architecture, bounds, memory estimate."""
+    ctx = ctx or FeasibilityContext()
+    return (
+        _device(knobs, device, ctx)
+        or _kv_int8_chunking(knobs)
+        or _bounds(knobs)
+        or _requests(knobs, ctx)
+        or _memory(knobs, device, ctx, options)
+    )
