@@ -73,19 +73,14 @@ def export_context(
     spec: StudySpec, trial_number: int, knobs: dict[str, Any], environment: dict[str, Any] | None = None
 ) -> OpenContext:
     """What the engine's export sees of the trial (the same fields its runner saw)."""
-    return OpenContext(
-        model_source=spec.model_source,
+    return OpenContext.for_model(
+        spec.model,
+        spec.model_source,
         device=trial_device(spec, environment),
-        model_revision=spec.model.revision,
-        tokenizer=spec.model.tokenizer,
-        model_dtype=spec.model.dtype,
-        load_format=spec.model.load_format,
-        trust_remote_code=spec.model.trust_remote_code,
         options=spec.engine_options,
         study_dir=str(spec.source_path.parent) if spec.source_path else None,
         knobs=knobs,
         cpu_kv_budget_gb=spec.trial.cpu_kv_budget_gb,
-        model_id=spec.model.id,
         study=spec.name,
         trial_id=str(trial_number),
     )

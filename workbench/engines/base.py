@@ -83,6 +83,20 @@ class OpenContext:
     study: str = ""
     trial_id: str = ""
 
+    @classmethod
+    def for_model(cls, model: Any, model_source: str, **fields: Any) -> OpenContext:
+        """A context whose model fields come from a study's `model:` section (a `ModelSpec`)."""
+        return cls(
+            model_source=model_source,
+            model_revision=model.revision,
+            tokenizer=model.tokenizer,
+            model_dtype=model.dtype,
+            load_format=model.load_format,
+            trust_remote_code=model.trust_remote_code,
+            model_id=getattr(model, "id", None),
+            **fields,
+        )
+
 
 class CrosscheckError(WorkbenchError, RuntimeError):
     """A cross-check cannot run (the vendor tool is missing, its build cannot express the trial) or failed."""

@@ -64,14 +64,9 @@ def _gate(spec: StudySpec, base: FrozenTrial | None) -> AccuracyGate | None:
     base_metrics = TrialRecord.read(base).metrics if base is not None else {}
     if drop is None or base is None or "gsm8k_score" not in base_metrics or spec.accuracy is None:
         return None
-    g = spec.accuracy.gate
-    return AccuracyGate(
+    return AccuracyGate(  # the study's test settings (alpha, beta, sigma, sequential, chunk) as they are
         baseline=base_metrics["gsm8k_score"],
         max_drop=drop,
-        alpha=g.alpha,
-        beta=g.beta,
-        sigma=g.sigma,
-        sequential=g.sequential,
-        chunk=g.chunk,
         baseline_trial=base.number,
+        **spec.accuracy.gate.model_dump(),
     )

@@ -70,14 +70,10 @@ class TrialPlan(BaseModel):
         from workbench.trials.workload import longest_lengths
 
         i, o = longest_lengths(self.workload)
-        return OpenContext(
-            model_source=self.model_source,
+        return OpenContext.for_model(
+            self.model,
+            self.model_source,
             device=self.device,
-            model_revision=self.model.revision,
-            tokenizer=self.model.tokenizer,
-            model_dtype=self.model.dtype,
-            load_format=self.model.load_format,
-            trust_remote_code=self.model.trust_remote_code,
             options=self.engine_options,
             study_dir=study_dir,
             knobs=self.knobs,
@@ -85,7 +81,6 @@ class TrialPlan(BaseModel):
             cpu_kv_budget_gb=self.cpu_kv_budget_gb,
             out_dir=self.out_dir,
             model_pool=model_pool,
-            model_id=getattr(self.model, "id", None),
             study=self.study,
             trial_id=self.trial_id,
         )
