@@ -94,7 +94,7 @@ def kill_once(storage: str, tracking: str, n: int, home: Path, aimed: bool, rng:
                     break
             time.sleep(0.02)
         eng.dispose()
-        time.sleep(rng.uniform(0.0, 3.0))
+        time.sleep(rng.uniform(0.0, 10.0))
     if p.poll() is None:
         os.kill(p.pid, signal.SIGKILL)
     else:
@@ -119,7 +119,9 @@ def check(storage: str, tracking: str, budget: int, complete_seen: set[int]) -> 
     runs = c.search_runs([exp.experiment_id], max_results=5000)
     by_id = {r.info.run_id: r for r in runs}
     want = {TrialState.COMPLETE: "FINISHED", TrialState.FAIL: "FAILED", TrialState.PRUNED: "KILLED"}
-    own = [t for t in trials if t.user_attrs.get("mlflow_run_id") and t.user_attrs.get("duplicate_of") is None]
+    own = [
+        t for t in trials if t.user_attrs.get("mlflow_run_id") and t.user_attrs.get("duplicate_of") is None
+    ]
     disagree = sum(
         1
         for t in own
@@ -129,7 +131,9 @@ def check(storage: str, tracking: str, budget: int, complete_seen: set[int]) -> 
     linked = {t.user_attrs["mlflow_run_id"] for t in own}
     trial_runs = [r for r in runs if r.data.tags.get("workbench.role") == "trial"]
     disagree += sum(1 for r in trial_runs if r.info.run_id not in linked)  # a run no trial points at
-    measured = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("duplicate_of") is None]
+    measured = [
+        t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("duplicate_of") is None
+    ]
     keys = [json.dumps(t.user_attrs["knobs"], sort_keys=True) for t in measured]
     finished_runs = [r for r in trial_runs if r.info.status == "FINISHED"]
     run_keys = [json.dumps(r.data.params, sort_keys=True) for r in finished_runs]
@@ -160,7 +164,9 @@ def complete_numbers(storage: str) -> set[int]:
     from workbench.study import load_study
 
     try:
-        return {t.number for t in load_study("h200-replay", storage).get_trials(states=(TrialState.COMPLETE,))}
+        return {
+            t.number for t in load_study("h200-replay", storage).get_trials(states=(TrialState.COMPLETE,))
+        }
     except KeyError:
         return set()
 
@@ -191,7 +197,9 @@ def main() -> None:
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--kills", type=int, default=20)
-    ap.add_argument("--aimed", type=int, default=6, help="how many of the kills aim at the FINISHED/COMPLETE window")
+    ap.add_argument(
+        "--aimed", type=int, default=6, help="how many of the kills aim at the FINISHED/COMPLETE window"
+    )
     ap.add_argument("--n-trials", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")

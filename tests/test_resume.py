@@ -39,7 +39,9 @@ def _uris(tmp_path: Path) -> tuple[str, str]:
 
 
 def _distinct(study: optuna.Study) -> int:
-    own = [t for t in study.trials if t.state == TrialState.COMPLETE and t.user_attrs.get("duplicate_of") is None]
+    own = [
+        t for t in study.trials if t.state == TrialState.COMPLETE and t.user_attrs.get("duplicate_of") is None
+    ]
     keys = [repr(sorted(t.user_attrs["knobs"].items())) for t in own]
     assert len(keys) == len(set(keys)), "a configuration was measured twice"
     return len(keys)
@@ -94,7 +96,9 @@ def test_resume_continues_the_sampler_and_budget_counts_distinct_configurations(
     study = load_study(spec.name, storage)
     assert _distinct(study) == 16
     # no restart replayed the start-up phase: trials 4.. are not copies of trials 0..3
-    copies = [t.user_attrs["duplicate_of"] for t in study.trials if t.user_attrs.get("duplicate_of") is not None]
+    copies = [
+        t.user_attrs["duplicate_of"] for t in study.trials if t.user_attrs.get("duplicate_of") is not None
+    ]
     assert len(copies) <= len(study.trials) - 16
 
 
