@@ -247,6 +247,18 @@ def test_both_uis_in_a_real_browser(finished):
         assert m is not None and int(m.group(1)) == len(trials) + 1, text[:3000]  # the study run + each trial
         assert "uistudy (study)" in text
 
+        # the workbench's view (what `workbench ui` opens): the model-training runs table with the
+        # trial runs named by their knobs and the key metrics as columns
+        from workbench.tracking.view import runs_page
+
+        named = [
+            r.info.run_name for r in c.search_runs([exp.experiment_id]) if r.info.run_name.startswith("#")
+        ]
+        text = _page(runs_page(f"http://127.0.0.1:{mport}", exp.experiment_id), shots / "mlflow_view.png",
+                     ["Training runs", "output_tok_s", named[0]])  # fmt: skip
+        assert "Training runs" in text and "output_tok_s" in text and "peak_memory_gb" in text
+        assert all(n in text for n in named), (named, text[:3000])
+
         # a trial's run page shows its metric and the link back to its Optuna trial
         rid = best.user_attrs["mlflow_run_id"]
         urllib.request.urlopen(

@@ -35,7 +35,8 @@ def _trial_line(spec: Any, t: Any, role: bool = True) -> str:
         tag = f" (same knobs as trial {t.user_attrs['duplicate_of']})"
     else:
         tag = ""
-    return f"trial {t.number}{tag}: {t.state.name} {what}"
+    note = t.user_attrs.get("constraint_note")
+    return f"trial {t.number}{tag}: {t.state.name} {what}" + (f"\n  note: {note}" if note else "")
 
 
 def _run(spec: Any, args: argparse.Namespace, on_trial: Callable[[Any], None], **kw: Any) -> Any:
@@ -69,8 +70,8 @@ def tune(args: argparse.Namespace) -> int:
 
     def on_trial(t: Any) -> None:
         bar.write(_trial_line(spec, t))
-        if t.state.name in ("COMPLETE", "PRUNED"):
-            bar.update(1)
+        if t.state.name in ("COMPLETE", "PRUNED") and t.user_attrs.get("duplicate_of") is None:
+            bar.update(1)  # the budget counts distinct measured configurations
 
     try:
         rep = _run(spec, args, on_trial, timeout=args.timeout or spec.budget.timeout_s,
@@ -93,6 +94,8 @@ def _print_outcome(args: argparse.Namespace, spec: Any, rep: Any, target: int) -
             print(
                 f"the study already holds {target} finished trials: nothing to run (raise --n-trials to go on)"
             )
+    for note in getattr(rep, "notes", []):
+        print(f"note: {note}")
     if rep.interrupted:
         print("interrupted: the running trial was recorded as failed; run the same command again to resume")
     names = rep.study.user_attrs.get("objectives", [])

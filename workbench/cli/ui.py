@@ -30,14 +30,20 @@ def ui(args: argparse.Namespace) -> int:
     uri = tracking(args)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     page = f"http://{args.host}:{args.port}/"
+    view = ""
     if args.study:
         from mlflow import MlflowClient
 
         exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(study_name(args.study))
         if exp is None:
             raise UsageError(f"no MLflow experiment named {study_name(args.study)!r} at {uri}")
+        from workbench.tracking.view import runs_page
+
+        view = runs_page(page, exp.experiment_id)  # the trials table, columns set for comparing
         page += f"#/experiments/{exp.experiment_id}/runs"
     print(f"MLflow UI: {page}  (Ctrl-C to stop)", flush=True)
+    if view:
+        print(f"  trials side by side (objectives, constraints, knobs as columns): {view}", flush=True)
     exe = str(Path(sys.executable).parent / "mlflow")
     server = [
         "server",

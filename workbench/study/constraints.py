@@ -1,6 +1,7 @@
 """Constraints as Optuna sees them: one named value per constraint, <= 0 is feasible.
 
-A constraint bounds a metric (`max`, `min`) or its drop from the baseline trial. When the worker
+A constraint bounds a metric (`max`, `min`) or its drop from the baseline trial. Without a baseline
+value, a drop constraint is violated (never passed by default), and the trial records why. When the worker
 decided TensorRT-LLM's GSM8K test itself, its pass mark (`gsm8k_gate_threshold`) is the bound.
 """
 
@@ -29,9 +30,28 @@ def constraint_values(
         elif "gsm8k_gate_threshold" in metrics and c.metric == "gsm8k_score":
             out.append(metrics["gsm8k_gate_threshold"] - v)  # TensorRT-LLM's test, decided in the worker
         else:
-            ref = (baseline or {}).get(c.metric)
-            out.append(0.0 if ref is None else (ref - c.max_drop_from_baseline) - v)
+            ref = (baseline or {}).get(c.metric)  # no baseline: violated, never passed by default
+            out.append(1.0 if ref is None else (ref - c.max_drop_from_baseline) - v)
     return out
+
+
+def without_baseline(
+    spec: StudySpec, metrics: dict[str, float], baseline: dict[str, float] | None
+) -> str | None:
+    """What to tell the user when a constraint against the baseline had no baseline value to compare with."""
+    missing = [
+        name
+        for c, name in zip(spec.constraints, constraint_names(spec), strict=True)
+        if c.max_drop_from_baseline is not None
+        and not ("gsm8k_gate_threshold" in metrics and c.metric == "gsm8k_score")
+        and (baseline or {}).get(c.metric) is None
+    ]
+    if not missing:
+        return None
+    return (
+        f"no completed baseline to compare with: {', '.join(missing)} counted as violated "
+        "(the baseline is queued again on the next `tune`)"
+    )
 
 
 def constraint_names(spec: StudySpec) -> list[str]:

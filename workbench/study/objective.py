@@ -8,6 +8,7 @@ Infeasible trials are pruned, failed ones raise `TrialFailed` (the study goes on
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -16,13 +17,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from workbench.spec import StudySpec
 from workbench.study.accuracy_plan import AccuracyPlan, accuracy_plan
-from workbench.study.constraints import constraint_names, constraint_values
+from workbench.study.constraints import constraint_names, constraint_values, without_baseline
 from workbench.study.errors import TrialFailed
 from workbench.study.inspect import baseline_trial, trial_dashboard_url
 from workbench.study.record import TrialRecord, finite_metrics
+from workbench.study.recovery import PROVISIONAL, wait_for_baseline
 from workbench.study.space import contains, distributions, suggest, suggest_one
 from workbench.tracking import Tracker
 from workbench.trials.result import TrialResult
+
+log = logging.getLogger(__name__)
 
 
 class Objective:
@@ -42,21 +46,35 @@ class Objective:
         self.dists = distributions(spec)
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        if "failure_kind" not in trial.user_attrs:  # the cause a kill -9 leaves (recovery.PROVISIONAL)
+            TrialRecord(**PROVISIONAL).write(trial)
+        try:
+            return self.measure(trial)
+        except KeyboardInterrupt:
+            TrialRecord(failure_kind="interrupted", failure="interrupted by the user (Ctrl-C)").write(trial)
+            raise
+        except (TrialFailed, optuna.TrialPruned):
+            raise
+        except Exception as e:
+            TrialRecord(failure_kind="crash", failure=f"{type(e).__name__}: {e}"[:1000]).write(trial)
+            raise
+
+    def measure(self, trial: optuna.Trial) -> float | list[float]:
         is_base, knobs = self.baseline_or_suggest(trial)
         if not self.rerun_duplicates:
             dup = self.duplicate(trial, knobs)
             if dup is not None:
                 return dup.values if len(dup.values) > 1 else dup.values[0]
         t0 = time.perf_counter()
-        base = baseline_trial(self.study)
+        base = self.baseline(trial.number, is_base)
         plan = accuracy_plan(self.study, self.spec, knobs, self.device, base, is_base)
         run_id = self.start_run(trial, knobs, is_base, plan)
         t1 = time.perf_counter()
         res = self.run(trial, knobs, plan, run_id)
         t2 = time.perf_counter()
-        constraints = self.log(run_id, res, trial.number, base, is_base)
+        constraints, note = self.log(run_id, res, trial.number, base, is_base)
         t3 = time.perf_counter()
-        self.record(trial, res, constraints)
+        self.record(trial, res, constraints, note)
         # where the trial's time went outside the worker: traceable orchestration overhead
         steps = {"mlflow_start": t1 - t0, "run_trial": t2 - t1, "mlflow_log": t3 - t2}
         TrialRecord(orchestration_s={**steps, "optuna": time.perf_counter() - t3}).write(trial)
@@ -80,6 +98,18 @@ class Objective:
         knobs = resolve_knobs(self.spec, suggest(trial, self.dists))
         TrialRecord(knobs=knobs).write(trial)
         return False, knobs
+
+    def baseline(self, number: int, is_base: bool) -> FrozenTrial | None:
+        """The completed baseline; while another worker still runs it, wait (a gate needs its reference)."""
+        base = baseline_trial(self.study)
+        if (
+            base is None
+            and not is_base
+            and any(c.max_drop_from_baseline is not None for c in self.spec.constraints)
+        ):
+            wait_for_baseline(self.study, number, timeout_s=self.spec.trial.timeout_s)
+            base = baseline_trial(self.study)
+        return base
 
     def _earlier_baseline(self, number: int) -> bool:
         return any(
@@ -105,7 +135,7 @@ class Objective:
         kept = TrialRecord.read(dup).model_dump(
             include={"metrics", "constraints", "mlflow_run_id", "result_path"}, exclude_unset=True
         )
-        TrialRecord(duplicate_of=dup.number, **kept).write(trial)
+        TrialRecord(duplicate_of=dup.number, failure_kind=None, failure=None, **kept).write(trial)
         for k, v in dup.constraints.items():
             trial.set_constraint(k, v)
         return dup
@@ -147,20 +177,31 @@ class Objective:
 
     def log(
         self, run_id: str, res: TrialResult, number: int, base: FrozenTrial | None, is_base: bool
-    ) -> list[float]:
-        """The constraint values (against the baseline's metrics) and the result, logged to the tracker."""
+    ) -> tuple[list[float], str | None]:
+        """The constraint values (against the baseline's metrics), logged to the tracker with the result;
+        and a note when a constraint against the baseline had none to compare with."""
         if base is not None:
             baseline_metrics: dict[str, Any] | None = TrialRecord.read(base).metrics
         else:
             baseline_metrics = res.metrics if is_base else None
         ok = res.status == "COMPLETE"
         constraints = constraint_values(self.spec, res.metrics, baseline_metrics) if ok else []
+        note = without_baseline(self.spec, res.metrics, baseline_metrics) if ok else None
+        if note:
+            log.warning("trial %d: %s", number, note)
+            self.tracker.tag(run_id, {"constraint_note": note})
         self.tracker.log_result(run_id, res, number, baseline_metrics, constraints)
-        return constraints
+        return constraints, note
 
-    def record(self, trial: optuna.Trial, res: TrialResult, constraints: list[float]) -> None:
+    def record(
+        self, trial: optuna.Trial, res: TrialResult, constraints: list[float], note: str | None
+    ) -> None:
         """What Optuna keeps of a trial: metrics, constraints, cause of failure, where the files are."""
-        rec = TrialRecord(status=res.status, result_path=res.files.get("result", ""))
+        rec = TrialRecord(
+            status=res.status, result_path=res.files.get("result", ""), failure_kind=None, failure=None
+        )
+        if note:
+            rec.constraint_note = note
         if res.build.get("build_key"):
             rec.build_key = res.build["build_key"]
         if res.failure is not None:

@@ -28,6 +28,8 @@ class TrialRecord(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     #: the constraint values in the study's order (<= 0 feasible)
     constraints: list[float] | None = None
+    #: why a constraint could not be evaluated as written (no baseline to compare with)
+    constraint_note: str | None = None
     #: these knobs were measured by that earlier trial; its results were copied here
     duplicate_of: int | None = None
     mlflow_run_id: str | None = None

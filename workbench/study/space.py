@@ -86,11 +86,14 @@ def contains(d: BaseDistribution, v: Any) -> bool:
     return math.isclose(k, round(k), rel_tol=0, abs_tol=1e-8)
 
 
-def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """Constraints reach the samplers that use them (TPE, NSGA-II, GP) through `Trial.set_constraint`."""
+def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """Constraints reach the samplers that use them (TPE, NSGA-II, GP) through `Trial.set_constraint`.
+
+    `seed` replaces the study's own (a resumed study moves it on: `workbench.study.storage`).
+    """
     import warnings
 
-    s = spec.sampler
+    s = spec.sampler.model_copy(update={"seed": seed}) if seed is not None else spec.sampler
     with warnings.catch_warnings():  # the GP sampler is experimental in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if s.name == "tpe":
@@ -102,3 +105,18 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
         if s.name == "random":
             return optuna.samplers.RandomSampler(seed=s.seed)
         return optuna.samplers.GridSampler(grid(spec), seed=s.seed)
+
+
+def space_size(dists: dict[str, BaseDistribution]) -> int | None:
+    """How many distinct configurations the space holds (None when a range is continuous)."""
+    n = 1
+    for d in dists.values():
+        if isinstance(d, CategoricalDistribution):
+            n *= len(d.choices)
+        elif isinstance(d, IntDistribution):
+            n *= (d.high - d.low) // d.step + 1
+        elif isinstance(d, FloatDistribution) and d.step is not None:
+            n *= int(round((d.high - d.low) / d.step)) + 1
+        else:
+            return None
+    return n

@@ -19,6 +19,7 @@ import optuna
 
 from workbench.spec import StudySpec
 from workbench.study.errors import StudyMismatch
+from workbench.study.recovery import CleanRetry
 from workbench.study.space import make_sampler
 
 HEARTBEAT_S = 2
@@ -78,7 +79,7 @@ def _rdb_storage(url: str, heartbeat_s: int, grace_s: int) -> optuna.storages.RD
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_s,
             grace_period=grace_s,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+            heartbeat_stale_trial_callback=CleanRetry(),
         )
     if sqlite:
         sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
@@ -120,7 +121,20 @@ def open_study(spec: StudySpec, storage: str | optuna.storages.BaseStorage) -> o
         study.set_user_attr("model", spec.model_source)
         with quiet_experimental():
             study.set_metric_names(names)
+    continue_sampler(study, spec)
     return study
+
+
+def continue_sampler(study: optuna.Study, spec: StudySpec) -> None:
+    """A resumed study goes on with its sampler instead of replaying it from the start.
+
+    Optuna does not store a sampler's random state, so a study reopened with `seed` would propose
+    its start-up knobs again. The seed is moved on by the number of trials already in the study
+    (a new study keeps `seed` itself, so a run from scratch reproduces).
+    """
+    n = len(study.get_trials(deepcopy=False))
+    if n and spec.sampler.seed is not None:
+        study.sampler = make_sampler(spec, seed=spec.sampler.seed + n)
 
 
 def load_study(name: str, storage: str) -> optuna.Study:

@@ -1,9 +1,13 @@
 """The tune loop: open (or resume) the study, queue the baseline, run trials until the budget is met.
 
-The first trial is the engine's default configuration (the baseline). A process killed earlier
-left its trial RUNNING: Optuna's heartbeat fails it (and queues a retry) before new work starts,
-and its tracker run is failed too. At the end the tracker gets the study's summary and, when the
-caller passes one, a figures factory (figures live above this layer: `workbench.plots`).
+The first trial is the engine's default configuration (the baseline); a baseline that never
+completed (interrupted, killed) is queued again. A process killed earlier left its trial RUNNING:
+Optuna's heartbeat fails it (and queues a clean retry) before new work starts, and the tracker's runs
+are made to agree with the Optuna trials, when `tune` starts and when it ends
+(`workbench.study.recovery`). The budget counts distinct measured configurations: a trial that
+repeats measured knobs copies their results and costs no measurement and no budget. At the end the
+tracker gets the study's summary and, when the caller passes one, a figures factory (figures live
+above this layer: `workbench.plots`); the study's run is closed whatever happens.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from workbench.study.errors import TrialFailed
 from workbench.study.inspect import study_summary
 from workbench.study.objective import Objective
 from workbench.study.record import TrialRecord
-from workbench.study.space import contains
+from workbench.study.recovery import PROVISIONAL, frozen_params, killed, trial_views
+from workbench.study.space import contains, space_size
 from workbench.study.storage import as_storage, open_study, quiet_experimental, redact
 from workbench.tracking import StudySummary, Tracker, make_tracker
 
@@ -36,6 +41,33 @@ class TuneReport:
     study: optuna.Study
     ran: list[int] = field(default_factory=list)
     interrupted: bool = False
+    #: what the user should know about how the study ended (a budget the space cannot fill, ...)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When a study is done: `target` distinct configurations measured (or the whole space)."""
+
+    target: int
+    #: distinct configurations in the search space (None: continuous)
+    size: int | None = None
+
+    def reached(self, study: optuna.Study) -> bool:
+        done = _done(study)
+        if len(done) >= self.target:
+            return True
+        # a space with fewer points than the budget: its copies fill the rest, as before
+        return self.exhausted(done) and _finished(study) >= self.target
+
+    def exhausted(self, done: list[FrozenTrial]) -> bool:
+        full = {frozen_params(t) for t in done if len(t.params) == len(t.distributions) > 0}
+        return self.size is not None and len(full) >= self.size
+
+    def copies_exceeded(self, study: optuna.Study) -> bool:
+        """The sampler keeps proposing measured knobs: stop rather than loop (said in the report)."""
+        copies = [t for t in study.get_trials(deepcopy=False) if TrialRecord.read(t).is_duplicate]
+        return len(copies) >= max(50, 5 * self.target)
 
 
 def tune(
@@ -49,7 +81,7 @@ def tune(
     should_stop: Callable[[], bool] | None = None,
     figures: StudyFigures | None = None,
 ) -> TuneReport:
-    """Run the study until it holds `n_trials` finished (complete or pruned) trials, or `timeout` passes.
+    """Run the study until it holds `n_trials` distinct measured configurations, or `timeout` passes.
 
     `storage` and `tracking_uri` default to `workbench.settings` (environment, then project root);
     `figures(study)` makes the figures logged to the study's tracker run at the end (none if None).
@@ -62,38 +94,58 @@ def tune(
     tracker = make_tracker(
         tracking_uri, spec, storage_url=redact(str(url)), constraints=constraint_names(spec)
     )
-    _recover(study, tracker)
-    objective = Objective(
-        spec, study, tracker, detect_device(spec.trial.device),
-        study_id=store.get_study_id_from_name(spec.name), rerun_duplicates=rerun_duplicates,
-    )  # fmt: skip
-    enqueue_baseline(study, spec, objective.dists)
     report = TuneReport(study)
-    target = n_trials if n_trials is not None else spec.budget.n_trials
-    if _finished(study) < target:
-        stop = _stopper(report, target, on_trial, should_stop)
-        try:
-            study.optimize(
-                objective, timeout=timeout, callbacks=[stop], catch=(TrialFailed,), gc_after_trial=False
-            )
-        except KeyboardInterrupt:
-            report.interrupted = True
-    summary = StudySummary(**study_summary(study, [o.metric for o in spec.objectives]))
-    tracker.log_study(summary, (lambda: figures(study)) if figures else None, interrupted=report.interrupted)
+    try:
+        _recover(study, tracker)
+        objective = Objective(
+            spec, study, tracker, detect_device(spec.trial.device),
+            study_id=store.get_study_id_from_name(spec.name), rerun_duplicates=rerun_duplicates,
+        )  # fmt: skip
+        report.notes += enqueue_baseline(study, spec, objective.dists)
+        target = n_trials if n_trials is not None else spec.budget.n_trials
+        budget = Budget(target, space_size(objective.dists))
+        if not budget.reached(study):
+            try:
+                study.optimize(objective, timeout=timeout, catch=(TrialFailed,), gc_after_trial=False,
+                               callbacks=[_stopper(report, budget, on_trial, should_stop)])  # fmt: skip
+            except KeyboardInterrupt:
+                report.interrupted = True
+        _finish(study, spec, tracker, figures, report)
+    except BaseException:
+        report.interrupted = True  # a second Ctrl-C (or an error) while ending: the study's run still closes
+        _close(study, tracker)
+        raise
     return report
 
 
+def _finish(
+    study: optuna.Study, spec: StudySpec, tracker: Tracker, figures: StudyFigures | None, report: TuneReport
+) -> None:
+    tracker.reconcile(trial_views(study))
+    summary = StudySummary(**study_summary(study, [o.metric for o in spec.objectives]))
+    tracker.log_study(summary, (lambda: figures(study)) if figures else None, interrupted=report.interrupted)
+
+
+def _close(study: optuna.Study, tracker: Tracker) -> None:
+    """Best effort on the way out: runs agree with trials, the study's run ends KILLED."""
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        tracker.reconcile(trial_views(study))
+    with contextlib.suppress(Exception):
+        tracker.close_study(interrupted=True)
+
+
 def _recover(study: optuna.Study, tracker: Tracker) -> None:
-    """A process killed earlier: fail (and retry) its trial now, and fail its tracker run."""
+    """A process killed earlier: fail (and retry) its trial now; the tracker's runs agree with Optuna."""
     with quiet_experimental():
         optuna.storages.fail_stale_trials(study)
-    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    tracker.reconcile(r for t in failed if (r := TrialRecord.read(t).mlflow_run_id))
+    tracker.reconcile(trial_views(study))
 
 
 def _stopper(
     report: TuneReport,
-    target: int,
+    budget: Budget,
     on_trial: Callable[[FrozenTrial], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> Callable[[optuna.Study, FrozenTrial], None]:
@@ -104,9 +156,15 @@ def _stopper(
         if on_trial is not None:
             on_trial(frozen)
         failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        if budget.copies_exceeded(study):
+            report.notes.append(
+                f"stopped with {len(_done(study))} of {budget.target} distinct configurations measured: "
+                "the sampler keeps proposing knobs measured before (a narrow space, or a converged search)"
+            )
         if (
-            _finished(study) >= target
-            or failed >= max(target, 3) * 2
+            budget.reached(study)
+            or budget.copies_exceeded(study)
+            or failed >= max(budget.target, 3) * 2
             or (should_stop is not None and should_stop())
         ):
             study.stop()
@@ -114,17 +172,45 @@ def _stopper(
     return after
 
 
-def enqueue_baseline(study: optuna.Study, spec: StudySpec, dists: dict[str, BaseDistribution]) -> None:
-    """The engine's default configuration is the first trial, so every result reads as a ratio to it."""
-    if any(TrialRecord.read(t).baseline for t in study.get_trials(deepcopy=False)):
-        return
+def enqueue_baseline(study: optuna.Study, spec: StudySpec, dists: dict[str, BaseDistribution]) -> list[str]:
+    """The engine's default configuration is the first trial, so every result reads as a ratio to it.
+
+    Queued again while no baseline completed (interrupted, killed, failed), up to `BASELINE_TRIES`
+    failures that were not interruptions; then the returned note says so (gates against it fail).
+    """
+    records = [(t, TrialRecord.read(t)) for t in study.get_trials(deepcopy=False)]
+    bases = [(t, r) for t, r in records if r.baseline]
+    if any(t.state != TrialState.FAIL for t, _ in bases):
+        return []  # complete, pruned, running or queued
+    broken = [t for t, r in bases if not killed(r)]
+    if len(broken) >= BASELINE_TRIES:
+        return [
+            f"the baseline failed {len(broken)} times (last: trial {broken[-1].number}); it is not queued again, "
+            "and constraints against the baseline count as violated"
+        ]
     from workbench.trials.knobs import resolve_knobs
 
     knobs = resolve_knobs(spec, {})
     params = {k: v for k, v in knobs.items() if k in dists and contains(dists[k], v)}
-    study.enqueue_trial(
-        params, user_attrs=TrialRecord(baseline=True, knobs=knobs).attrs(), skip_if_exists=False
+    attrs = {**TrialRecord(baseline=True, knobs=knobs).attrs(), **PROVISIONAL}
+    study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
+    return (
+        [f"the baseline did not complete before (trial {bases[-1][0].number}): queued again"] if bases else []
     )
+
+
+#: a baseline that fails this many times for a reason of its own (not an interruption) is not queued again
+BASELINE_TRIES = 2
+
+
+def _done(study: optuna.Study) -> list[FrozenTrial]:
+    """One trial per distinct configuration measured (complete or pruned, not a copy)."""
+    seen: dict[str, FrozenTrial] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        r = TrialRecord.read(t)
+        if not r.is_duplicate:
+            seen.setdefault(repr(sorted((r.knobs_or(t.params)).items())), t)
+    return list(seen.values())
 
 
 def _finished(study: optuna.Study) -> int:

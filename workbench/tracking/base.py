@@ -21,6 +21,22 @@ ROLE = "workbench.role"
 FiguresFactory = Callable[[], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class TrialView:
+    """One Optuna trial as the sink sees it when it reconciles its runs with the study."""
+
+    number: int
+    #: Optuna's state name: COMPLETE, FAIL, PRUNED, RUNNING, WAITING
+    state: str
+    #: the trial's own run (None for a copy of an earlier trial, or a trial that never got a run)
+    run_id: str | None = None
+    failure_kind: str | None = None
+    failure: str | None = None
+    #: when the trial started and ended (seconds since the epoch)
+    start: float | None = None
+    end: float | None = None
+
+
 @dataclass
 class StudySummary:
     """What a study's parent run gets when a `tune` ends."""
@@ -61,7 +77,9 @@ class Tracker(Protocol):
 
     def end_trial(self, run_id: str, res: Any, failure: str) -> None: ...
 
-    def reconcile(self, failed_run_ids: Iterable[str]) -> int: ...
+    def reconcile(self, trials: Iterable[TrialView]) -> dict[str, int]: ...
+
+    def close_study(self, interrupted: bool) -> None: ...
 
     def log_study(
         self, summary: StudySummary, figures: FiguresFactory | None = None, interrupted: bool = False
@@ -92,8 +110,11 @@ class NullTracker:
     def end_trial(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def reconcile(self, failed_run_ids: Iterable[str]) -> int:
-        return 0
+    def reconcile(self, trials: Iterable[TrialView]) -> dict[str, int]:
+        return {}
+
+    def close_study(self, interrupted: bool) -> None:
+        pass
 
     def log_study(self, *args: Any, **kwargs: Any) -> None:
         pass

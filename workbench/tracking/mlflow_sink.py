@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from workbench import settings
 from workbench.spec import StudySpec
-from workbench.tracking.base import ROLE, FiguresFactory, StudySummary
+from workbench.tracking.base import ROLE, FiguresFactory, StudySummary, TrialView
 from workbench.tracking.figures import log_figures
+from workbench.tracking.reconcile import reconcile_runs
 from workbench.tracking.results import result_batch
+from workbench.tracking.view import run_name, set_up_experiment
 
 if TYPE_CHECKING:
     from workbench.trials.result import TrialResult
@@ -44,6 +46,8 @@ class MlflowTracker:
         self.experiment_id = self._experiment()
         with init_lock(self.uri):  # two processes starting together must find one parent run
             self.parent_id = self._parent_run(storage_url, constraints or [])
+        metrics = [c.metric for c in spec.constraints]
+        set_up_experiment(self.client, self.experiment_id, spec, self.parent_id, metrics)
 
     def _experiment(self) -> str:
         name = self.spec.name
@@ -122,6 +126,10 @@ class MlflowTracker:
                 log_figures(self.client, self.parent_id, figures())
             except Exception as e:  # noqa: BLE001 - a figure must never fail a study
                 self.client.set_tag(self.parent_id, "figures_error", f"{type(e).__name__}: {e}"[:4000])
+        self.close_study(interrupted)
+
+    def close_study(self, interrupted: bool) -> None:
+        """End the study's run: FINISHED, or KILLED when the study was interrupted."""
         self.client.set_tag(self.parent_id, "interrupted", str(interrupted).lower())
         self.client.set_terminated(self.parent_id, status="KILLED" if interrupted else "FINISHED")
 
@@ -152,7 +160,7 @@ class MlflowTracker:
             )
         run = self.client.create_run(
             self.experiment_id,
-            run_name=f"trial-{number:04d}" + (" (baseline)" if is_baseline else ""),
+            run_name=run_name(number, knobs, list(s.search_space), is_baseline),
             tags=tags,
         )
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in knobs.items()])
@@ -195,22 +203,9 @@ class MlflowTracker:
         self.client.set_tag(run_id, "failure", failure[:4000])
         self.client.set_terminated(run_id, status="FAILED")
 
-    def reconcile(self, failed_run_ids: Iterable[str]) -> int:
-        """Runs of failed trials left RUNNING by a process that died: failed too."""
-        fixed = 0
-        for rid in failed_run_ids:
-            try:
-                run = self.client.get_run(rid)
-            except Exception:  # noqa: BLE001 - a run deleted by hand: nothing to reconcile
-                continue
-            if run.info.status == "RUNNING":
-                self.client.set_tag(rid, "status", "FAILED")
-                self.client.set_tag(rid, "failure_kind", "crash")
-                why = "the process running this trial died (failed by Optuna's heartbeat)"
-                self.client.set_tag(rid, "failure", why)
-                self.client.set_terminated(rid, status="FAILED")
-                fixed += 1
-        return fixed
+    def reconcile(self, trials: Iterable[TrialView]) -> dict[str, int]:
+        """Make every trial run agree with its Optuna trial (`workbench.tracking.reconcile`)."""
+        return reconcile_runs(self.client, self.experiment_id, trials)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -131,20 +132,40 @@ class Watch:
         self.sampler: TreeSampler | None = None
 
     def run(self, cmd: list[str]) -> Failure | None:
-        """Run `cmd` to its end; a Failure when the process itself failed (not the trial inside it)."""
-        with open(self.log_path, "w") as logf:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                env=self.launcher.process_env(self.call),
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        """Run `cmd` to its end; a Failure when the process itself failed (not the trial inside it).
+
+        No `preexec_fn`: with one, CPython runs the at-fork handlers (logging's takes its lock) in this
+        process around the fork, and a Ctrl-C landing there was lost and left the lock held (a hang).
+        Without one, no Python code runs around the fork; the kernel's parent-death signal is set by
+        a tiny exec shim instead, and a Ctrl-C during the start is held until `proc` exists.
+        """
+        pending: list[int] = []
+        restore = hold_interrupt(pending)
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            with open(self.log_path, "w") as logf:
+                proc = subprocess.Popen(
+                    dies_with_parent(cmd),
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    env=self.launcher.process_env(self.call),
+                    start_new_session=True,
+                )
+            restore()
+            if pending:
+                raise KeyboardInterrupt
+            self.sampler = TreeSampler(
+                self.call.device_kind, self.call.device_index, _Roots(self.launcher, proc, self.call)
             )
-            roots = _Roots(self.launcher, proc, self.call)
-            self.sampler = TreeSampler(self.call.device_kind, self.call.device_index, roots)
             with self.sampler:
                 failure = self._wait(proc)
+        except KeyboardInterrupt:
+            restore()
+            if proc is not None:
+                self.launcher.kill(proc, self.call)
+            return Failure(kind="interrupted", message="interrupted by the user (Ctrl-C)")
+        finally:
+            restore()
         return failure if failure is not None else self._ended(proc)
 
     def _wait(self, proc: subprocess.Popen[bytes]) -> Failure | None:
@@ -242,11 +263,35 @@ class ReplayExecutor(Executor):
         return answer(plan, self.study_dir)
 
 
-def _die_with_parent() -> None:
-    """In the child: the kernel kills the worker if the orchestrator dies (even by kill -9)."""
-    import ctypes
+#: run as `python -S -c SHIM PARENT_PID CMD...`: PR_SET_PDEATHSIG, then exec CMD (same pid, no Python left)
+PDEATHSIG_SHIM = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]):\n    os._exit(137)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+def dies_with_parent(cmd: list[str]) -> list[str]:
+    """`cmd` started so that the kernel kills it if the orchestrator dies (even by kill -9), on Linux."""
+    if sys.platform != "linux":
+        return cmd
+    return [sys.executable, "-S", "-c", PDEATHSIG_SHIM, str(os.getpid()), *cmd]
+
+
+def hold_interrupt(pending: list[int]) -> Callable[[], None]:
+    """Hold SIGINT (noted in `pending`) until the returned function is called (it may be called again)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    done: list[bool] = []
+
+    def restore() -> None:
+        if not done:
+            done.append(True)
+            signal.signal(signal.SIGINT, old)
+
+    return restore
 
 
 def _tail(path: Path, lines: int = 40) -> str:
