@@ -32,12 +32,17 @@ class StreamResult:
     usage: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     finish_reason: str | None = None
+    #: arrival of the last chunk of any kind (the usage chunk when no text came)
+    last_time: float | None = None
 
 
 def token_times(res: StreamResult) -> list[float]:
     """One time per output token: chunk times, the last chunk's time repeated for tokens `usage` adds."""
     n = int(res.usage.get("completion_tokens") or len(res.chunk_times))
     times = list(res.chunk_times[:n])
+    if not times and n and res.last_time is not None:
+        # tokens that decode to no text (random prompts) stream nothing: they arrived by the last chunk
+        times = [res.last_time]
     if times and len(times) < n:
         times += [times[-1]] * (n - len(times))
     return times
@@ -56,6 +61,7 @@ def parse_sse_line(line: bytes, res: StreamResult, now: float) -> bool:
     except json.JSONDecodeError:
         res.error = f"malformed stream chunk: {data[:200]}"
         return True
+    res.last_time = now
     if obj.get("error"):
         res.error = f"server error in stream: {obj['error']}"[:500]
         return True

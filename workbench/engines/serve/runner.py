@@ -9,7 +9,10 @@ against the client's tokenizer (`usage_check`). Errors and timeouts come back as
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,7 @@ class ServerRunner(Runner):
         self.scraper: MetricsScraper | None = None
         self.usage_check = {"prompt_checked": 0, "prompt_mismatch": 0}
         self._pending: dict[str, tuple[Request, int]] = {}
-        work = Path(ctx.out_dir or ".") / "server"
+        work = Path(ctx.out_dir or tempfile.mkdtemp(prefix="workbench-server-")) / "server"
         try:
             self.base_url = self._start(work)
             self.model_name = self.opts.served_model_name or self._model_name()
@@ -153,7 +156,10 @@ class ServerRunner(Runner):
                 if abs(int(server_len) - client_len) > 1:
                     self.usage_check["prompt_mismatch"] += 1
             out.append(to_record(req, arrival, res, client_len))
-        if not out and self.proc is not None:
+        if self.proc is not None and (not out or any(r.error for r in out)):
+            if any(r.error for r in out):  # a broken connection: did the server die under us?
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.proc.wait(timeout=1.0)  # type: ignore[union-attr]
             self.proc.check_alive("the server")
         return out
 
