@@ -53,7 +53,12 @@ def test_transformers_serve_streams_and_stops(tiny_model, tmp_path):
     pid = r.proc.proc.pid
     try:
         st = r.stats()
-        assert st.weights_bytes > 0 and st.kv_cache_tokens > 0 and st.kv_bytes_per_token > 0 and st.dtype == "float32"
+        assert (
+            st.weights_bytes > 0
+            and st.kv_cache_tokens > 0
+            and st.kv_bytes_per_token > 0
+            and st.dtype == "float32"
+        )
         recs = r.generate([Request(f"s{i}", list(range(5, 25)), 12) for i in range(6)], timeout=120)
         for rec in recs:
             assert rec.error is None and rec.output_len == 12  # EOS ignored: exactly 12 tokens each
@@ -197,15 +202,32 @@ def test_trtllm_serve_yaml_and_metrics(tmp_path):
     assert set(extra) <= recorded.TRTLLM_YAML_KEYS and extra["enable_iter_perf_stats"] is True
     body = json.dumps([{"kvCacheStats": {"usedNumBlocks": 30, "maxNumBlocks": 120}, "numActiveRequests": 7,
                         "numQueuedRequests": 2, "inflightBatchingStats": {"numPausedRequests": 1}}]).encode()  # fmt: skip
-    assert normalize(body, "trtllm-json") == {"kv_cache_usage": 0.25, "running": 7, "waiting": 2, "preemptions": 1}
+    assert normalize(body, "trtllm-json") == {
+        "kv_cache_usage": 0.25,
+        "running": 7,
+        "waiting": 2,
+        "preemptions": 1,
+    }
 
 
 def test_prometheus_names_of_vllm_and_sglang():
-    vllm = b'# HELP x\nvllm:num_requests_running{model_name="m"} 5.0\nvllm:num_requests_waiting{model_name="m"} 2\n' \
-           b'vllm:kv_cache_usage_perc{model_name="m"} 0.5\nvllm:num_preemptions_total{model_name="m"} 3\n'
-    assert normalize(vllm, "prometheus") == {"kv_cache_usage": 0.5, "running": 5, "waiting": 2, "preemptions": 3}
+    vllm = (
+        b'# HELP x\nvllm:num_requests_running{model_name="m"} 5.0\nvllm:num_requests_waiting{model_name="m"} 2\n'
+        b'vllm:kv_cache_usage_perc{model_name="m"} 0.5\nvllm:num_preemptions_total{model_name="m"} 3\n'
+    )
+    assert normalize(vllm, "prometheus") == {
+        "kv_cache_usage": 0.5,
+        "running": 5,
+        "waiting": 2,
+        "preemptions": 3,
+    }
     sg = b"sglang:num_running_reqs 4\nsglang:num_queue_reqs 1\nsglang:token_usage 0.75\n"
-    assert normalize(sg, "prometheus") == {"kv_cache_usage": 0.75, "running": 4, "waiting": 1, "preemptions": None}
+    assert normalize(sg, "prometheus") == {
+        "kv_cache_usage": 0.75,
+        "running": 4,
+        "waiting": 1,
+        "preemptions": None,
+    }
 
 
 def test_openai_options_need_a_port_placeholder():

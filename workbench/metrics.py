@@ -211,7 +211,9 @@ def goodput(
     }
 
 
-def highest_load_meeting(points: Sequence[dict[str, float]], ttft_ms: float, tpot_ms: float) -> dict[str, float]:
+def highest_load_meeting(
+    points: Sequence[dict[str, float]], ttft_ms: float, tpot_ms: float
+) -> dict[str, float]:
     """Of sweep points ({load, ttft_ms_p95, tpot_ms_p95, error_rate, ...} in load order), the highest
     load whose p95 TTFT and TPOT meet the targets without errors, with its throughput (NaN when none)."""
     ok = [

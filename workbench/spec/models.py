@@ -220,7 +220,9 @@ class StudySpec(_Strict):
         default_factory=lambda: [Objective(metric="output_tok_s", direction="maximize")], min_length=1
     )
     constraints: list[Constraint] = Field(default_factory=list)
-    slo: SloSpec | None = Field(None, description="service targets: goodput and the highest load meeting them")
+    slo: SloSpec | None = Field(
+        None, description="service targets: goodput and the highest load meeting them"
+    )
     sampler: SamplerSpec = SamplerSpec()
     budget: Budget = Budget()
     accuracy: AccuracySpec | None = None

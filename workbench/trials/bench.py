@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench import metrics as M
-from workbench.trials import serving as S
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
+from workbench.trials import serving as S
 from workbench.trials.workload import arrival_offsets, make_requests
 
 REPORT_SCHEMA = "workbench.bench_report"
@@ -61,7 +61,10 @@ def drive(
 
 
 def check_records(
-    records: list[RequestRecord], requests: list[Request], kv_cache_tokens: int | None, counts_errors: bool = False
+    records: list[RequestRecord],
+    requests: list[Request],
+    kv_cache_tokens: int | None,
+    counts_errors: bool = False,
 ) -> None:
     """Fail loudly when the engine failed requests or returned fewer tokens than asked.
 

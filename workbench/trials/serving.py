@@ -54,11 +54,17 @@ def raise_all_failed(failed: list[RequestRecord]) -> None:
 
 def workload_at(w: Any, axis: str, load: float) -> Any:
     """The workload with its arrival set to one sweep point."""
-    arrival = Concurrency(mode="concurrency", concurrency=int(load)) if axis == "concurrency" else Rate(mode="rate", rate=load)
+    arrival = (
+        Concurrency(mode="concurrency", concurrency=int(load))
+        if axis == "concurrency"
+        else Rate(mode="rate", rate=load)
+    )
     return w.model_copy(update={"arrival": arrival, "sweep": None})
 
 
-def run_sweep(runner: Runner, plan: Any, make: Any, drive: Any, offsets: Any, deadline: float | None) -> dict[str, Any]:
+def run_sweep(
+    runner: Runner, plan: Any, make: Any, drive: Any, offsets: Any, deadline: float | None
+) -> dict[str, Any]:
     """Every load of `plan.workload.sweep`: its summary and flat metrics, and the SLO result over them."""
     w = plan.workload
     sweep = w.sweep

@@ -17,7 +17,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.engines.base import Artifact, DeviceInfo, Engine, FeasibilityContext, OpenContext, Request, Runner
+from workbench.engines.base import (
+    Artifact,
+    DeviceInfo,
+    Engine,
+    FeasibilityContext,
+    OpenContext,
+    Request,
+    Runner,
+)
 
 
 class ServeOptions(BaseModel):
@@ -26,13 +34,19 @@ class ServeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     startup_timeout_s: float = Field(600, gt=0, description="health, then one real request, within this")
-    request_timeout_s: float = Field(600, gt=0, description="one request's limit; past it, it counts as a timeout")
+    request_timeout_s: float = Field(
+        600, gt=0, description="one request's limit; past it, it counts as a timeout"
+    )
     scrape_interval_s: float = Field(0.5, gt=0, description="how often the server's /metrics is read")
     stop_grace_s: float = Field(15, gt=0, description="SIGTERM, then SIGKILL after this long")
-    served_model_name: str | None = Field(None, description="the `model` field of requests (default: the server's)")
+    served_model_name: str | None = Field(
+        None, description="the `model` field of requests (default: the server's)"
+    )
     extra_args: list[str] = Field(default_factory=list, description="more server command-line arguments")
     env: dict[str, str] = Field(default_factory=dict, description="environment variables of the server")
-    executable: str | None = Field(None, description="the server program (default: found beside the worker's python)")
+    executable: str | None = Field(
+        None, description="the server program (default: found beside the worker's python)"
+    )
 
 
 def find_executable(name: str, configured: str | None = None) -> str:

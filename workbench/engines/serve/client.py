@@ -78,7 +78,9 @@ def parse_sse_line(line: bytes, res: StreamResult, now: float) -> bool:
     return False
 
 
-async def stream_completion(session: Any, url: str, payload: dict[str, Any], timeout_s: float) -> StreamResult:
+async def stream_completion(
+    session: Any, url: str, payload: dict[str, Any], timeout_s: float
+) -> StreamResult:
     """POST one streaming completion; read its SSE lines as they arrive."""
     import aiohttp
 

@@ -62,9 +62,13 @@ def stop_aware_completions(base: type) -> type:
 
 def metrics_text(state: Any, model: Any, static: dict[str, Any]) -> str:
     """Prometheus text: KV usage, running and waiting requests, and what the trial records about the server."""
-    lines = [f"workbench_server_{k} {v}" for k, v in static.items() if isinstance(v, (int, float)) and k != "page_size"]
-    lines.append('workbench_server_info{dtype="%s",scheduler="%s",attn="%s"} 1'
-                 % (static["dtype"], static["scheduler"], static["attn"]))  # fmt: skip
+    lines = [
+        f"workbench_server_{k} {v}"
+        for k, v in static.items()
+        if isinstance(v, (int, float)) and k != "page_size"
+    ]
+    info = ",".join(f'{k}="{static[k]}"' for k in ("dtype", "scheduler", "attn"))
+    lines.append("workbench_server_info{" + info + "} 1")
     cb = getattr(getattr(state, "_cb_manager", None), "_cb", None)
     bp = getattr(cb, "batch_processor", None)
     if bp is not None:
@@ -126,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     app = build_app(cfg)
-    print(f"workbench transformers-serve launcher: {cfg['served_model_name']} on 127.0.0.1:{cfg['port']}", flush=True)
+    print(
+        f"workbench transformers-serve launcher: {cfg['served_model_name']} on 127.0.0.1:{cfg['port']}",
+        flush=True,
+    )
     uvicorn.run(app, host="127.0.0.1", port=int(cfg["port"]), log_level=cfg.get("log_level", "warning"))
     return 0
 

@@ -46,7 +46,9 @@ class OpenAIEngine(ServerEngine):
     knobs = {k.name: k for k in core_knobs(256, 8192, 0.9, ("none", "fp8", "int8", "int4"))}
 
     @classmethod
-    def check_options(cls, options: dict[str, Any], study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
+    def check_options(
+        cls, options: dict[str, Any], study_dir: str | None
+    ) -> list[tuple[tuple[str, ...], str]]:
         try:
             cls.options_model.model_validate(options)
         except ValueError as e:

@@ -27,7 +27,9 @@ def load_tokenizer(ctx: OpenContext) -> Any:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(
-        ctx.tokenizer or ctx.model_source, revision=ctx.model_revision, trust_remote_code=ctx.trust_remote_code
+        ctx.tokenizer or ctx.model_source,
+        revision=ctx.model_revision,
+        trust_remote_code=ctx.trust_remote_code,
     )
 
 
@@ -50,7 +52,9 @@ class ServerRunner(Runner):
         try:
             self.base_url = self._start(work)
             self.model_name = self.opts.served_model_name or self._model_name()
-            self.client = StreamingClient(self.base_url + "/v1/completions", self._payload, self.opts.request_timeout_s)
+            self.client = StreamingClient(
+                self.base_url + "/v1/completions", self._payload, self.opts.request_timeout_s
+            )
             self.ready_s = self._wait_ready()
             self._start_scraper()
         except BaseException:
@@ -74,7 +78,9 @@ class ServerRunner(Runner):
 
     def _wait_ready(self) -> float:
         def probe() -> None:
-            (rec,) = self.generate([Request("ready-probe", self._probe_ids(), 2)], timeout=self.opts.startup_timeout_s)
+            (rec,) = self.generate(
+                [Request("ready-probe", self._probe_ids(), 2)], timeout=self.opts.startup_timeout_s
+            )
             if rec.error:
                 raise ServerError(rec.error)
 
@@ -85,7 +91,9 @@ class ServerRunner(Runner):
         return self.proc.wait_ready(self.health_path, self.opts.startup_timeout_s, probe)
 
     def _probe_ids(self) -> list[int]:
-        return self.tokenizer("The workbench checks that the server answers.", add_special_tokens=False)["input_ids"]
+        return self.tokenizer("The workbench checks that the server answers.", add_special_tokens=False)[
+            "input_ids"
+        ]
 
     def _start_scraper(self) -> None:
         if self.metrics_path is None or self.client is None:
@@ -97,7 +105,11 @@ class ServerRunner(Runner):
         self.scraper.start()
 
     def _resolved(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"url": self.base_url, "ready_s": round(self.ready_s, 3), "model": self.model_name}
+        out: dict[str, Any] = {
+            "url": self.base_url,
+            "ready_s": round(self.ready_s, 3),
+            "model": self.model_name,
+        }
         if self.proc is not None:
             out["command"] = " ".join(self.proc.command)
         out.update({f"server.{k}": v for k, v in self._server_info().items()})
@@ -111,10 +123,20 @@ class ServerRunner(Runner):
         if status != 200:
             return {}
         vals = parse_prometheus(body.decode(errors="replace"))
-        info = {k.removeprefix("workbench_server_"): v for k, v in vals.items() if k.startswith("workbench_server_")}
+        info = {
+            k.removeprefix("workbench_server_"): v
+            for k, v in vals.items()
+            if k.startswith("workbench_server_")
+        }
         for line in body.decode(errors="replace").splitlines():
             if line.startswith("workbench_server_info{"):
-                info.update(dict(p.split("=", 1) for p in line[line.index("{") + 1 : line.rindex("}")].replace('"', "").split(",") if "=" in p))
+                info.update(
+                    dict(
+                        p.split("=", 1)
+                        for p in line[line.index("{") + 1 : line.rindex("}")].replace('"', "").split(",")
+                        if "=" in p
+                    )
+                )
         return info
 
     # -------------------------------------------------------------------------------------- running

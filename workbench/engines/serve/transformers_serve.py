@@ -32,7 +32,9 @@ def cb_args(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     """The full ContinuousBatchingConfig of the trial (the in-process engine's translation, plus async)."""
     from workbench.engines.hf.export import model_config
 
-    per_token = kv_bytes_per_token_of(model_config(ctx), ctx.model_dtype) if ctx.device.kind == "cpu" else None
+    per_token = (
+        kv_bytes_per_token_of(model_config(ctx), ctx.model_dtype) if ctx.device.kind == "cpu" else None
+    )
     args = cb_config_args(knobs, ctx.device.kind, ctx.cpu_kv_budget_gb, per_token)
     mode = knobs.get("use_async_batching", "auto")
     args["use_async_batching"] = None if mode == "auto" else bool(mode)
@@ -61,7 +63,9 @@ class TransformersServeEngine(ServerEngine):
         return None
 
     @classmethod
-    def infeasible_reason(cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext) -> str | None:
+    def infeasible_reason(
+        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
+    ) -> str | None:
         reason = HFEngine.infeasible_reason(knobs, device, context)
         if reason is None and device.kind != "cuda" and knobs.get("use_async_batching") is True:
             return "use_async_batching needs a CUDA GPU"

@@ -22,16 +22,28 @@ _GPU_ONLY = "needs an NVIDIA GPU (CUDA)"
 def core_knobs(batch: int, tokens: int, fraction: float, quants: tuple[str, ...]) -> list[KnobDef]:
     return [
         KnobDef(MAX_BATCH_SIZE, "int", False, batch, "most requests scheduled at once", low=1),
-        KnobDef(KV_CACHE_FRACTION, "float", False, fraction, "share of GPU memory for the KV cache",
-                low=0.0, high=1.0, low_exclusive=True),  # fmt: skip
+        KnobDef(
+            KV_CACHE_FRACTION,
+            "float",
+            False,
+            fraction,
+            "share of GPU memory for the KV cache",
+            low=0.0,
+            high=1.0,
+            low_exclusive=True,
+        ),  # fmt: skip
         KnobDef(MAX_NUM_TOKENS, "int", False, tokens, "token budget per step (chunked-prefill size)", low=1),
-        KnobDef(QUANTIZATION, "categorical", False, quants[0], "on-the-fly quantization at load", choices=quants),
+        KnobDef(
+            QUANTIZATION, "categorical", False, quants[0], "on-the-fly quantization at load", choices=quants
+        ),
     ]
 
 
 class _GpuServer(ServerEngine):
     @classmethod
-    def infeasible_reason(cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext) -> str | None:
+    def infeasible_reason(
+        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
+    ) -> str | None:
         return None if device.kind == "cuda" else f"{cls.name} {_GPU_ONLY}"
 
 
