@@ -49,7 +49,6 @@ class TransformersServeEngine(ServerEngine):
     options_model = TransformersServeOptions
     packages = ("torch", "transformers", "torchao", "fastapi", "uvicorn", "openai", "aiohttp")
     token_prompts = False
-    crosscheck_tool = "aiperf"
 
     @classmethod
     def check_available(cls) -> str | None:
@@ -100,9 +99,3 @@ class TransformersServeEngine(ServerEngine):
         """transformers serve rejects `ignore_eos` (422); its own `generation_config` sets EOS per request."""
         gen = {"do_sample": False, "max_new_tokens": request.max_new_tokens, "eos_token_id": -1}
         return {"generation_config": json.dumps(gen)}
-
-    @classmethod
-    def crosscheck(cls, inp: Any) -> dict[str, Any]:
-        from workbench.engines.serve.aiperf import crosscheck
-
-        return crosscheck(cls, inp)
