@@ -237,3 +237,42 @@ def test_openai_options_need_a_port_placeholder():
         OpenAIOptions(command="my-server --port 8000")
     with pytest.raises(ValueError, match="exactly one"):
         OpenAIOptions()
+
+
+# ------------------------------------------------------------------------- server metrics into MLflow
+def test_server_metrics_reach_mlflow_as_step_series_and_a_figure(tiny_model, tmp_path):
+    from mlflow import MlflowClient
+
+    study = tmp_path / "s.yaml"
+    study.write_text(json.dumps({
+        "name": "srvmetrics", "model": {"path": str(tiny_model)}, "engine": "openai",
+        "engine_options": {"command": TRIVIAL + " --delay-ms 20", "scrape_interval_s": 0.05},
+        "search_space": {"max_batch_size": 4},
+        "workload": {"num_requests": 24, "warmup_requests": 0, "input_len": 4, "output_len": 16,
+                     "arrival": {"mode": "concurrency", "concurrency": 4}},
+        "trial": {"device": "cpu", "timeout_s": 300}, "budget": {"n_trials": 1},
+    }))  # fmt: skip
+    uri = f"sqlite:///{tmp_path}/m.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(tmp_path / "home"),
+           "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db", "MLFLOW_TRACKING_URI": uri, "WORKBENCH_FIGURE_PNG": "0"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "tune", str(study)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("srvmetrics")
+    (run,) = client.search_runs([exp.experiment_id], filter_string="tags.`workbench.role` = 'trial'")
+    rid = run.info.run_id
+    running = client.get_metric_history(rid, "server.running")
+    assert len(running) >= 5  # 24 requests x 16 tokens x 20 ms at concurrency 4: >= 2 s of 50 ms samples
+    steps = [m.step for m in running]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)  # ms since the first request
+    assert max(m.value for m in running) >= 1 and all(0 <= m.value <= 4 for m in running)
+    assert max(m.value for m in client.get_metric_history(rid, "server.inflight")) >= 1
+    ttft = client.get_metric_history(rid, "request.ttft_ms")
+    assert len(ttft) == 24 and all(m.value > 0 for m in ttft)
+    figs = [f.path for f in client.list_artifacts(rid, "trial/figures")]
+    assert figs == ["trial/figures/server_timeline.html"]
+    html = Path(
+        client.download_artifacts(rid, "trial/figures/server_timeline.html", str(tmp_path))
+    ).read_text()
+    assert "KV-cache usage" in html and "TTFT" in html

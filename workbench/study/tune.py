@@ -25,7 +25,7 @@ from workbench.study.objective import Objective
 from workbench.study.record import TrialRecord
 from workbench.study.space import contains
 from workbench.study.storage import as_storage, open_study, quiet_experimental, redact
-from workbench.tracking import StudySummary, Tracker, make_tracker
+from workbench.tracking import StudySummary, Tracker, TrialFigures, make_tracker
 
 #: makes a study's figures by name (e.g. `workbench.plots.study_figures`); passed in by the caller
 StudyFigures = Callable[[optuna.Study], dict[str, Any]]
@@ -48,20 +48,20 @@ def tune(
     on_trial: Callable[[FrozenTrial], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     figures: StudyFigures | None = None,
+    trial_figures: TrialFigures | None = None,
 ) -> TuneReport:
     """Run the study until it holds `n_trials` finished (complete or pruned) trials, or `timeout` passes.
 
     `storage` and `tracking_uri` default to `workbench.settings` (environment, then project root);
-    `figures(study)` makes the figures logged to the study's tracker run at the end (none if None).
+    `figures(study)` makes the figures logged to the study's tracker run at the end (none if None),
+    `trial_figures(result)` those logged with each trial's run (`workbench.plots.trial_figures`).
     """
     from workbench.trials.environment import detect_device
 
     url = settings.storage_url(storage) if storage is None or isinstance(storage, str) else storage
     store = as_storage(url)
     study = open_study(spec, store)
-    tracker = make_tracker(
-        tracking_uri, spec, storage_url=redact(str(url)), constraints=constraint_names(spec)
-    )
+    tracker = make_tracker(tracking_uri, spec, redact(str(url)), constraint_names(spec), trial_figures)
     _recover(study, tracker)
     objective = Objective(
         spec, study, tracker, detect_device(spec.trial.device),

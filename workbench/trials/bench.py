@@ -145,14 +145,15 @@ def run_benchmark(
         **repeats_blocks(flats, median),
         # per-request timings of the median run (trtllm-bench --request_json), relative to its start
         "requests": request_timings(kept[median]),
-        **serving_blocks(runner, t0),
+        **serving_blocks(runner, t0, min(r.arrival for r in kept[median])),
     }
 
 
-def serving_blocks(runner: Runner, t0: float) -> dict[str, Any]:
-    """The server's metrics over time and the client's token-count check (server engines only)."""
+def serving_blocks(runner: Runner, t0: float, origin: float) -> dict[str, Any]:
+    """The server's metrics over time (on the time base of `requests`: seconds since `origin`) and the
+    client's token-count check (server engines only)."""
     out: dict[str, Any] = {}
-    series = S.server_metrics_block(runner, t0)
+    series = S.server_metrics_block(runner, t0, origin)
     if series is not None:
         out["server_metrics"] = series
     check = getattr(runner, "usage_check", None)
@@ -185,7 +186,7 @@ def sweep_report(
         **repeats_blocks([flat], 0),
         "sweep": {**sw, "points": [{k: v for k, v in p.items() if k != "summary"} for p in sw["points"]]},
         "requests": request_timings(records),
-        **serving_blocks(runner, t0),
+        **serving_blocks(runner, t0, min(r.arrival for r in records)),
     }
 
 

@@ -85,15 +85,19 @@ def run_sweep(
     return out
 
 
-def server_metrics_block(runner: Runner, t0: float) -> dict[str, list[Any]] | None:
-    """The server's scraped samples as columns (seconds since the measured start), or None."""
+def server_metrics_block(
+    runner: Runner, t0: float, origin: float | None = None
+) -> dict[str, list[Any]] | None:
+    """The server's samples since the measured start `t0` as columns; `t` in seconds since `origin`
+    (the first reported request's arrival, the time base of the report's `requests`; default `t0`)."""
     samples = getattr(runner, "server_metrics", lambda: [])()
     samples = [s for s in samples if s["t"] >= t0]
     if not samples:
         return None
     keys = sorted({k for s in samples for k in s})
     cols = {k: [s.get(k) for s in samples] for k in keys}
-    cols["t"] = [round(s["t"] - t0, 4) for s in samples]
+    base = t0 if origin is None else origin
+    cols["t"] = [round(s["t"] - base, 4) for s in samples]
     return cols
 
 
