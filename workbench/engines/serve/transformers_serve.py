@@ -17,11 +17,6 @@ from workbench.engines.hf.config import cb_config_args, kv_bytes_per_token_of
 from workbench.engines.hf.engine import _KNOBS as HF_KNOBS
 from workbench.engines.hf.engine import HFEngine
 from workbench.engines.serve.base import ServeOptions, ServerEngine
-from workbench.knobs import KnobDef
-
-_ASYNC = KnobDef("use_async_batching", "categorical", False, "auto",
-                 "overlap CPU scheduling with the GPU step (auto: transformers decides)",
-                 choices=("auto", True, False))  # fmt: skip
 
 
 class TransformersServeOptions(ServeOptions):
@@ -36,8 +31,6 @@ def cb_args(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
         kv_bytes_per_token_of(model_config(ctx), ctx.model_dtype) if ctx.device.kind == "cpu" else None
     )
     args = cb_config_args(knobs, ctx.device.kind, ctx.cpu_kv_budget_gb, per_token)
-    mode = knobs.get("use_async_batching", "auto")
-    args["use_async_batching"] = None if mode == "auto" else bool(mode)
     args["auto_switch_to_flash"] = False
     return args
 
@@ -45,7 +38,7 @@ def cb_args(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
 class TransformersServeEngine(ServerEngine):
     name = "transformers-serve"
     version = "1"
-    knobs = {**{k.name: replace(k, build_time=False) for k in HF_KNOBS}, _ASYNC.name: _ASYNC}
+    knobs = {k.name: replace(k, build_time=False) for k in HF_KNOBS}
     options_model = TransformersServeOptions
     packages = ("torch", "transformers", "torchao", "fastapi", "uvicorn", "openai", "aiohttp")
     token_prompts = False
@@ -65,10 +58,7 @@ class TransformersServeEngine(ServerEngine):
     def infeasible_reason(
         cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
     ) -> str | None:
-        reason = HFEngine.infeasible_reason(knobs, device, context)
-        if reason is None and device.kind != "cuda" and knobs.get("use_async_batching") is True:
-            return "use_async_batching needs a CUDA GPU"
-        return reason
+        return HFEngine.infeasible_reason(knobs, device, context)
 
     @classmethod
     def launcher_config(cls, ctx: OpenContext, knobs: dict[str, Any], port: int) -> dict[str, Any]:
