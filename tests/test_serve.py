@@ -276,3 +276,27 @@ def test_server_metrics_reach_mlflow_as_step_series_and_a_figure(tiny_model, tmp
         client.download_artifacts(rid, "trial/figures/server_timeline.html", str(tmp_path))
     ).read_text()
     assert "KV-cache usage" in html and "TTFT" in html
+
+
+# --------------------------------------------------------------------------------- AIPerf cross-check
+def test_aiperf_command_line_and_its_export_parsed():
+    from workbench.engines.serve import aiperf
+
+    cmd = aiperf.profile_command("aiperf", "http://127.0.0.1:8123", "m", "tok", 64, 8, 128, 128, Path("/w/a"))
+    assert cmd[:2] == ["aiperf", "profile"]
+    pairs = dict(zip(cmd[2::2], cmd[3::2], strict=False))
+    assert "--streaming" in cmd and cmd[cmd.index("--endpoint-type") + 1] == "chat"
+    for flag, value in (("--url", "http://127.0.0.1:8123"), ("--concurrency", "8"), ("--request-count", "64"),
+                        ("--isl", "128"), ("--osl", "128"), ("--artifact-dir", "/w/a")):  # fmt: skip
+        assert cmd[cmd.index(flag) + 1] == value, (flag, pairs)
+    data = json.loads((ROOT / "tests/data/profile_export_aiperf.json").read_text())
+    theirs = aiperf.parse_export(data)
+    assert theirs["output_tok_s"] == 1600.0 and theirs["request_per_s"] == 12.5
+    assert theirs["ttft_ms_p95"] == 80.0 and theirs["ttft_ms_mean"] == 41.0 and theirs["itl_ms_p50"] == 9.1
+    assert theirs["e2e_ms_p99"] == 1600.0
+    assert aiperf.parse_export({"records": data}) == theirs  # the nested form of some versions
+    comp = aiperf.compare({"output_tok_s": 1500.0}, theirs)
+    assert (
+        comp["output_tok_s"]["ratio"] == pytest.approx(1600 / 1500) and comp["ttft_ms_p95"]["ratio"] is None
+    )
+    assert get_engine_class("transformers-serve").crosscheck_tool == "aiperf"

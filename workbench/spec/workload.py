@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -80,10 +81,14 @@ Arrival = Annotated[Burst | Rate | Concurrency, Field(discriminator="mode")]
 
 
 class Sweep(_Strict):
-    """Several loads in one trial: each point runs `num_requests` requests at one concurrency or rate."""
+    """Several loads in one trial: each point runs `num_requests` requests at one concurrency or rate
+    (or, with `requests_per_load`, more at high loads, so a 1...256 sweep keeps every point short)."""
 
     concurrency: list[int] | None = Field(None, min_length=1)
     rate: list[float] | None = Field(None, min_length=1)
+    requests_per_load: float | None = Field(
+        None, gt=0, description="a point runs max(num_requests, ceil(this x load)) requests"
+    )
 
     @model_validator(mode="after")
     def _one_axis(self) -> Sweep:
@@ -101,6 +106,12 @@ class Sweep(_Strict):
     @property
     def loads(self) -> list[float]:
         return [float(v) for v in (self.concurrency or self.rate or [])]
+
+    def requests_at(self, load: float, num_requests: int) -> int:
+        """Requests of the point at `load`."""
+        if self.requests_per_load is None:
+            return num_requests
+        return max(num_requests, math.ceil(self.requests_per_load * load))
 
 
 class WorkloadSpec(_Strict):

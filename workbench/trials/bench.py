@@ -169,7 +169,8 @@ def sweep_report(
     w = plan.workload
 
     def make(wl: Any, i: int) -> list[Request]:
-        return make_requests(wl, w.num_requests, seed=w.seed + i, prefix=f"load{i}", **common)
+        n = w.sweep.requests_at(w.sweep.loads[i], w.num_requests)
+        return make_requests(wl, n, seed=w.seed + i, prefix=f"load{i}", **common)
 
     sw = S.run_sweep(runner, plan, make, drive, arrival_offsets, deadline)
     records = sw.pop("records")

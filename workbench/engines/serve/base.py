@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.engines.base import (
     Artifact,
+    CrosscheckInput,
     DeviceInfo,
     Engine,
     FeasibilityContext,
@@ -46,6 +47,9 @@ class ServeOptions(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="environment variables of the server")
     executable: str | None = Field(
         None, description="the server program (default: found beside the worker's python)"
+    )
+    aiperf: str = Field(
+        "aiperf", description="AIPerf's program for `workbench crosscheck` (its own environment)"
     )
 
 
@@ -75,6 +79,8 @@ class ServerEngine(Engine):
     #: the program whose presence `check_available` looks for (None: nothing to look for)
     program: ClassVar[str | None] = None
     install_hint: ClassVar[str] = ""
+    #: the optional cross-check: NVIDIA's load generator against the trial's server (aiperf.py)
+    crosscheck_tool: ClassVar[str | None] = "aiperf"
     #: prompts as token ids (vLLM, SGLang, TensorRT-LLM) rather than text (transformers serve)
     token_prompts: ClassVar[bool] = True
 
@@ -147,6 +153,13 @@ class ServerEngine(Engine):
 
     def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         return {"steps_s": {}}
+
+    @classmethod
+    def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
+        """AIPerf against this trial's server (`aiperf.py`); AIPerf lives in its own environment."""
+        from workbench.engines.serve.aiperf import run
+
+        return run(cls, inp)
 
     def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
         from workbench.engines.serve.runner import ServerRunner
