@@ -216,8 +216,11 @@ def test_auto_knobs_take_null_and_nothing_else_new():
         mbs.check(0)
     with pytest.raises(ValueError):
         HFEngine.knobs["page_size"].check(None)  # a knob with a real default stays required
-    assert "use_async_batching needs a CUDA GPU" == HFEngine.infeasible_reason(
-        {**HFEngine.default_knobs(), "use_async_batching": True},
-        CPU,
-        FeasibilityContext(model_dtype="float32"),
+    assert (
+        HFEngine.infeasible_reason(
+            {**HFEngine.default_knobs(), "use_async_batching": True},
+            CPU,
+            FeasibilityContext(model_dtype="float32"),
+        )
+        == "use_async_batching needs a CUDA GPU"
     )

@@ -63,10 +63,17 @@ def compare(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, dict[
             for k, v in theirs.items()}  # fmt: skip
 
 
+def _device(name: Any) -> Any:
+    """The device the server is started for (the launcher needs only its kind)."""
+    from workbench.engines.base import DeviceInfo
+
+    kind = "cpu" if str(name or "").startswith("cpu") else "cuda"
+    return DeviceInfo(kind, kind, 0)
+
+
 def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
     """Start the trial's server, run AIPerf against it, and return the comparison."""
     from workbench.engines.base import Artifact, OpenContext
-    from workbench.trials.environment import detect_device
 
     exe = str((inp.spec.engine_options or {}).get("aiperf", "aiperf"))
     if shutil.which(exe) is None:
@@ -78,7 +85,7 @@ def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
     osl = round(statistics.mean(r.max_new_tokens for r in measured))
     conc = int(getattr(w.arrival, "concurrency", None) or (w.sweep.loads[-1] if w.sweep else len(measured)))
     opts = dict(inp.spec.engine_options or {})
-    ctx = OpenContext(model_source=inp.spec.model_source, device=detect_device(inp.spec.trial.device),
+    ctx = OpenContext(model_source=inp.spec.model_source, device=_device(inp.spec.trial.device),
                       tokenizer=inp.spec.model.tokenizer, model_dtype=inp.spec.model.dtype, knobs=inp.knobs,
                       options=opts, out_dir=str(inp.work), load_format=inp.spec.model.load_format)  # fmt: skip
     inp.work.mkdir(parents=True, exist_ok=True)
