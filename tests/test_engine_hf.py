@@ -163,3 +163,64 @@ def test_load_format_dummy_quantizes_the_random_weights(tiny_model, tmp_path):
         assert rec.output_len == 4 and rec.error is None
     finally:
         runner.close()
+
+
+def test_the_baseline_is_transformers_own_defaults_and_records_what_they_resolve_to(tiny_model):
+    from transformers import ContinuousBatchingConfig
+
+    from workbench.engines.hf.config import CPU_DEFAULT_MEMORY_PERCENT, cb_config_args
+
+    knobs = {**HFEngine.default_knobs(), "page_size": 16}
+    assert knobs["max_batch_size"] is None and knobs["max_num_tokens"] is None
+    assert knobs["kv_cache_fraction"] is None and knobs["cuda_graphs"] is None
+    assert knobs["use_async_batching"] == "auto"
+    # on a GPU, nothing of the four is passed: ContinuousBatchingConfig() decides
+    gpu = cb_config_args(knobs, "cuda", 0.01, None)
+    default = ContinuousBatchingConfig()
+    assert set(gpu) == {"page_size", "scheduler_type", "allow_block_sharing"}
+    assert (
+        gpu["scheduler_type"] == default.scheduler_type
+        and gpu["allow_block_sharing"] is default.allow_block_sharing
+    )
+    assert (
+        cb_config_args({**knobs, "use_async_batching": True, "cuda_graphs": True}, "cuda", 0.01, None)[
+            "use_async_batching"
+        ]
+        is True
+    )
+    plan = _plan(tiny_model, knobs)
+    _, runtime = split_knobs(HFEngine.knobs, knobs)
+    runner = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
+    try:
+        cfg = runner.resolved_config
+        assert isinstance(cfg["max_requests_per_batch"], int) and cfg["max_requests_per_batch"] > 0
+        assert isinstance(cfg["max_batch_tokens"], int) and cfg["max_batch_tokens"] > 0
+        assert cfg["use_cuda_graph"] in ("False", "(False, False)") and cfg["use_async_batching"] == "False"
+        assert cfg["num_blocks"] == cpu_num_blocks(
+            CPU_DEFAULT_MEMORY_PERCENT, 0.01, runner.kv_bytes_per_token, 16
+        )
+        assert (
+            cfg["auto_knobs"]
+            == "cuda_graphs,kv_cache_fraction,max_batch_size,max_num_tokens,use_async_batching"
+        )
+        recs = runner.generate([Request(f"r{i}", list(range(10, 30)), 4) for i in range(3)])
+        assert [r.output_len for r in recs] == [4, 4, 4]
+    finally:
+        runner.close()
+
+
+def test_auto_knobs_take_null_and_nothing_else_new():
+    mbs = HFEngine.knobs["max_batch_size"]
+    assert mbs.check(None) is None and mbs.check(8) == 8
+    with pytest.raises(ValueError, match="or null"):
+        mbs.check(0)
+    with pytest.raises(ValueError):
+        HFEngine.knobs["page_size"].check(None)  # a knob with a real default stays required
+    assert (
+        HFEngine.infeasible_reason(
+            {**HFEngine.default_knobs(), "use_async_batching": True},
+            CPU,
+            FeasibilityContext(model_dtype="float32"),
+        )
+        == "use_async_batching needs a CUDA GPU"
+    )

@@ -79,8 +79,8 @@ def test_unknown_knob_and_unknown_engine(tmp_path, tiny_model):
     assert "search_space.max_batchsize: unknown knob for engine 'hf'; allowed knobs: max_batch_size" in str(
         err
     )
-    err = _error(_write(tmp_path, small_study(tiny_model, engine="vllm")))
-    assert "engine: got 'vllm'; allowed engines: hf" in str(err)
+    err = _error(_write(tmp_path, small_study(tiny_model, engine="tgi")))
+    assert "engine: got 'tgi'; allowed engines: hf" in str(err)
 
 
 def test_model_needs_exactly_one_source(tmp_path, tiny_model):

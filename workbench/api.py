@@ -187,6 +187,7 @@ class StudyRun:
                 on_trial=on_trial,
                 should_stop=self._stop.is_set,
                 figures=plots.study_figures,
+                trial_figures=plots.trial_figures,
             )
         except BaseException as e:  # noqa: BLE001 - surfaced by wait()
             self.error = e

@@ -35,6 +35,11 @@ class KnobDef:
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values, for error messages."""
+        if self.default is None and self.type != "categorical":
+            return self._allowed() + ", or null (auto: the engine's own default)"
+        return self._allowed()
+
+    def _allowed(self) -> str:
         if self.type == "categorical":
             return "one of " + ", ".join(str(c) for c in self.choices or ())
         if self.type == "bool":
@@ -45,7 +50,12 @@ class KnobDef:
         return f"{'an integer' if self.type == 'int' else 'a number'}{' ' + bounds if bounds else ''}"
 
     def check(self, value: Any) -> Any:
-        """Return the value coerced to the knob's type, or raise ValueError saying what is allowed."""
+        """Return the value coerced to the knob's type, or raise ValueError saying what is allowed.
+
+        A knob whose default is None ("auto") also takes None: leave the setting to the engine.
+        """
+        if value is None and self.default is None:
+            return None
         if self.type == "bool":
             if isinstance(value, bool):
                 return value

@@ -38,6 +38,14 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "roofline_decode_fraction",
         "roofline_step_ms",
         "memory_bandwidth_gb_s",
+        # serving: requests that failed or timed out, and service targets (study `slo:`)
+        "error_rate",
+        "goodput_request_per_s",
+        "goodput_output_tok_s",
+        "goodput_fraction",
+        "slo_max_load",
+        "slo_max_load_request_per_s",
+        "slo_max_load_output_tok_s",
     ]
     + [f"{m}_ms_{s}" for m in _LATENCIES for s in _STATS]
 )
@@ -178,3 +186,44 @@ def repeat_summary(runs: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
         sd = math.sqrt(sum((x - mean) ** 2 for x in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
         out[key] = {"mean": mean, "std": sd, "cv": sd / mean if mean else math.nan, "n": len(vals)}
     return out
+
+
+def meets_slo(r: TimedRequest, ttft_ms: float, tpot_ms: float) -> bool:
+    """Whether one request met both targets (a one-token answer has no TPOT and meets that target)."""
+    if not r.token_times:
+        return False
+    tpot = tpot_s(r)
+    return ttft_s(r) * 1000.0 <= ttft_ms and (tpot is None or tpot * 1000.0 <= tpot_ms)
+
+
+def goodput(
+    records: Sequence[TimedRequest], failed: int, duration_s: float, ttft_ms: float, tpot_ms: float
+) -> dict[str, float]:
+    """Requests/s and output tokens/s of the requests meeting both targets, over the run's duration;
+    `failed` requests (errors, timeouts) count in the fraction's denominator and never as good."""
+    good = [r for r in records if meets_slo(r, ttft_ms, tpot_ms)]
+    total = len(records) + failed
+    d = max(duration_s, 1e-9)
+    return {
+        "goodput_request_per_s": len(good) / d,
+        "goodput_output_tok_s": sum(len(r.token_times) for r in good) / d,
+        "goodput_fraction": len(good) / total if total else math.nan,
+    }
+
+
+def highest_load_meeting(
+    points: Sequence[dict[str, float]], ttft_ms: float, tpot_ms: float
+) -> dict[str, float]:
+    """Of sweep points ({load, ttft_ms_p95, tpot_ms_p95, error_rate, ...} in load order), the highest
+    load whose p95 TTFT and TPOT meet the targets without errors, with its throughput (NaN when none)."""
+    ok = [
+        p for p in points
+        if p["ttft_ms_p95"] <= ttft_ms and (math.isnan(p["tpot_ms_p95"]) or p["tpot_ms_p95"] <= tpot_ms)
+        and not p.get("error_rate")
+    ]  # fmt: skip
+    best = max(ok, key=lambda p: p["load"]) if ok else None
+    return {
+        "slo_max_load": best["load"] if best else math.nan,
+        "slo_max_load_request_per_s": best["request_per_s"] if best else math.nan,
+        "slo_max_load_output_tok_s": best["output_tok_s"] if best else math.nan,
+    }

@@ -351,6 +351,33 @@ def metric_by(
     return fig
 
 
+def server_timeline(bench: dict[str, Any]) -> go.Figure:
+    """A serving trial over time: load (in flight, running, waiting), KV-cache usage, each request's latency."""
+    cols, reqs = bench.get("server_metrics") or {}, bench.get("requests") or []
+    if not cols.get("t"):
+        return _empty("Server over time", "no server metrics: not a serving trial")
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=("load (requests)", "KV-cache usage", "latency per request (ms)"))  # fmt: skip
+    for name in ("inflight", "running", "waiting"):
+        if any(v is not None for v in cols.get(name) or []):
+            fig.add_trace(go.Scatter(x=cols["t"], y=cols[name], name=name, mode="lines"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=cols["t"], y=cols.get("kv_cache_usage"), name="kv_cache_usage"), row=2, col=1)
+    done = [r for r in reqs if r.get("token_times_s")]
+    x = [r["arrival_s"] for r in done]
+    for name, k in (("TTFT", 0), ("E2E", -1)):
+        y = [(r["token_times_s"][k] - r["arrival_s"]) * 1000 for r in done]
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="markers", marker={"size": 4}), row=3, col=1)
+    fig.update_layout(title="Server over time (seconds since the first request)", height=700)
+    fig.update_yaxes(range=[0, 1.05], row=2, col=1)
+    return fig
+
+
+def trial_figures(res: Any) -> dict[str, go.Figure]:
+    """The figures of one trial's MLflow run (a serving trial's timeline; none for in-process trials)."""
+    bench = getattr(res, "bench", None) or {}
+    return {"server_timeline": server_timeline(bench)} if bench.get("server_metrics") else {}
+
+
 def study_figures(study: Any, df: pd.DataFrame | None = None) -> dict[str, go.Figure]:
     """Every figure of a study, by file-friendly name (what the report and MLflow get)."""
     df = trials_frame(study) if df is None else df
@@ -359,7 +386,7 @@ def study_figures(study: Any, df: pd.DataFrame | None = None) -> dict[str, go.Fi
     gate = None
     if "gsm8k_gate_threshold" in df and not df["gsm8k_gate_threshold"].dropna().empty:
         gate = float(df["gsm8k_gate_threshold"].dropna().iloc[-1])
-    figs = {
+    return {
         "optimization_history": optimization_history(df, objectives[0], direction),
         "pareto_front": pareto_front(df, y="gsm8k_score")
         if "gsm8k_score" in df
@@ -371,4 +398,3 @@ def study_figures(study: Any, df: pd.DataFrame | None = None) -> dict[str, go.Fi
         "roofline": roofline(df),
         "accuracy_by_quantization": accuracy_by_quantization(df, gate),
     }
-    return figs

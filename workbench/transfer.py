@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from workbench.plots import study_figures
+from workbench.plots import study_figures, trial_figures
 from workbench.study import (
     TrialRecord,
     baseline_trial,
@@ -67,9 +67,7 @@ def import_study(
         if k not in ("spec", "spec_path"):
             dst.set_user_attr(k, v)
     dst.set_user_attr("imported_from", source)
-    tracker = make_tracker(
-        tracking_uri, spec, storage_url=redact(storage), constraints=constraint_names(spec)
-    )
+    tracker = make_tracker(tracking_uri, spec, redact(storage), constraint_names(spec), trial_figures)
     base = baseline_trial(src)
     base_metrics = TrialRecord.read(base).metrics if base else None
     dst_id = store.get_study_id_from_name(name)

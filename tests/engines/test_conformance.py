@@ -18,8 +18,10 @@ GRID = ROOT / "studies" / "grids" / "h200-llama-3.1-8b-hf.jsonl"
 SETUPS = {
     "hf": C.Setup(model_dtype="float32", knobs={"page_size": 16}),
     "replay": C.Setup(options={"grid": GRID.name}, study_dir=str(GRID.parent)),
+    "transformers-serve": C.Setup(model_dtype="float32", knobs={"page_size": 16}),
+    "openai": C.Setup(options={"url": "http://127.0.0.1:9"}),
 }
-RUNS_HERE = {"hf"}
+RUNS_HERE = {"hf", "transformers-serve"}
 ENGINES = engine_names()
 
 
@@ -29,7 +31,7 @@ def test_the_builtin_engines_are_registered():
 
 def setup_for(name: str, tiny_model: Path | None = None) -> C.Setup:
     setup = SETUPS.get(name, C.Setup())
-    if name == "hf" and tiny_model is not None:
+    if name in ("hf", "transformers-serve", "openai") and tiny_model is not None:
         setup = C.Setup(**{**setup.__dict__, "model": str(tiny_model)})
     return setup
 

@@ -41,12 +41,12 @@ def _trial_line(spec: Any, t: Any, role: bool = True) -> str:
 
 def _run(spec: Any, args: argparse.Namespace, on_trial: Callable[[Any], None], **kw: Any) -> Any:
     """`workbench.study.tune` with this command's stores; a study that does not match is bad input."""
-    from workbench.plots import study_figures
+    from workbench.plots import study_figures, trial_figures
     from workbench.study import StudyMismatch, tune
 
     try:
         return tune(spec, storage=storage(args), tracking_uri=tracking(args), n_trials=args.n_trials,
-                    on_trial=on_trial, figures=study_figures, **kw)  # fmt: skip
+                    on_trial=on_trial, figures=study_figures, trial_figures=trial_figures, **kw)  # fmt: skip
     except StudyMismatch as e:
         raise input_error(e) from None
 

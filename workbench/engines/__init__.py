@@ -28,6 +28,11 @@ BUILTIN: dict[str, str] = {
     "hf": "workbench.engines.hf:HFEngine",
     "trtllm": "workbench.engines.trtllm:TrtllmEngine",
     "replay": "workbench.engines.replay:ReplayEngine",
+    "transformers-serve": "workbench.engines.serve:TransformersServeEngine",
+    "trtllm-serve": "workbench.engines.serve:TrtllmServeEngine",
+    "vllm": "workbench.engines.serve:VllmEngine",
+    "sglang": "workbench.engines.serve:SglangEngine",
+    "openai": "workbench.engines.serve:OpenAIEngine",
 }
 
 

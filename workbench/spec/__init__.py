@@ -25,6 +25,7 @@ from workbench.spec.models import (
     Range,
     RuntimeSpec,
     SamplerSpec,
+    SloSpec,
     StudySpec,
     TrialSettings,
 )
@@ -39,6 +40,7 @@ from workbench.spec.workload import (
     LengthDist,
     NormalLen,
     Rate,
+    Sweep,
     UniformLen,
     WorkloadSpec,
 )
@@ -65,8 +67,10 @@ __all__ = [
     "Rate",
     "RuntimeSpec",
     "SamplerSpec",
+    "SloSpec",
     "SpecError",
     "StudySpec",
+    "Sweep",
     "TrialSettings",
     "UniformLen",
     "WorkloadSpec",

@@ -109,6 +109,14 @@ class Constraint(_Strict):
         return self
 
 
+class SloSpec(_Strict):
+    """Service targets: a request meets them when its TTFT and TPOT are within both (goodput counts those);
+    a load meets them when the p95 of each is within its target."""
+
+    ttft_ms_p95: float = Field(200.0, gt=0)
+    tpot_ms_p95: float = Field(50.0, gt=0)
+
+
 class SamplerSpec(_Strict):
     name: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
     seed: int | None = 0
@@ -212,6 +220,9 @@ class StudySpec(_Strict):
         default_factory=lambda: [Objective(metric="output_tok_s", direction="maximize")], min_length=1
     )
     constraints: list[Constraint] = Field(default_factory=list)
+    slo: SloSpec | None = Field(
+        None, description="service targets: goodput and the highest load meeting them"
+    )
     sampler: SamplerSpec = SamplerSpec()
     budget: Budget = Budget()
     accuracy: AccuracySpec | None = None

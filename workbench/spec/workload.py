@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -79,6 +80,40 @@ class Concurrency(_Strict):
 Arrival = Annotated[Burst | Rate | Concurrency, Field(discriminator="mode")]
 
 
+class Sweep(_Strict):
+    """Several loads in one trial: each point runs `num_requests` requests at one concurrency or rate
+    (or, with `requests_per_load`, more at high loads, so a 1...256 sweep keeps every point short)."""
+
+    concurrency: list[int] | None = Field(None, min_length=1)
+    rate: list[float] | None = Field(None, min_length=1)
+    requests_per_load: float | None = Field(
+        None, gt=0, description="a point runs max(num_requests, ceil(this x load)) requests"
+    )
+
+    @model_validator(mode="after")
+    def _one_axis(self) -> Sweep:
+        if (self.concurrency is None) == (self.rate is None):
+            raise ValueError("a sweep gives exactly one of `concurrency` (a list) or `rate` (a list)")
+        values = self.concurrency or self.rate or []
+        if any(v <= 0 for v in values) or sorted(values) != list(values):
+            raise ValueError("sweep loads must be positive and increasing")
+        return self
+
+    @property
+    def axis(self) -> str:
+        return "concurrency" if self.concurrency is not None else "rate"
+
+    @property
+    def loads(self) -> list[float]:
+        return [float(v) for v in (self.concurrency or self.rate or [])]
+
+    def requests_at(self, load: float, num_requests: int) -> int:
+        """Requests of the point at `load`."""
+        if self.requests_per_load is None:
+            return num_requests
+        return max(num_requests, math.ceil(self.requests_per_load * load))
+
+
 class WorkloadSpec(_Strict):
     num_requests: int = Field(64, ge=1)
     warmup_requests: int = Field(4, ge=0)
@@ -91,6 +126,7 @@ class WorkloadSpec(_Strict):
     arrival: Arrival = Burst(mode="burst")
     seed: int = 0
     repeats: int = Field(1, ge=1, description="measured runs per trial; the report gives mean and CV")
+    sweep: Sweep | None = Field(None, description="loads measured one after the other in the same trial")
 
     @field_validator("input_len", "output_len", mode="before")
     @classmethod

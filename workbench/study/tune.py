@@ -30,7 +30,7 @@ from workbench.study.record import TrialRecord
 from workbench.study.recovery import PROVISIONAL, frozen_params, killed, trial_views
 from workbench.study.space import contains, space_size
 from workbench.study.storage import as_storage, open_study, quiet_experimental, redact
-from workbench.tracking import StudySummary, Tracker, make_tracker
+from workbench.tracking import StudySummary, Tracker, TrialFigures, make_tracker
 
 #: makes a study's figures by name (e.g. `workbench.plots.study_figures`); passed in by the caller
 StudyFigures = Callable[[optuna.Study], dict[str, Any]]
@@ -80,11 +80,13 @@ def tune(
     on_trial: Callable[[FrozenTrial], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     figures: StudyFigures | None = None,
+    trial_figures: TrialFigures | None = None,
 ) -> TuneReport:
     """Run the study until it holds `n_trials` distinct measured configurations, or `timeout` passes.
 
     `storage` and `tracking_uri` default to `workbench.settings` (environment, then project root);
-    `figures(study)` makes the figures logged to the study's tracker run at the end (none if None).
+    `figures(study)` makes the figures logged to the study's tracker run at the end (none if None),
+    `trial_figures(result)` those logged with each trial's run (`workbench.plots.trial_figures`).
     """
     from workbench.trials.environment import detect_device
 
@@ -92,8 +94,9 @@ def tune(
     store = as_storage(url)
     study = open_study(spec, store)
     tracker = make_tracker(
-        tracking_uri, spec, storage_url=redact(str(url)), constraints=constraint_names(spec)
-    )
+        tracking_uri, spec, storage_url=redact(str(url)), constraints=constraint_names(spec),
+        trial_figures=trial_figures,
+    )  # fmt: skip
     report = TuneReport(study)
     try:
         _recover(study, tracker)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from workbench.settings import DEFAULT_TRACKING_URI
 from workbench.spec import StudySpec
-from workbench.tracking.base import FiguresFactory, NullTracker, StudySummary, Tracker
+from workbench.tracking.base import FiguresFactory, NullTracker, StudySummary, Tracker, TrialFigures
 from workbench.tracking.figures import log_figures, png_enabled
 from workbench.tracking.links import (
     ROLE,
@@ -36,6 +36,7 @@ __all__ = [
     "NullTracker",
     "StudySummary",
     "Tracker",
+    "TrialFigures",
     "attach_to_study_run",
     "link_url_attrs",
     "log_crosscheck",
@@ -52,8 +53,9 @@ def make_tracker(
     spec: StudySpec,
     storage_url: str = "",
     constraints: list[str] | None = None,
+    trial_figures: TrialFigures | None = None,
 ) -> Tracker:
     """`none`/`off`: the `NullTracker`; anything else (None: the settings' default) an MLflow store."""
     if tracking_uri is not None and tracking_uri.lower() in ("none", "off"):
         return NullTracker()
-    return MlflowTracker(tracking_uri, spec, storage_url, constraints)
+    return MlflowTracker(tracking_uri, spec, storage_url, constraints, trial_figures)

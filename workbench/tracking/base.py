@@ -20,6 +20,9 @@ ROLE = "workbench.role"
 #: the figures of a study by file-friendly name, made only when the sink asks (a failure is logged, not raised)
 FiguresFactory = Callable[[], dict[str, Any]]
 
+#: the figures of one trial's run from its result (e.g. `workbench.plots.trial_figures`), passed in from above
+TrialFigures = Callable[["TrialResult"], dict[str, Any]]
+
 
 @dataclass(frozen=True)
 class TrialView:

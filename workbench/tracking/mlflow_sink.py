@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench import settings
 from workbench.spec import StudySpec
-from workbench.tracking.base import ROLE, FiguresFactory, StudySummary, TrialView
+from workbench.tracking.base import ROLE, FiguresFactory, StudySummary, TrialFigures, TrialView
 from workbench.tracking.figures import log_figures
 from workbench.tracking.reconcile import reconcile_runs
 from workbench.tracking.results import result_batch
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 
 class MlflowTracker:
-    """The `Tracker` of an MLflow store: `storage_url` (redacted) and `constraints` (names) are tagged."""
+    """The `Tracker` of an MLflow store: `storage_url` (redacted) and `constraints` (names) are tagged;
+    `trial_figures(result)` makes the figures logged with each trial's run (none when None)."""
 
     def __init__(
         self,
@@ -35,7 +36,9 @@ class MlflowTracker:
         spec: StudySpec,
         storage_url: str = "",
         constraints: list[str] | None = None,
+        trial_figures: TrialFigures | None = None,
     ):
+        self.trial_figures = trial_figures
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from mlflow import MlflowClient
 
@@ -185,8 +188,20 @@ class MlflowTracker:
         if res.bench and "performance" in res.bench:
             report = {k: v for k, v in res.bench.items() if k != "requests"}
             self.client.log_dict(run_id, report, "trial/bench_report.json")
+        self._log_trial_figures(run_id, res)
         status = {"COMPLETE": "FINISHED", "INFEASIBLE": "KILLED"}.get(res.status, "FAILED")
         self.client.set_terminated(run_id, status=status)
+
+    def _log_trial_figures(self, run_id: str, res: TrialResult) -> None:
+        """The trial's figures (a serving trial's server timeline); a failing figure only leaves a tag."""
+        if self.trial_figures is None or not res.bench:
+            return
+        try:
+            figs = self.trial_figures(res)
+            if figs:
+                log_figures(self.client, run_id, figs, "trial/figures")
+        except Exception as e:  # noqa: BLE001 - a figure must never fail a trial
+            self.client.set_tag(run_id, "figures_error", f"{type(e).__name__}: {e}"[:4000])
 
     def _log_accuracy(self, run_id: str, accuracy: dict[str, Any]) -> None:
         self.client.log_dict(run_id, accuracy, "trial/accuracy.json")

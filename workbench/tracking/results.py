@@ -77,6 +77,7 @@ def result_metrics(
         for step, sec in (b.get("steps_s") or {}).items():
             if finite(sec):
                 metrics.append(Metric(f"build.{slug(step)}_s", float(sec), now, 0))
+    metrics += series_metrics(res.bench or {}, now)
     for i, c in enumerate(constraints):
         metrics.append(Metric(f"constraint_{i}", float(c), now, 0))  # <= 0 is feasible
     if constraints:
@@ -87,3 +88,34 @@ def result_metrics(
 def slug(name: str) -> str:
     """A build-step label ("Loading HF model to memory") as a metric-name part."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+#: server metrics (bench.server_metrics columns) logged as step series, as `server.<name>`
+SERVER_SERIES = ("kv_cache_usage", "running", "waiting", "preemptions", "inflight")
+
+
+def series_metrics(bench: dict[str, Any], now: int) -> list[Any]:
+    """A serving trial's scraped server metrics and each request's latency as MLflow step series.
+
+    The step is milliseconds since the first measured request's arrival (the time base of the report's
+    `requests`), so every series of a run shares one x axis in MLflow's "Step" view; the timestamps
+    follow the same offsets, for its relative-time view.
+    """
+    from mlflow.entities import Metric
+
+    out: list[Any] = []
+    cols = bench.get("server_metrics") or {}
+    if not cols:  # in-process engines: their per-request times stay in the report, not in MLflow
+        return out
+    for name in SERVER_SERIES:
+        for t, v in zip(cols.get("t", []), cols.get(name) or [], strict=False):
+            if finite(v) and finite(t):
+                ms = max(0, round(t * 1000))
+                out.append(Metric(f"server.{name}", float(v), now + ms, ms))
+    for r in bench.get("requests") or []:
+        times = r.get("token_times_s") or []
+        if times:
+            ms = max(0, round(r["arrival_s"] * 1000))
+            out.append(Metric("request.ttft_ms", (times[0] - r["arrival_s"]) * 1000, now + ms, ms))
+            out.append(Metric("request.e2e_ms", (times[-1] - r["arrival_s"]) * 1000, now + ms, ms))
+    return out

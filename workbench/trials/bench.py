@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
+from workbench.trials import serving as S
 from workbench.trials.workload import arrival_offsets, make_requests
 
 REPORT_SCHEMA = "workbench.bench_report"
@@ -59,9 +60,22 @@ def drive(
     return [done[r.id] for r in requests]
 
 
-def check_records(records: list[RequestRecord], requests: list[Request], kv_cache_tokens: int | None) -> None:
-    """Fail loudly when the engine failed requests or returned fewer tokens than asked."""
+def check_records(
+    records: list[RequestRecord],
+    requests: list[Request],
+    kv_cache_tokens: int | None,
+    counts_errors: bool = False,
+) -> None:
+    """Fail loudly when the engine failed requests or returned fewer tokens than asked.
+
+    Server engines (`counts_errors`) report failed requests and timeouts as part of the result: they
+    are counted (`error_rate`), not fatal, unless every request failed."""
     failed = [r for r in records if r.error]
+    if counts_errors:
+        if failed and len(failed) == len(records):
+            raise EngineError(f"all {len(records)} requests failed; the first: {failed[0].error}")
+        records = [r for r in records if not r.error]
+        failed = []
     if failed:
         longest = max(len(q.input_ids) + q.max_new_tokens for q in requests)
         msg = f"{len(failed)} of {len(records)} requests failed inside the engine: {failed[0].error}"
@@ -101,15 +115,22 @@ def run_benchmark(
     ds_path = Path(plan.dataset_path) if plan.dataset_path else None
     common = dict(vocab_size=vocab_size, tokenizer=tokenizer, dataset_path=ds_path, special_ids=special_ids)
     warmup_s = warm_up(runner, w, common)
+    counts = bool(getattr(runner, "counts_errors", False))
+    t0 = time.perf_counter()
+    if w.sweep is not None:
+        return sweep_report(runner, plan, common, deadline, warmup_s, t0)
     concurrency = getattr(w.arrival, "concurrency", None)
     runs, flats, kept = [], [], []
     for rep in range(w.repeats):
         reqs = make_requests(w, w.num_requests, seed=w.seed + rep, prefix=f"run{rep}", **common)
         records = drive(runner, reqs, arrival_offsets(w, len(reqs), seed=w.seed + rep), concurrency, deadline)
-        check_records(records, reqs, runner.stats().kv_cache_tokens)
-        summary = M.summarize(records)
+        check_records(records, reqs, runner.stats().kv_cache_tokens, counts)
+        summary, flat = S.point_metrics(records, plan.slo) if counts or plan.slo else (None, None)
+        if summary is None:
+            summary = M.summarize(records)
+            flat = M.flat_metrics(summary)
         runs.append(summary)
-        flats.append(M.flat_metrics(summary))
+        flats.append(flat)
         kept.append(records)
     # the run with the median output throughput stands for the trial; the mean and CV cover all runs
     order = sorted(range(len(runs)), key=lambda i: flats[i]["output_tok_s"])
@@ -124,6 +145,49 @@ def run_benchmark(
         **repeats_blocks(flats, median),
         # per-request timings of the median run (trtllm-bench --request_json), relative to its start
         "requests": request_timings(kept[median]),
+        **serving_blocks(runner, t0, min(r.arrival for r in kept[median])),
+    }
+
+
+def serving_blocks(runner: Runner, t0: float, origin: float) -> dict[str, Any]:
+    """The server's metrics over time (on the time base of `requests`: seconds since `origin`) and the
+    client's token-count check (server engines only)."""
+    out: dict[str, Any] = {}
+    series = S.server_metrics_block(runner, t0, origin)
+    if series is not None:
+        out["server_metrics"] = series
+    check = getattr(runner, "usage_check", None)
+    if check is not None:
+        out["usage_check"] = dict(check)
+    return out
+
+
+def sweep_report(
+    runner: Runner, plan: Any, common: dict[str, Any], deadline: float | None, warmup_s: float, t0: float
+) -> dict[str, Any]:
+    """A trial over several loads: the highest load stands for the trial; every point is in `sweep`."""
+    w = plan.workload
+
+    def make(wl: Any, i: int) -> list[Request]:
+        n = w.sweep.requests_at(w.sweep.loads[i], w.num_requests)
+        return make_requests(wl, n, seed=w.seed + i, prefix=f"load{i}", **common)
+
+    sw = S.run_sweep(runner, plan, make, drive, arrival_offsets, deadline)
+    records = sw.pop("records")
+    top = sw["points"][-1]
+    flat = {k: v for k, v in top.items() if k not in ("summary", "load")}
+    flat.update(sw.get("slo", {}))
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "world_info": world_info(plan.knobs, runner, w),
+        "dataset": dataset_block([r for r in records if not r.error] or records, None),
+        **top["summary"],
+        "warmup": {"requests": w.warmup_requests, "seconds": warmup_s},
+        **repeats_blocks([flat], 0),
+        "sweep": {**sw, "points": [{k: v for k, v in p.items() if k != "summary"} for p in sw["points"]]},
+        "requests": request_timings(records),
+        **serving_blocks(runner, t0, min(r.arrival for r in records)),
     }
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from workbench.accuracy.gate import AccuracyGate, AccuracyReuse
 from workbench.engines.base import DeviceInfo, ModelPool, OpenContext
-from workbench.spec import AccuracySpec, ModelSpec, StudySpec, WorkloadSpec
+from workbench.spec import AccuracySpec, ModelSpec, SloSpec, StudySpec, WorkloadSpec
 
 if TYPE_CHECKING:
     from workbench.trials.launchers import Launcher
@@ -39,6 +39,8 @@ class TrialPlan(BaseModel):
     model: ModelSpec
     model_source: str
     workload: WorkloadSpec
+    #: service targets (goodput, the highest load meeting them); None: the study sets none
+    slo: SloSpec | None = None
     dataset_path: str | None = None
     device_kind: str
     device_name: str
@@ -150,6 +152,7 @@ def _spec_fields(spec: StudySpec) -> dict[str, Any]:
         "model": spec.model,
         "model_source": spec.model_source,
         "workload": spec.workload,
+        "slo": spec.slo,
         "dataset_path": str(spec.resolve_path(ds.path)) if ds else None,
         "cpu_kv_budget_gb": spec.trial.cpu_kv_budget_gb,
         "threads": spec.trial.threads,

@@ -36,7 +36,12 @@ def measure_accuracy(
 
     acc, gate = plan.accuracy, plan.accuracy_gate
     assert acc is not None
-    lm = WorkbenchLM(runner, max_gen_toks=acc.max_gen_toks, max_input_len=acc.max_input_len)
+    if hasattr(runner, "base_url"):  # a server engine: lm-eval's own OpenAI client against it
+        from workbench.accuracy.server import server_lm
+
+        lm = server_lm(runner, acc.max_gen_toks, acc.max_input_len)
+    else:
+        lm = WorkbenchLM(runner, max_gen_toks=acc.max_gen_toks, max_input_len=acc.max_input_len)
     res = evaluate(
         lm,
         task=acc.task,

@@ -6,6 +6,9 @@ is the one the trial measured. The KV-cache knob means two things by device:
 - CUDA: `max_memory_percent` = kv_cache_fraction, the share of free device memory after the weights.
 - CPU: `num_blocks` = kv_cache_fraction x trial.cpu_kv_budget_gb / bytes per block, because free RAM
   moves between runs and would make results irreproducible.
+
+A knob at None ("auto") is left out, so transformers' own default applies (the engine's baseline); on
+CPU an unset kv_cache_fraction is transformers' CPU default share (0.6) of the budget.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS
 
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
+#: transformers' `max_memory_percent` on CPU when unset (continuous_batching/initialization.py,
+#: resolve_max_memory_percent), applied to the CPU budget when kv_cache_fraction is auto
+CPU_DEFAULT_MEMORY_PERCENT = 0.6
+
 
 def cpu_num_blocks(fraction: float, budget_gb: float, kv_bytes_per_token: int, page_size: int) -> int:
     """KV blocks for a fraction of the CPU memory budget (at least one, so the engine can report the failure)."""
@@ -26,25 +33,29 @@ def cpu_num_blocks(fraction: float, budget_gb: float, kv_bytes_per_token: int, p
 def cb_config_args(
     knobs: dict[str, Any], device_kind: str, cpu_kv_budget_gb: float, kv_bytes_per_token: int | None
 ) -> dict[str, Any]:
-    """ContinuousBatchingConfig keywords; on CPU `num_blocks` is None when bytes per token are unknown."""
+    """ContinuousBatchingConfig keywords of the knobs that are set (auto ones are left to transformers);
+    on CPU `num_blocks` is None when bytes per token are unknown."""
     page = int(knobs["page_size"])
     args: dict[str, Any] = {
-        "max_requests_per_batch": int(knobs[MAX_BATCH_SIZE]),
-        "max_batch_tokens": int(knobs[MAX_NUM_TOKENS]),
         "page_size": page,
         "scheduler_type": knobs["scheduler"],
         "allow_block_sharing": bool(knobs["block_reuse"]),
-        "use_cuda_graph": bool(knobs["cuda_graphs"]),
     }
-    fraction = float(knobs[KV_CACHE_FRACTION])
+    for key, name, kind in (("max_requests_per_batch", MAX_BATCH_SIZE, int), ("max_batch_tokens", MAX_NUM_TOKENS, int),
+                            ("use_cuda_graph", "cuda_graphs", bool)):  # fmt: skip
+        if knobs.get(name) is not None:
+            args[key] = kind(knobs[name])
+    mode = knobs.get("use_async_batching", "auto")
+    if mode != "auto":
+        args["use_async_batching"] = bool(mode)
+    fraction = knobs.get(KV_CACHE_FRACTION)
     if device_kind == "cpu":
+        share = CPU_DEFAULT_MEMORY_PERCENT if fraction is None else float(fraction)
         args["num_blocks"] = (
-            cpu_num_blocks(fraction, cpu_kv_budget_gb, kv_bytes_per_token, page)
-            if kv_bytes_per_token
-            else None
+            cpu_num_blocks(share, cpu_kv_budget_gb, kv_bytes_per_token, page) if kv_bytes_per_token else None
         )
-    else:
-        args["max_memory_percent"] = fraction
+    elif fraction is not None:
+        args["max_memory_percent"] = float(fraction)
     return args
 
 

@@ -1,7 +1,9 @@
 """The `hf` engine: Hugging Face transformers continuous batching, with torchao quantization.
 
 Runs anywhere torch runs (CPU here, a GPU through the device tool) and is the documented fallback
-when TensorRT-LLM fails. Knob mapping (TensorRT-LLM's name -> transformers), in `config.py`:
+when TensorRT-LLM fails. The baseline is transformers' own `ContinuousBatchingConfig()` defaults: a knob
+left at null ("auto") is not passed, and what transformers resolved it to is recorded in the result's
+engine config. Knob mapping (TensorRT-LLM's name -> transformers), in `config.py`:
 
   max_batch_size    -> ContinuousBatchingConfig.max_requests_per_batch (requests scheduled per step)
   max_num_tokens    -> ContinuousBatchingConfig.max_batch_tokens (token budget per step; a longer
@@ -26,18 +28,20 @@ from workbench.engines.hf.quantize import QUANTIZATIONS, torch_dtype, torchao_co
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
 _KNOBS = [
-    KnobDef(MAX_BATCH_SIZE, "int", False, 1024, "most requests scheduled in one step", low=1),
+    KnobDef(MAX_BATCH_SIZE, "int", False, None, "most requests scheduled in one step (null: auto)", low=1),
     KnobDef(
         KV_CACHE_FRACTION,
         "float",
         False,
-        0.9,
-        "share of free memory (CPU: of the budget) for the KV cache",
+        None,
+        "share of free memory (CPU: of the budget) for the KV cache (null: transformers' default)",
         low=0.0,
         high=1.0,
         low_exclusive=True,
     ),  # fmt: skip
-    KnobDef(MAX_NUM_TOKENS, "int", False, 8192, "token budget per step = chunked-prefill size", low=1),
+    KnobDef(
+        MAX_NUM_TOKENS, "int", False, None, "token budget per step = chunked-prefill size (null: auto)", low=1
+    ),
     KnobDef(
         QUANTIZATION,
         "categorical",
@@ -64,7 +68,15 @@ _KNOBS = [
         "attention kernel",
         choices=("sdpa", "paged|eager", "flash_attention_2", "kernels-community/flash-attn3"),
     ),  # fmt: skip
-    KnobDef("cuda_graphs", "bool", False, False, "capture CUDA graphs (GPU only)"),
+    KnobDef("cuda_graphs", "bool", False, None, "capture CUDA graphs (GPU only; null: transformers decides)"),
+    KnobDef(
+        "use_async_batching",
+        "categorical",
+        False,
+        "auto",
+        "overlap CPU scheduling with the GPU step (GPU only; auto: on with CUDA graphs and no mask)",
+        choices=("auto", True, False),
+    ),  # fmt: skip
 ]
 
 INSTALL_HINT = (
@@ -92,6 +104,8 @@ def _kernel_reason(knobs: dict[str, Any], device: DeviceInfo) -> str | None:
         return None
     if knobs.get("cuda_graphs"):
         return "cuda_graphs needs a CUDA GPU"
+    if knobs.get("use_async_batching") is True:
+        return "use_async_batching needs a CUDA GPU"
     attn = str(knobs.get("attn_implementation", "sdpa"))
     if attn.startswith(("flash", "kernels")):
         return f"attn_implementation {attn} needs a CUDA GPU"

@@ -170,6 +170,8 @@ class HFRunner(Runner):
             "scheduler_type": r.scheduler_type,
             "allow_block_sharing": r.allow_block_sharing,
             "use_cuda_graph": str(r.use_cuda_graph),
+            "use_async_batching": str(r.use_async_batching),
+            "auto_knobs": ",".join(sorted(k for k, v in knobs.items() if v is None or v == "auto")) or "none",
             "attn_implementation": knobs["attn_implementation"],
             "torch_dtype": str(self.model.dtype).removeprefix("torch."),
             "device": str(self.model.device),

@@ -1,0 +1,216 @@
+"""Issue #14's GPU figures as ONE device command (at most ~9 minutes), writing what it has by a deadline.
+
+  1. Llama-3.1-8B's shape (random bf16, load_format dummy) behind `transformers-serve`: TTFT/TPOT
+     p50/p95 and output tok/s against concurrency 1...256 in one sweep (one `workbench trial`).
+  2. The same model in-process (`hf`) at the same knobs and the same sweep: the server's throughput as
+     a ratio of in-process (the HTTP path's cost).
+  3. A short study (Optuna in SQLite, `--tracking-uri none`) over the `hf` knobs including CUDA graphs
+     and async batching; the best configuration against the engine's defaults (the baseline trial).
+
+    python3 benchmarks/serving_gpu.py --out $OUT --deadline 540
+    python3 benchmarks/serving_gpu.py --out /tmp/sg --small      # CPU smoke test with the tiny model
+
+Results: `<out>/summary.json` and `<out>/summary.md`, each phase's trial folder and logs beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TINY = ROOT / "models" / "tiny-llama"
+LOADS = {"gpu": [1, 2, 4, 8, 16, 32, 64, 128, 256], "small": [1, 2, 4]}
+STUDY_SPACE = {  # the hf knobs: the four core ones, CUDA graphs and async batching
+    "gpu": {"max_batch_size": {"choices": [64, 128, 256]}, "max_num_tokens": {"choices": [2048, 4096, 8192]},
+            "cuda_graphs": {"choices": [True, False]}, "use_async_batching": {"choices": ["auto", True, False]}},
+    "small": {"max_batch_size": {"choices": [2, 4, 8]}, "max_num_tokens": {"choices": [64, 128, 256]},
+              "page_size": 32},
+}  # fmt: skip
+
+
+def model_block(small: bool) -> dict[str, Any]:
+    if small:
+        return {"path": str(TINY), "dtype": "float32"}
+    return {"path": str(ROOT / "studies/shapes/llama-3.1-8b"), "load_format": "dummy", "dtype": "bfloat16",
+            "tokenizer": str(TINY)}  # fmt: skip
+
+
+def workload(small: bool, sweep: bool) -> dict[str, Any]:
+    w: dict[str, Any] = {"num_requests": 4 if small else 8, "warmup_requests": 2 if small else 8,
+                         "input_len": 32 if small else 128, "output_len": 8 if small else 128, "ignore_eos": True, "seed": 0}  # fmt: skip
+    if sweep:
+        w["sweep"] = {"concurrency": LOADS["small" if small else "gpu"], "requests_per_load": 1}
+    else:  # the study: one batch at the sweep's top load
+        w.update(
+            num_requests=8 if small else 256,
+            arrival={"mode": "concurrency", "concurrency": 4 if small else 256},
+        )
+    return w
+
+
+def study(name: str, engine: str, small: bool, sweep: bool, space: dict[str, Any]) -> dict[str, Any]:
+    s: dict[str, Any] = {
+        "name": name, "model": model_block(small), "engine": engine, "search_space": space,
+        "workload": workload(small, sweep), "objectives": [{"metric": "output_tok_s", "direction": "maximize"}],
+        "sampler": {"name": "tpe", "seed": 0}, "budget": {"n_trials": 8},
+        "trial": {"timeout_s": 240 if small else 200, **({"device": "cpu", "cpu_kv_budget_gb": 0.05, "threads": 1} if small else {})},
+    }  # fmt: skip
+    if engine == "transformers-serve":
+        s["engine_options"] = {"startup_timeout_s": 180, "request_timeout_s": 180, "scrape_interval_s": 0.5,
+                               **({"threads": 1} if small else {})}  # fmt: skip
+    return s
+
+
+def run(cmd: list[str], log: Path, timeout: float, env: dict[str, str]) -> int:
+    print("$", " ".join(cmd), f"(limit {timeout:.0f} s)", flush=True)
+    with log.open("a") as f:
+        try:
+            return subprocess.run(
+                cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            print(f"  stopped at the deadline ({timeout:.0f} s)", flush=True)
+            return 124
+
+
+def sweep_rows(result: Path) -> list[dict[str, Any]]:
+    if not result.exists():
+        return []
+    res = json.loads(result.read_text())
+    keys = ("ttft_ms_p50", "ttft_ms_p95", "tpot_ms_p50", "tpot_ms_p95", "output_tok_s", "error_rate")
+    return [
+        {"concurrency": p["load"], **{k: p.get(k) for k in keys}}
+        for p in res["bench"].get("sweep", {}).get("points", [])
+    ]
+
+
+def trial_phase(
+    name: str, engine: str, args: argparse.Namespace, env: dict[str, str], until: float
+) -> list[dict[str, Any]]:
+    out = args.out / name
+    out.mkdir(parents=True, exist_ok=True)
+    spec = out / "study.json"
+    left = until - time.monotonic()
+    if left < 60:
+        return []
+    data = study(name, engine, args.small, True, {"page_size": 32 if args.small else 256})
+    data["trial"]["timeout_s"] = int(left - 10)  # the trial fails cleanly (with its log) before the deadline
+    spec.write_text(json.dumps(data, indent=2))
+    run(
+        [sys.executable, "-m", "workbench.cli", "trial", str(spec), "--out", str(out / "trial")],
+        out / "log.txt",
+        left,
+        env,
+    )
+    return sweep_rows(out / "trial" / "result.json")
+
+
+def study_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> dict[str, Any]:
+    out = args.out / "study"
+    out.mkdir(parents=True, exist_ok=True)
+    spec = out / "study.json"
+    spec.write_text(
+        json.dumps(
+            study(
+                "serving-gpu-hf-study", "hf", args.small, False, STUDY_SPACE["small" if args.small else "gpu"]
+            ),
+            indent=2,
+        )
+    )
+    db = f"sqlite:///{out}/optuna.db"
+    left = until - time.monotonic()
+    if left > 90:
+        cmd = [sys.executable, "-m", "workbench.cli", "tune", str(spec), "--storage", db, "--tracking-uri", "none",
+               "--timeout", str(int(max(1, left - (250 if not args.small else 120))))]  # fmt: skip
+        run(cmd, out / "log.txt", left, env)
+    return study_summary(db)
+
+
+def study_summary(db: str) -> dict[str, Any]:
+    import optuna
+
+    try:
+        s = optuna.load_study(study_name="serving-gpu-hf-study", storage=db)
+    except Exception as e:  # noqa: BLE001 - nothing ran: say so in the summary
+        return {"error": f"{type(e).__name__}: {e}"}
+    done = [t for t in s.trials if t.state.name == "COMPLETE"]
+    base = next((t for t in done if t.user_attrs.get("baseline")), None)
+    best = max(done, key=lambda t: t.values[0], default=None)
+
+    def row(t: Any) -> dict[str, Any] | None:
+        if t is None:
+            return None
+        m = t.user_attrs.get("metrics") or {}
+        return {"number": t.number, "knobs": t.user_attrs.get("knobs") or t.params, "output_tok_s": t.values[0],
+                **{k: m.get(k) for k in ("ttft_ms_p95", "tpot_ms_p50", "peak_memory_gb")}}  # fmt: skip
+
+    out = {"trials": [row(t) for t in done], "failed": sum(t.state.name == "FAIL" for t in s.trials),
+           "baseline": row(base), "best": row(best)}  # fmt: skip
+    if base is not None and best is not None and base.values[0]:
+        out["best_vs_defaults"] = best.values[0] / base.values[0]
+    return out
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = [f"# serving_gpu ({summary['mode']}), {summary['date']}", "",
+             "| concurrency | server TTFT p50/p95 ms | server TPOT p50/p95 ms | server tok/s | in-process tok/s | ratio |",
+             "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    hf = {r["concurrency"]: r for r in summary["in_process"]}
+    for r in summary["server"]:
+        h = hf.get(r["concurrency"], {})
+        ratio = r["output_tok_s"] / h["output_tok_s"] if h.get("output_tok_s") else None
+        lines.append(f"| {r['concurrency']:g} | {r['ttft_ms_p50']:.0f} / {r['ttft_ms_p95']:.0f} | {r['tpot_ms_p50']:.1f} / "
+                     f"{r['tpot_ms_p95']:.1f} | {r['output_tok_s']:.0f} | {h.get('output_tok_s') or float('nan'):.0f} | "
+                     f"{ratio if ratio is not None else float('nan'):.2f} |")  # fmt: skip
+    st = summary["study"]
+    lines += ["", f"Study: {len(st.get('trials') or [])} complete, {st.get('failed', 0)} failed; "
+              f"defaults {st.get('baseline')}; best {st.get('best')}; best/defaults {st.get('best_vs_defaults')}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--deadline", type=float, default=540, help="seconds for everything; stops cleanly")
+    ap.add_argument(
+        "--small", action="store_true", help="the tiny model on CPU (a smoke test of this script)"
+    )
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    until = t0 + args.deadline
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p),
+           "WORKBENCH_HOME": str(args.out / "home"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # fmt: skip
+    if not (TINY / "config.json").exists():  # the tokenizer of the random-weight runs
+        run(
+            [sys.executable, "-m", "workbench.cli", "make-tiny-model", str(TINY)],
+            args.out / "setup.log",
+            120,
+            env,
+        )
+    share = 0.35 if not args.small else 0.4  # of the time: server sweep, in-process sweep, then the study
+    import datetime as dt
+
+    summary: dict[str, Any] = {"mode": "small" if args.small else "gpu", "date": dt.datetime.now().isoformat(timespec="seconds"),
+                               "command": " ".join(sys.argv)}  # fmt: skip
+    summary["server"] = trial_phase("server", "transformers-serve", args, env, t0 + share * args.deadline)
+    summary["in_process"] = trial_phase("in_process", "hf", args, env, t0 + 2 * share * args.deadline)
+    summary["study"] = study_phase(args, env, until - 10)
+    summary["elapsed_s"] = round(time.monotonic() - t0, 1)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (args.out / "summary.md").write_text(markdown(summary))
+    print((args.out / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""Serving mode with real servers: transformers-serve on the tiny model, the trivial server for the client
+and failures (exit at start, hang, killed mid-run), kill -9 of `tune`, and the vendors' command lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from workbench.engines import get_engine_class
+from workbench.engines.base import Artifact, OpenContext, Request
+from workbench.engines.serve import recorded
+from workbench.engines.serve.process import ServerError, port_is_free
+from workbench.engines.serve.scrape import normalize
+from workbench.types import DeviceInfo
+
+CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
+H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_809_984, (9, 0), 0)
+TRIVIAL = f"{sys.executable} -m workbench.engines.serve.trivial --port {{port}}"
+DATA = ROOT.parent / "shared" / "data" / "gsm8k"
+
+
+def ctx_for(engine: str, model: Path, tmp: Path, options: dict | None = None, knobs: dict | None = None,
+            device: DeviceInfo = CPU) -> tuple[OpenContext, dict]:  # fmt: skip
+    cls = get_engine_class(engine)
+    k = {**cls.default_knobs(), **(knobs or {})}
+    ctx = OpenContext(model_source=str(model), device=device, model_dtype="float32", knobs=k,
+                      options=options or {}, cpu_kv_budget_gb=0.01, out_dir=str(tmp))  # fmt: skip
+    return ctx, k
+
+
+def open_runner(engine: str, model: Path, tmp: Path, **kw):
+    ctx, k = ctx_for(engine, model, tmp, **kw)
+    return get_engine_class(engine)().open(ctx, Artifact(model, None, {}), k)
+
+
+def server_pids(marker: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "--", marker], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if int(p) != os.getpid()]
+
+
+# ------------------------------------------------------------------------------------- transformers-serve
+def test_transformers_serve_streams_and_stops(tiny_model, tmp_path):
+    r = open_runner("transformers-serve", tiny_model, tmp_path, knobs={"page_size": 16})
+    port = int(r.base_url.rsplit(":", 1)[1])
+    pid = r.proc.proc.pid
+    try:
+        st = r.stats()
+        assert (
+            st.weights_bytes > 0
+            and st.kv_cache_tokens > 0
+            and st.kv_bytes_per_token > 0
+            and st.dtype == "float32"
+        )
+        recs = r.generate([Request(f"s{i}", list(range(5, 25)), 12) for i in range(6)], timeout=120)
+        for rec in recs:
+            assert rec.error is None and rec.output_len == 12  # EOS ignored: exactly 12 tokens each
+            assert rec.arrival < rec.token_times[0] <= rec.token_times[-1]
+            assert len(set(rec.token_times)) > 1  # tokens arrived one by one, not all at once
+        assert r.usage_check["prompt_checked"] >= 6 and r.usage_check["prompt_mismatch"] == 0
+        time.sleep(1.5)
+        samples = r.server_metrics()
+        assert samples and any(s.get("kv_cache_usage") is not None for s in samples)
+        assert max(s["inflight"] for s in samples) >= 0
+    finally:
+        r.close()
+    assert r.resolved_config["server_exit_code"] is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert port_is_free(port)
+
+
+def test_a_serving_trial_with_a_sweep_and_an_slo(tiny_model, tmp_path):
+    from tests.conftest import small_study
+    from workbench.spec import StudySpec
+    from workbench.trials.run import run_trial
+
+    data = small_study(tiny_model, engine="transformers-serve")
+    data["search_space"] = {"page_size": 16, "max_num_tokens": 128}
+    data["workload"] = {"num_requests": 6, "warmup_requests": 1, "input_len": 16, "output_len": 8,
+                        "sweep": {"concurrency": [1, 3]}}  # fmt: skip
+    data["slo"] = {"ttft_ms_p95": 60000, "tpot_ms_p95": 60000}
+    data["trial"] = {**data.get("trial", {}), "device": "cpu", "timeout_s": 300}
+    spec = StudySpec.model_validate(data)
+    res = run_trial(spec, out_dir=tmp_path / "t")
+    assert res.status == "COMPLETE", res.failure
+    sweep = res.bench["sweep"]
+    assert [p["load"] for p in sweep["points"]] == [1.0, 3.0]
+    assert res.metrics["slo_max_load"] == 3.0  # generous targets: the highest load meets them
+    assert res.metrics["goodput_fraction"] == 1.0 and res.metrics["error_rate"] == 0.0
+    assert res.metrics["goodput_output_tok_s"] == pytest.approx(res.metrics["output_tok_s"])
+    assert "kv_cache_usage" in res.bench["server_metrics"]
+
+
+@pytest.mark.skipif(not (DATA / "test.jsonl").exists(), reason="GSM8K data not beside the checkout")
+def test_gsm8k_through_the_server_equals_in_process(tiny_model, tmp_path):
+    from workbench.accuracy import WorkbenchLM, evaluate
+    from workbench.accuracy.server import server_lm
+
+    hf = open_runner("hf", tiny_model, tmp_path / "hf", knobs={"page_size": 16})
+    try:
+        mine = evaluate(WorkbenchLM(hf, max_gen_toks=24), data_path=DATA, limit=4)
+    finally:
+        hf.close()
+    srv = open_runner("transformers-serve", tiny_model, tmp_path / "srv", knobs={"page_size": 16})
+    try:
+        theirs = evaluate(server_lm(srv, 24, 4096, num_concurrent=2), data_path=DATA, limit=4)
+    finally:
+        srv.close()
+    a = {(s["doc_id"], s["filter"]): s["resps"] for s in mine.samples}
+    b = {(s["doc_id"], s["filter"]): s["resps"] for s in theirs.samples}
+    assert a.keys() == b.keys() and len(a) == 8
+    assert a == b  # greedy, fp32, CPU: the same continuations one by one
+    assert mine.score == theirs.score
+
+
+# --------------------------------------------------------------------------- the openai engine and failures
+def test_the_trivial_server_through_the_openai_engine(tiny_model, tmp_path):
+    r = open_runner("openai", tiny_model, tmp_path, options={"command": TRIVIAL})
+    try:
+        recs = r.generate([Request(f"x{i}", [1, 2, 3], 7) for i in range(20)], timeout=60)
+        assert all(x.error is None and x.output_len == 7 and x.input_len == 3 for x in recs)
+        assert "--port" in r.resolved_config["command"]
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("mode,match", [("exit", "exited with code 3"), ("hang", "did not become ready")])
+def test_a_server_that_fails_to_start_fails_with_its_log(tiny_model, tmp_path, mode, match):
+    opts = {"command": TRIVIAL + f" --mode {mode}", "startup_timeout_s": 5}
+    with pytest.raises(ServerError, match=match) as e:
+        open_runner("openai", tiny_model, tmp_path, options=opts)
+    assert "trivial server: mode" in str(e.value)  # the log's last lines are the cause
+    assert not server_pids(f"mode {mode}")
+
+
+def test_a_server_killed_mid_run_fails_the_trial(tiny_model, tmp_path):
+    r = open_runner("openai", tiny_model, tmp_path, options={"command": TRIVIAL + " --mode die-after:3"})
+    try:
+        with pytest.raises(ServerError, match="killed by SIGKILL"):
+            r.generate([Request(f"d{i}", [1, 2], 4) for i in range(8)], timeout=60)
+    finally:
+        r.close()
+
+
+def test_kill_9_of_tune_leaves_no_server(tiny_model, tmp_path):
+    marker = f"--delay-ms 50.{os.getpid()}"
+    study = tmp_path / "s.yaml"
+    study.write_text(json.dumps({
+        "name": "killtune", "model": {"path": str(tiny_model)}, "engine": "openai",
+        "engine_options": {"command": TRIVIAL + f" {marker}"},
+        "search_space": {"max_batch_size": {"choices": [1, 2]}},
+        "workload": {"num_requests": 400, "warmup_requests": 0, "input_len": 4, "output_len": 64,
+                     "arrival": {"mode": "concurrency", "concurrency": 1}},
+        "trial": {"device": "cpu", "timeout_s": 300}, "budget": {"n_trials": 1},
+    }))  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(tmp_path / "home"),
+           "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}  # fmt: skip
+    tune = subprocess.Popen([sys.executable, "-m", "workbench.cli", "tune", str(study)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not server_pids(marker) and time.monotonic() < deadline:
+            assert tune.poll() is None, "tune ended before its server started"
+            time.sleep(0.2)
+        assert server_pids(marker), "the server never started"
+        time.sleep(1.0)
+    finally:
+        os.kill(tune.pid, signal.SIGKILL)
+        tune.wait()
+    deadline = time.monotonic() + 30
+    while server_pids(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server_pids(marker) == []
+
+
+# ------------------------------------------------------------------------------- vendor command lines
+@pytest.mark.parametrize("engine", ["trtllm-serve", "vllm", "sglang"])
+def test_vendor_command_lines_use_only_recorded_options(engine, tmp_path):
+    ctx, knobs = ctx_for(engine, Path("/models/llama"), tmp_path, device=H100,
+                         knobs={"max_batch_size": 64, "max_num_tokens": 2048, "kv_cache_fraction": 0.85})  # fmt: skip
+    cmd = get_engine_class(engine).command(ctx, knobs, 8123, tmp_path / "w")
+    used = recorded.flags(cmd)
+    assert set(used) <= recorded.RECORDED[engine], set(used) - recorded.RECORDED[engine]
+    assert "127.0.0.1" in cmd and "8123" in cmd and ("64" in cmd and "2048" in cmd and "0.85" in cmd)
+    assert get_engine_class(engine).infeasible_reason(knobs, CPU, None) is not None
+
+
+def test_trtllm_serve_yaml_and_metrics(tmp_path):
+    import yaml
+
+    ctx, knobs = ctx_for("trtllm-serve", Path("/m"), tmp_path, device=H100)
+    cmd = get_engine_class("trtllm-serve").command(ctx, knobs, 8000, tmp_path / "w")
+    extra = yaml.safe_load(Path(cmd[cmd.index("--extra_llm_api_options") + 1]).read_text())
+    assert set(extra) <= recorded.TRTLLM_YAML_KEYS and extra["enable_iter_perf_stats"] is True
+    body = json.dumps([{"kvCacheStats": {"usedNumBlocks": 30, "maxNumBlocks": 120}, "numActiveRequests": 7,
+                        "numQueuedRequests": 2, "inflightBatchingStats": {"numPausedRequests": 1}}]).encode()  # fmt: skip
+    assert normalize(body, "trtllm-json") == {
+        "kv_cache_usage": 0.25,
+        "running": 7,
+        "waiting": 2,
+        "preemptions": 1,
+    }
+
+
+def test_prometheus_names_of_vllm_and_sglang():
+    vllm = (
+        b'# HELP x\nvllm:num_requests_running{model_name="m"} 5.0\nvllm:num_requests_waiting{model_name="m"} 2\n'
+        b'vllm:kv_cache_usage_perc{model_name="m"} 0.5\nvllm:num_preemptions_total{model_name="m"} 3\n'
+    )
+    assert normalize(vllm, "prometheus") == {
+        "kv_cache_usage": 0.5,
+        "running": 5,
+        "waiting": 2,
+        "preemptions": 3,
+    }
+    sg = b"sglang:num_running_reqs 4\nsglang:num_queue_reqs 1\nsglang:token_usage 0.75\n"
+    assert normalize(sg, "prometheus") == {
+        "kv_cache_usage": 0.75,
+        "running": 4,
+        "waiting": 1,
+        "preemptions": None,
+    }
+
+
+def test_openai_options_need_a_port_placeholder():
+    from workbench.engines.serve.openai import OpenAIOptions
+
+    with pytest.raises(ValueError, match=r"\{port\}"):
+        OpenAIOptions(command="my-server --port 8000")
+    with pytest.raises(ValueError, match="exactly one"):
+        OpenAIOptions()
+
+
+# ------------------------------------------------------------------------- server metrics into MLflow
+def test_server_metrics_reach_mlflow_as_step_series_and_a_figure(tiny_model, tmp_path):
+    from mlflow import MlflowClient
+
+    study = tmp_path / "s.yaml"
+    study.write_text(json.dumps({
+        "name": "srvmetrics", "model": {"path": str(tiny_model)}, "engine": "openai",
+        "engine_options": {"command": TRIVIAL + " --delay-ms 20", "scrape_interval_s": 0.05},
+        "search_space": {"max_batch_size": 4},
+        "workload": {"num_requests": 24, "warmup_requests": 0, "input_len": 4, "output_len": 16,
+                     "arrival": {"mode": "concurrency", "concurrency": 4}},
+        "trial": {"device": "cpu", "timeout_s": 300}, "budget": {"n_trials": 1},
+    }))  # fmt: skip
+    uri = f"sqlite:///{tmp_path}/m.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(tmp_path / "home"),
+           "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db", "MLFLOW_TRACKING_URI": uri, "WORKBENCH_FIGURE_PNG": "0"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "tune", str(study)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("srvmetrics")
+    (run,) = client.search_runs([exp.experiment_id], filter_string="tags.`workbench.role` = 'trial'")
+    rid = run.info.run_id
+    running = client.get_metric_history(rid, "server.running")
+    assert len(running) >= 5  # 24 requests x 16 tokens x 20 ms at concurrency 4: >= 2 s of 50 ms samples
+    steps = [m.step for m in running]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)  # ms since the first request
+    assert max(m.value for m in running) >= 1 and all(0 <= m.value <= 4 for m in running)
+    assert max(m.value for m in client.get_metric_history(rid, "server.inflight")) >= 1
+    ttft = client.get_metric_history(rid, "request.ttft_ms")
+    assert len(ttft) == 24 and all(m.value > 0 for m in ttft)
+    figs = [f.path for f in client.list_artifacts(rid, "trial/figures")]
+    assert figs == ["trial/figures/server_timeline.html"]
+    html = Path(
+        client.download_artifacts(rid, "trial/figures/server_timeline.html", str(tmp_path))
+    ).read_text()
+    assert "KV-cache usage" in html and "TTFT" in html
+
+
+# --------------------------------------------------------------------------------- AIPerf cross-check
+def test_aiperf_command_line_and_its_export_parsed():
+    from workbench.engines.serve import aiperf
+
+    cmd = aiperf.profile_command("aiperf", "http://127.0.0.1:8123", "m", "tok", 64, 8, 128, 128, Path("/w/a"))
+    assert cmd[:2] == ["aiperf", "profile"]
+    pairs = dict(zip(cmd[2::2], cmd[3::2], strict=False))
+    assert "--streaming" in cmd and cmd[cmd.index("--endpoint-type") + 1] == "chat"
+    for flag, value in (("--url", "http://127.0.0.1:8123"), ("--concurrency", "8"), ("--request-count", "64"),
+                        ("--isl", "128"), ("--osl", "128"), ("--artifact-dir", "/w/a")):  # fmt: skip
+        assert cmd[cmd.index(flag) + 1] == value, (flag, pairs)
+    data = json.loads((ROOT / "tests/data/profile_export_aiperf.json").read_text())
+    theirs = aiperf.parse_export(data)
+    assert theirs["output_tok_s"] == 1600.0 and theirs["request_per_s"] == 12.5
+    assert theirs["ttft_ms_p95"] == 80.0 and theirs["ttft_ms_mean"] == 41.0 and theirs["itl_ms_p50"] == 9.1
+    assert theirs["e2e_ms_p99"] == 1600.0
+    assert aiperf.parse_export({"records": data}) == theirs  # the nested form of some versions
+    comp = aiperf.compare({"output_tok_s": 1500.0}, theirs)
+    assert (
+        comp["output_tok_s"]["ratio"] == pytest.approx(1600 / 1500) and comp["ttft_ms_p95"]["ratio"] is None
+    )
+    assert get_engine_class("transformers-serve").crosscheck_tool == "aiperf"

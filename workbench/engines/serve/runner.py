@@ -1,0 +1,215 @@
+"""The opened server engine: the server process plus the streaming client and the metrics scraper.
+
+Opening starts the server (or, for an `openai` engine with a `url`, uses one already running), waits
+for its health route, sends one real request (transformers serve creates its KV cache then) and
+starts scraping its metrics. Records carry the server's token counts; prompt counts are checked
+against the client's tokenizer (`usage_check`). Errors and timeouts come back as records with
+`error` set, counted by the benchmark rather than dropped (`counts_errors`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats
+from workbench.engines.serve.client import MetricsScraper, StreamingClient, to_record
+from workbench.engines.serve.process import ServerError, ServerProcess, free_port, http_get
+from workbench.engines.serve.scrape import parse_prometheus
+
+
+def load_tokenizer(ctx: OpenContext) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(
+        ctx.tokenizer or ctx.model_source,
+        revision=ctx.model_revision,
+        trust_remote_code=ctx.trust_remote_code,
+    )
+
+
+class ServerRunner(Runner):
+    counts_errors = True
+
+    def __init__(self, engine: Any, ctx: OpenContext, knobs: dict[str, Any]) -> None:
+        self.engine, self.ctx, self.knobs = engine, ctx, knobs
+        self.opts = engine.options(ctx)
+        self.health_path, self.metrics_path, self.metrics_format = engine.routes(ctx)
+        self.token_prompts = engine.prompts_as_tokens(ctx)
+        self.tokenizer = load_tokenizer(ctx)
+        self.vocab_size = int(len(self.tokenizer))
+        self.proc: ServerProcess | None = None
+        self.client: StreamingClient | None = None
+        self.scraper: MetricsScraper | None = None
+        self.usage_check = {"prompt_checked": 0, "prompt_mismatch": 0}
+        self._pending: dict[str, tuple[Request, int]] = {}
+        work = Path(ctx.out_dir or tempfile.mkdtemp(prefix="workbench-server-")) / "server"
+        try:
+            self.base_url = self._start(work)
+            self.model_name = self.opts.served_model_name or self._model_name()
+            self.client = StreamingClient(
+                self.base_url + "/v1/completions", self._payload, self.opts.request_timeout_s
+            )
+            self.ready_s = self._wait_ready()
+            self._start_scraper()
+        except BaseException:
+            self.close()
+            raise
+        self.resolved_config = self._resolved()
+
+    # ------------------------------------------------------------------------------------ opening
+    def _start(self, work: Path) -> str:
+        url = getattr(self.opts, "url", None)
+        if url:
+            return str(url).rstrip("/")
+        port = free_port()
+        cmd = self.engine.command(self.ctx, self.knobs, port, work)
+        self.proc = ServerProcess(cmd, port, work.parent / "server.log", self.engine.server_env(self.ctx))
+        self.proc.start()
+        return self.proc.base_url
+
+    def _model_name(self) -> str:
+        return self.ctx.model_source
+
+    def _wait_ready(self) -> float:
+        def probe() -> None:
+            (rec,) = self.generate(
+                [Request("ready-probe", self._probe_ids(), 2)], timeout=self.opts.startup_timeout_s
+            )
+            if rec.error:
+                raise ServerError(rec.error)
+
+        if self.proc is None:
+            t0 = time.monotonic()
+            probe()
+            return time.monotonic() - t0
+        return self.proc.wait_ready(self.health_path, self.opts.startup_timeout_s, probe)
+
+    def _probe_ids(self) -> list[int]:
+        return self.tokenizer("The workbench checks that the server answers.", add_special_tokens=False)[
+            "input_ids"
+        ]
+
+    def _start_scraper(self) -> None:
+        if self.metrics_path is None or self.client is None:
+            return
+        client = self.client
+        self.scraper = MetricsScraper(client.lt, self.base_url + self.metrics_path,
+                                      self.metrics_format, self.opts.scrape_interval_s,
+                                      lambda: client.inflight)  # fmt: skip
+        self.scraper.start()
+
+    def _resolved(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "url": self.base_url,
+            "ready_s": round(self.ready_s, 3),
+            "model": self.model_name,
+        }
+        if self.proc is not None:
+            out["command"] = " ".join(self.proc.command)
+        out.update({f"server.{k}": v for k, v in self._server_info().items()})
+        return out
+
+    def _server_info(self) -> dict[str, Any]:
+        """What our transformers launcher reports on /metrics (weights, KV capacity, dtype); {} elsewhere."""
+        if self.metrics_path is None or self.metrics_format != "prometheus":
+            return {}
+        status, body = http_get(self.base_url + self.metrics_path, timeout=5)
+        if status != 200:
+            return {}
+        vals = parse_prometheus(body.decode(errors="replace"))
+        info = {
+            k.removeprefix("workbench_server_"): v
+            for k, v in vals.items()
+            if k.startswith("workbench_server_")
+        }
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith("workbench_server_info{"):
+                info.update(
+                    dict(
+                        p.split("=", 1)
+                        for p in line[line.index("{") + 1 : line.rindex("}")].replace('"', "").split(",")
+                        if "=" in p
+                    )
+                )
+        return info
+
+    # -------------------------------------------------------------------------------------- running
+    def _payload(self, request: Request) -> dict[str, Any]:
+        if self.token_prompts:
+            prompt: Any = list(request.input_ids)
+        else:
+            prompt = self.tokenizer.decode(request.input_ids, skip_special_tokens=False)
+        body: dict[str, Any] = {"model": self.model_name, "prompt": prompt, "max_tokens": request.max_new_tokens,
+                                "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.ignore_eos:
+            body.update(self.engine.payload_extras(self.ctx, request))
+        return body
+
+    def submit(self, request: Request) -> None:
+        assert self.client is not None
+        self._pending[request.id] = (request, self._client_prompt_len(request))
+        self.client.submit(request)
+
+    def _client_prompt_len(self, request: Request) -> int:
+        if self.token_prompts:
+            return len(request.input_ids)
+        text = self.tokenizer.decode(request.input_ids, skip_special_tokens=False)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def collect(self, timeout: float) -> list[RequestRecord]:
+        assert self.client is not None
+        if self.proc is not None:
+            self.proc.check_alive("the server")
+        out = []
+        for request, arrival, res in self.client.collect(timeout):
+            req, client_len = self._pending.pop(request.id, (request, len(request.input_ids)))
+            server_len = res.usage.get("prompt_tokens")
+            if server_len is not None:
+                self.usage_check["prompt_checked"] += 1
+                # the server may add a BOS token the client's count leaves out
+                if abs(int(server_len) - client_len) > 1:
+                    self.usage_check["prompt_mismatch"] += 1
+            out.append(to_record(req, arrival, res, client_len))
+        if self.proc is not None and (not out or any(r.error for r in out)):
+            if any(r.error for r in out):  # a broken connection: did the server die under us?
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.proc.wait(timeout=1.0)  # type: ignore[union-attr]
+            self.proc.check_alive("the server")
+        return out
+
+    def server_metrics(self) -> list[dict[str, Any]]:
+        return list(self.scraper.samples) if self.scraper is not None else []
+
+    def stats(self) -> RunnerStats:
+        info = self.resolved_config if hasattr(self, "resolved_config") else {}
+
+        def num(key: str) -> int | None:
+            v = info.get(f"server.{key}")
+            return int(float(v)) if v is not None else None
+
+        return RunnerStats(weights_bytes=num("weights_bytes"), kv_cache_tokens=num("kv_cache_tokens"),
+                           kv_bytes_per_token=num("kv_bytes_per_token"), dtype=info.get("server.dtype"),
+                           scheduling_policy=info.get("server.scheduler"))  # fmt: skip
+
+    def close(self) -> None:
+        if self.scraper is not None:
+            self.scraper.stop()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.proc is not None:
+            rc = self.proc.stop(self.opts.stop_grace_s)
+            if hasattr(self, "resolved_config"):
+                self.resolved_config["server_exit_code"] = rc
+            self.proc = None
+
+    def describe(self) -> str:
+        return json.dumps(self.resolved_config)
