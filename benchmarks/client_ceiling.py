@@ -37,14 +37,16 @@ def main() -> int:
     reqs = [Request(f"c{i}", [1, 2, 3, 4], a.tokens) for i in range(a.requests)]
     t0, done, sent, tokens, errors = time.perf_counter(), 0, 0, 0, 0
     while sent < min(a.concurrency, len(reqs)):
-        client.submit(reqs[sent]); sent += 1  # fmt: skip
+        client.submit(reqs[sent])
+        sent += 1
     while done < len(reqs):
         for _, _, res in client.collect(1.0):
             done += 1
             tokens += len(res.chunk_times)
             errors += res.error is not None
             if sent < len(reqs):
-                client.submit(reqs[sent]); sent += 1  # fmt: skip
+                client.submit(reqs[sent])
+        sent += 1
     wall = time.perf_counter() - t0
     client.close()
     srv.stop()
