@@ -39,14 +39,26 @@ def _trial_line(spec: Any, t: Any, role: bool = True) -> str:
     return f"trial {t.number}{tag}: {t.state.name} {what}" + (f"\n  note: {note}" if note else "")
 
 
+def _study_figures(study: Any) -> dict[str, Any]:
+    """The study's figures; plotly is imported only when a tracker logs them (not with `--tracking-uri none`)."""
+    from workbench.plots import study_figures
+
+    return study_figures(study)
+
+
+def _trial_figures(result: Any) -> dict[str, Any]:
+    from workbench.plots import trial_figures
+
+    return trial_figures(result)
+
+
 def _run(spec: Any, args: argparse.Namespace, on_trial: Callable[[Any], None], **kw: Any) -> Any:
     """`workbench.study.tune` with this command's stores; a study that does not match is bad input."""
-    from workbench.plots import study_figures, trial_figures
     from workbench.study import StudyMismatch, tune
 
     try:
         return tune(spec, storage=storage(args), tracking_uri=tracking(args), n_trials=args.n_trials,
-                    on_trial=on_trial, figures=study_figures, trial_figures=trial_figures, **kw)  # fmt: skip
+                    on_trial=on_trial, figures=_study_figures, trial_figures=_trial_figures, **kw)  # fmt: skip
     except StudyMismatch as e:
         raise input_error(e) from None
 
