@@ -100,7 +100,7 @@ class CrosscheckInput:
     metrics: dict[str, float]
     #: the folder the cross-check writes its dataset, commands, logs and report into
     work: Path
-    #: the trial's workload (warm-up requests first), exactly as the workbench measured it
+    #: the requests the trial measured (its first repeat: same seed, order and lengths)
     requests: list[Request]
     eos_id: int | None = None
     #: the trial's cached artifact (from its result), when there is one
@@ -235,6 +235,12 @@ class Engine(abc.ABC):
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
         """False when the build knobs describe the source model itself (nothing to build or cache)."""
         return True
+
+    @classmethod
+    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+        """`needs_build` with the study's engine options (an option may say a build is not needed:
+        a backend without one, a choice mapped to a ready checkpoint). Defaults to `needs_build`."""
+        return cls.needs_build(build_knobs)
 
     @classmethod
     def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:

@@ -142,7 +142,8 @@ class TrialPlan(BaseModel):
             return
         self.key_material = _material(self, engine_cls, spec, launcher)
         self.material_key = build_key(self.key_material)
-        self.build_key = self.material_key if engine_cls.needs_build(self.build_knobs) else None
+        needs = engine_cls.needs_build_for(self.engine_options, self.build_knobs)
+        self.build_key = self.material_key if needs else None
 
 
 def _spec_fields(spec: StudySpec) -> dict[str, Any]:

@@ -138,3 +138,22 @@ def read_quant_config(checkpoint: Path) -> dict[str, Any]:
     """The checkpoint's hf_quant_config.json (what TensorRT-LLM's PyTorch backend reads)."""
     f = Path(checkpoint) / "hf_quant_config.json"
     return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def main(request_json: str, out_dir: str) -> None:
+    """`python -m workbench.engines.trtllm.modelopt_build quantize.json OUT`: an exported trial's build."""
+    from workbench.engines.trtllm import calib
+
+    req = json.loads(Path(request_json).read_text())
+    c = req.pop("calibration")
+    if "unusable" in c:
+        raise SystemExit(c["unusable"])
+    src = calib.CalibSource(c["kind"], c["location"], c.get("sha256"), c.get("size_bytes"))
+    req["texts"] = calib.load_texts(src, int(req.pop("calib_samples")), req.pop("calib_text_field"))
+    print(json.dumps(quantize_checkpoint(req, Path(out_dir)), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1], sys.argv[2])
