@@ -160,6 +160,12 @@ class TrtllmEngine(Engine):
         return B.needs_build(options, build_knobs)
 
     def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        return self.build_artifact(ctx, build_knobs, out_dir)
+
+    @classmethod
+    def build_artifact(cls, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        """The build, callable without an engine instance: the PyTorch backend's ModelOpt build needs
+        torch, transformers and nvidia-modelopt only, so it also runs where tensorrt_llm is absent."""
         from workbench.engines.trtllm.build_process import run_child
 
         knobs = {**ctx.knobs, **build_knobs}
