@@ -41,8 +41,13 @@ def study(tmp_path: Path, tiny_model: Path, **options) -> Path:
         "name": "mo",
         "model": {"path": str(tiny_model), "dtype": "float32"},
         "engine": "trtllm",
-        "engine_options": {"calib_dataset": "data/calib.jsonl", "calib_samples": 16, "calib_max_seq_length": 48,
-                           "calib_batch_size": 4, **options},  # fmt: skip
+        "engine_options": {
+            "calib_dataset": "data/calib.jsonl",
+            "calib_samples": 16,
+            "calib_max_seq_length": 48,
+            "calib_batch_size": 4,
+            **options,
+        },  # fmt: skip
         "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq", "int8_sq_per_channel"]}},
         "workload": {"num_requests": 4, "input_len": 16, "output_len": 4},
         "trial": {"device": "cpu"},
@@ -62,7 +67,10 @@ def build(spec, tmp_path: Path, **knobs):
     assert plan.build_key is not None
     ctx = plan.open_context()
     return EngineCache(plan.cache_dir).get_or_build(  # the engine's build, as the trial runs it
-        "trtllm", plan.build_key, plan.key_material, lambda out: TrtllmEngine.build_artifact(ctx, plan.build_knobs, out)
+        "trtllm",
+        plan.build_key,
+        plan.key_material,
+        lambda out: TrtllmEngine.build_artifact(ctx, plan.build_knobs, out),
     )
 
 
@@ -70,7 +78,7 @@ def tensors(ckpt: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     out = {}
     for f in ckpt.glob("*.safetensors"):
         with safe_open(str(f), "pt") as st:
-            for k in st.keys():
+            for k in st.keys():  # noqa: SIM118 - safe_open is not a dict
                 t = st.get_tensor(k)
                 out[k] = (str(t.dtype).removeprefix("torch."), tuple(t.shape))
     return out
@@ -80,14 +88,18 @@ def bf16_bytes(tiny_model: Path) -> int:
     """The source checkpoint's size had it been stored in bfloat16 (it is float32)."""
     total = 0
     with safe_open(str(tiny_model / "model.safetensors"), "pt") as st:
-        for k in st.keys():
+        for k in st.keys():  # noqa: SIM118 - safe_open is not a dict
             total += st.get_tensor(k).numel() * 2
     return total
 
 
 @pytest.mark.parametrize(
     "q, kv, algo",
-    [("fp8", "fp8", "FP8"), ("w4a16_awq", "auto", "W4A16_AWQ"), ("int8_sq_per_channel", "auto", "W8A8_SQ_PER_CHANNEL")],
+    [
+        ("fp8", "fp8", "FP8"),
+        ("w4a16_awq", "auto", "W4A16_AWQ"),
+        ("int8_sq_per_channel", "auto", "W8A8_SQ_PER_CHANNEL"),
+    ],
 )
 def test_modelopt_builds_a_checkpoint_tensorrt_llm_reads(tmp_path, tiny_model, q, kv, algo):
     calib_file(tmp_path / "studies" / "data")
@@ -95,7 +107,9 @@ def test_modelopt_builds_a_checkpoint_tensorrt_llm_reads(tmp_path, tiny_model, q
     art = build(spec, tmp_path, quantization=q, kv_cache_dtype=kv)
     ckpt = art.path / "checkpoint"
     hq = json.loads((ckpt / "hf_quant_config.json").read_text())
-    assert hq["producer"]["name"] == "modelopt" and hq["producer"]["version"] == art.manifest["modelopt_version"]
+    assert (
+        hq["producer"]["name"] == "modelopt" and hq["producer"]["version"] == art.manifest["modelopt_version"]
+    )
     assert hq["quantization"]["quant_algo"] == algo
     assert hq["quantization"]["kv_cache_quant_algo"] == ("FP8" if kv == "fp8" else None)
     assert "lm_head" in hq["quantization"]["exclude_modules"]
@@ -109,7 +123,9 @@ def test_modelopt_builds_a_checkpoint_tensorrt_llm_reads(tmp_path, tiny_model, q
         assert t[f"{w}.weight"] == ("uint8", (64, 128))  # 128 x 128 int4, two per byte
         assert t[f"{w}.weight_scale"] == ("float32", (128, 1))  # one scale per output row and 128-group
         # AWQ's activation scales: folded into the shared layernorm for q/k/v, kept where nothing precedes
-        assert "model.layers.0.self_attn.o_proj.pre_quant_scale" in t and hq["quantization"]["pre_quant_scale"]
+        assert (
+            "model.layers.0.self_attn.o_proj.pre_quant_scale" in t and hq["quantization"]["pre_quant_scale"]
+        )
     else:
         assert t[f"{w}.weight"][0] == "int8" and t[f"{w}.weight_scale"][1] == (128,)
         assert f"{w}.pre_quant_scale" in t and f"{w}.input_scale" in t
@@ -146,12 +162,17 @@ def test_a_relative_calibration_path_is_taken_from_the_study_file(tmp_path, tiny
     monkeypatch.chdir(tmp_path)  # not the study's folder: data/calib.jsonl is not here
     from workbench.engines.trtllm import build as B
 
-    req = B.modelopt_request(plan_for(spec, tmp_path, quantization="fp8").open_context(), {"quantization": "fp8", "kv_cache_dtype": "auto"})
+    req = B.modelopt_request(
+        plan_for(spec, tmp_path, quantization="fp8").open_context(),
+        {"quantization": "fp8", "kv_cache_dtype": "auto"},
+    )
     assert len(req["texts"]) == 16 and req["texts"][0].startswith("Calibration sentence 0")
     bad = study(tmp_path, tiny_model, calib_dataset="missing/calib.jsonl")
     from workbench.spec import SpecError
 
-    with pytest.raises(SpecError, match=r"engine_options.calib_dataset: .*missing/calib.jsonl does not exist"):
+    with pytest.raises(
+        SpecError, match=r"engine_options.calib_dataset: .*missing/calib.jsonl does not exist"
+    ):
         load_spec(bad)
 
 

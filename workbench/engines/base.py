@@ -213,6 +213,11 @@ class Engine(abc.ABC):
         return None
 
     @classmethod
+    def doctor_notes(cls) -> list[str]:
+        """Lines `workbench doctor` prints under the engine: which of its set-ups works on this machine."""
+        return []
+
+    @classmethod
     def check_options(
         cls, options: dict[str, Any], study_dir: str | None
     ) -> list[tuple[tuple[str, ...], str]]:

@@ -36,7 +36,9 @@ def cuda_graph_config(knobs: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def llm_args(knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str) -> dict[str, Any]:
+def llm_args(
+    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+) -> dict[str, Any]:
     """Every TorchLlmArgs keyword of a trial but model/tokenizer: the run and the exported YAML."""
     opts = TrtllmOptions.model_validate(options)
     args: dict[str, Any] = {
@@ -66,7 +68,9 @@ def llm_args(knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, l
     return args
 
 
-def serve_options(knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str) -> dict[str, Any]:
+def serve_options(
+    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+) -> dict[str, Any]:
     """The `--config` YAML of trtllm-serve / trtllm-bench --backend pytorch: the trial's LLM arguments.
 
     tensor_parallel_size goes on the command line (both tools take it there), the rest is YAML."""

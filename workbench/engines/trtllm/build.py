@@ -11,9 +11,6 @@ environment through the engine's `packages` (workbench.trials.cache.artifact_mat
 
 from __future__ import annotations
 
-import gc
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +19,6 @@ from workbench.engines.trtllm import args as T
 from workbench.engines.trtllm import calib
 from workbench.engines.trtllm.knobs import TrtllmOptions, backend
 from workbench.engines.trtllm.modelopt_build import ALGORITHMS
-
-#: the KV pool a TensorRT build's throw-away executor gets (1.2.x starts one before save(); its
-#: default 0.9 of free memory would be the build's peak for nothing)
-BUILD_KV_FRACTION = 0.05
 
 
 def calib_key(ctx: OpenContext) -> dict[str, Any]:
@@ -139,40 +132,4 @@ def trt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
         "revision": ctx.model_revision,
         "trust_remote_code": ctx.trust_remote_code,
         "args": args,
-    }
-
-
-def build_tensorrt_engine(req: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """In the build process: build with the TensorRT-engine LLM and save it; the build steps' times."""
-    from workbench.engines.trtllm.engine import load_api
-
-    api = load_api("tensorrt")
-    args = req["args"]
-    workspace = out_dir / "workspace"
-    workspace.mkdir(exist_ok=True)
-    t0 = time.perf_counter()
-    llm = api.LLM(
-        model=req["model"],
-        tokenizer=req["tokenizer"],
-        revision=req["revision"],
-        trust_remote_code=req["trust_remote_code"],
-        workspace=str(workspace),
-        **T.llm_kwargs({**args, "kv_cache_config": {"free_gpu_memory_fraction": BUILD_KV_FRACTION}}, api),
-    )
-    try:
-        construct_s = time.perf_counter() - t0
-        stats = getattr(llm, "llm_build_stats", None)
-        steps = {str(n): float(s) for n, s in (getattr(stats, "build_steps_info", None) or [])}
-        t1 = time.perf_counter()
-        llm.save(str(out_dir / "engine"))
-        save_s = time.perf_counter() - t1
-    finally:
-        llm.shutdown()
-        del llm
-        gc.collect()
-    shutil.rmtree(workspace, ignore_errors=True)
-    return {
-        "steps_s": {**steps, "llm_total": construct_s, "save": save_s},
-        "llm_args": args,
-        "tensorrt_llm_version": api.version,
     }

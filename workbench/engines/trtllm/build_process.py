@@ -3,7 +3,7 @@
 A TensorRT build (`_tensorrt_engine.LLM(...)` then `save()`) starts a full executor and a ModelOpt
 calibration loads the whole model; done in the trial's worker, that peak would be recorded as the
 trial's serving memory and the CUDA context and allocator caches would stay until the worker exits.
-Here the parent writes the request, runs `python -m workbench.engines.trtllm.build_process REQ OUT`
+Here the parent writes the request, runs `python -m workbench.engines.trtllm.build_child REQ OUT`
 (the same interpreter: the worker's environment), samples the GPU's used memory while it runs, and
 returns the child's answer with `build_peak` (GPU bytes above the baseline, the child's own RSS peak).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -58,12 +57,14 @@ class _GpuPeak:
         self._thread.join(timeout=5)
 
 
-def run_child(kind: str, req: dict[str, Any], out_dir: Path, device_index: int | None, log: Path) -> dict[str, Any]:
+def run_child(
+    kind: str, req: dict[str, Any], out_dir: Path, device_index: int | None, log: Path
+) -> dict[str, Any]:
     """Run one build (`kind`: "modelopt" or "tensorrt") in a child process; its answer plus its peaks."""
     req_path = out_dir / "build_request.json"
     res_path = out_dir / "build_result.json"
     req_path.write_text(json.dumps({"kind": kind, "out_dir": str(out_dir), **req}, default=str))
-    cmd = [sys.executable, "-m", "workbench.engines.trtllm.build_process", str(req_path), str(res_path)]
+    cmd = [sys.executable, "-m", "workbench.engines.trtllm.build_child", str(req_path), str(res_path)]
     t0 = time.perf_counter()
     with open(log, "w") as f, _GpuPeak(device_index) as gpu:
         rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -75,36 +76,10 @@ def run_child(kind: str, req: dict[str, Any], out_dir: Path, device_index: int |
     res_path.unlink()
     req_path.unlink()
     gpu_peak = None if gpu.peak is None or gpu.baseline is None else gpu.peak - gpu.baseline
-    res["build_peak"] = {**res.pop("child_peak", {}), "gpu_used_above_baseline_bytes": gpu_peak, "wall_s": wall}
+    res["build_peak"] = {
+        **res.pop("child_peak", {}),
+        "gpu_used_above_baseline_bytes": gpu_peak,
+        "wall_s": wall,
+    }
     res["build_process"] = "separate"
     return res
-
-
-def _child_peak() -> dict[str, Any]:
-    out: dict[str, Any] = {"rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        out["torch_cuda_max_reserved_bytes"] = int(torch.cuda.max_memory_reserved())
-    return out
-
-
-def main(req_path: str, res_path: str) -> None:
-    req = json.loads(Path(req_path).read_text())
-    out_dir = Path(req.pop("out_dir"))
-    kind = req.pop("kind")
-    if kind == "modelopt":
-        from workbench.engines.trtllm.modelopt_build import quantize_checkpoint
-
-        res = quantize_checkpoint(req, out_dir / "checkpoint")
-    elif kind == "tensorrt":
-        from workbench.engines.trtllm.build import build_tensorrt_engine
-
-        res = build_tensorrt_engine(req, out_dir)
-    else:
-        raise SystemExit(f"unknown build kind {kind!r}")
-    res["child_peak"] = _child_peak()
-    Path(res_path).write_text(json.dumps(res, default=str))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])

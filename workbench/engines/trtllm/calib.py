@@ -113,11 +113,15 @@ def _records(f: Path, field: str) -> list[str]:
     if f.suffix == ".txt":
         return [ln for ln in f.read_text().splitlines() if ln.strip()]
     text = f.read_text()
-    rows = json.loads(text) if f.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    rows = (
+        json.loads(text) if f.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    )
     out = []
     for i, r in enumerate(rows if isinstance(rows, list) else [rows]):
         if not isinstance(r, dict) or not isinstance(r.get(field), str):
-            raise CalibError(f"{f}: record {i + 1} has no text field {field!r} (engine_options.calib_text_field)")
+            raise CalibError(
+                f"{f}: record {i + 1} has no text field {field!r} (engine_options.calib_text_field)"
+            )
         out.append(r[field])
     return out
 

@@ -34,3 +34,45 @@ def option_problems(options: dict[str, Any], study_dir: str | None) -> list[tupl
     if options.get("checkpoints") and backend(options) == "tensorrt":
         out.append((("checkpoints",), "pre-quantized checkpoints are for backend: pytorch"))
     return out
+
+
+def setups_here(trtllm_here: bool) -> list[str]:
+    """One line per way of running the trtllm engine, each saying whether it works on this machine."""
+    import importlib.util
+    import shutil
+
+    def have(m: str) -> bool:
+        return importlib.util.find_spec(m) is not None
+
+    runtimes = [r for r in ("docker", "podman", "apptainer") if shutil.which(r)]
+    gpu = _nvidia_gpu()
+    a = "works" if trtllm_here else "not here (tensorrt_llm is not importable in this interpreter)"
+    if runtimes and gpu:
+        b = f"possible ({', '.join(runtimes)} and an NVIDIA GPU found; `workbench doctor STUDY` checks the runtime)"
+    else:
+        b = (
+            "not here ("
+            + ("no docker/podman/apptainer" if not runtimes else "no NVIDIA GPU seen by NVML")
+            + ")"
+        )
+    mo = all(have(m) for m in ("modelopt", "torch", "transformers"))
+    c = (
+        "works here (FP8/AWQ/SmoothQuant on CPU or GPU; NVFP4 needs CUDA)"
+        if mo
+        else "needs nvidia-modelopt, torch, transformers"
+    )
+    return [
+        f"(a) workbench inside tensorrt-llm/release:1.2.1 (or any env with tensorrt_llm): {a}",
+        f"(b) workbench here, trial worker in the container (runtime: container): {b}",
+        f"ModelOpt build step of backend: pytorch (quantized checkpoints): {c}",
+    ]
+
+
+def _nvidia_gpu() -> bool:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml.nvmlDeviceGetCount() > 0
+    except Exception:  # noqa: BLE001 - no driver, no NVML: no GPU
+        return False

@@ -139,7 +139,15 @@ def torch_commands(
 
     opts = T.TrtllmOptions.model_validate(spec.engine_options)
     name = spec.model.id or Path(spec.model_source).name
-    top = [opts.trtllm_bench, "--model", name, "--model_path", checkpoint, "--workspace", str(work / "bench-workspace")]
+    top = [
+        opts.trtllm_bench,
+        "--model",
+        name,
+        "--model_path",
+        checkpoint,
+        "--workspace",
+        str(work / "bench-workspace"),
+    ]
     w = spec.workload
     tp = [
         *top,
@@ -171,7 +179,9 @@ def _write_inputs(inp: CrosscheckInput) -> None:
     (work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in dataset_lines(inp.requests)))
     opts = T.TrtllmOptions.model_validate(inp.spec.engine_options)
     if opts.backend == "pytorch":
-        cfg = TT.serve_options(inp.knobs, inp.spec.engine_options, inp.spec.model.dtype, inp.spec.model.load_format)
+        cfg = TT.serve_options(
+            inp.knobs, inp.spec.engine_options, inp.spec.model.dtype, inp.spec.model.load_format
+        )
         (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         return
     rt = T.runtime_args(inp.knobs, opts.cuda_graph_cache_size)
@@ -184,7 +194,9 @@ def _torch_checkpoint(inp: CrosscheckInput) -> str:
         return str(inp.artifact_path / "checkpoint")
     ref = T.TrtllmOptions.model_validate(inp.spec.engine_options).checkpoints.get(inp.knobs["quantization"])
     if ref is None and inp.knobs["quantization"] != "none":
-        raise CrosscheckError("the trial's quantized checkpoint is not in the cache: run the trial again, then crosscheck")
+        raise CrosscheckError(
+            "the trial's quantized checkpoint is not in the cache: run the trial again, then crosscheck"
+        )
     if ref is not None and inp.spec.source_path is not None and (inp.spec.source_path.parent / ref).exists():
         return str((inp.spec.source_path.parent / ref).resolve())
     return ref or inp.spec.model_source

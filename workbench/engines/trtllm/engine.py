@@ -15,9 +15,11 @@ every class is looked up by the import path the recorded API snapshot (api/) giv
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,11 +56,6 @@ class TrtllmNotInstalled(EngineNotInstalled):
     """tensorrt_llm is missing from the environment the worker runs in (kind "not_installed")."""
 
 
-def dir_size(path: Path) -> int:
-    """Bytes of the files under `path` (the saved engine's or checkpoint's size)."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
 def available() -> bool:
     return importlib.util.find_spec("tensorrt_llm") is not None
 
@@ -87,6 +84,11 @@ def load_api(which: str = "tensorrt") -> SimpleNamespace:
     return SimpleNamespace(**ns)
 
 
+def dir_size(path: Path) -> int:
+    """Bytes of the files under `path` (the saved engine's or checkpoint's size)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 class TrtllmEngine(Engine):
     name = "trtllm"
     version = "2"
@@ -98,6 +100,14 @@ class TrtllmEngine(Engine):
     @classmethod
     def check_available(cls) -> str | None:
         return None if available() else INSTALL_HINT
+
+    @classmethod
+    def doctor_notes(cls) -> list[str]:
+        """Which set-up works here: (a) in this interpreter (the release container), (b) the worker in a
+        container, and the ModelOpt build step, which needs no TensorRT-LLM (docs/trtllm.md)."""
+        from workbench.engines.trtllm.checks import setups_here
+
+        return setups_here(available())
 
     @classmethod
     def check_options(cls, options: dict[str, Any], study_dir: str | None) -> list[tuple[str, str]]:
@@ -182,8 +192,8 @@ class TrtllmEngine(Engine):
     def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
         knobs = {**ctx.knobs, **runtime_knobs}
         if backend(ctx.options) == "tensorrt":
-            return TrtllmRunner(ctx, artifact, knobs)
-        return TorchRunner(ctx, artifact, knobs, model_path(ctx, artifact, knobs))
+            return TrtllmRunner(load_api("tensorrt"), ctx, artifact, knobs)
+        return TorchRunner(load_api("pytorch"), ctx, artifact, knobs, model_path(ctx, artifact, knobs))
 
 
 def model_path(ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]) -> str:
@@ -191,3 +201,42 @@ def model_path(ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]) -> s
     if artifact.build_key:
         return str(artifact.path / "checkpoint")
     return B.prequantized(ctx, knobs["quantization"]) or ctx.model_source
+
+
+#: the KV pool a TensorRT build's throw-away executor gets (1.2.x starts one before save(); its
+#: default 0.9 of free memory would be the build's peak for nothing)
+BUILD_KV_FRACTION = 0.05
+
+
+def build_tensorrt_engine(req: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """In the build process: build with the TensorRT-engine LLM and save it; the build steps' times."""
+    api = load_api("tensorrt")
+    args = req["args"]
+    workspace = out_dir / "workspace"
+    workspace.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    llm = api.LLM(
+        model=req["model"],
+        tokenizer=req["tokenizer"],
+        revision=req["revision"],
+        trust_remote_code=req["trust_remote_code"],
+        workspace=str(workspace),
+        **T.llm_kwargs({**args, "kv_cache_config": {"free_gpu_memory_fraction": BUILD_KV_FRACTION}}, api),
+    )
+    try:
+        construct_s = time.perf_counter() - t0
+        stats = getattr(llm, "llm_build_stats", None)
+        steps = {str(n): float(s) for n, s in (getattr(stats, "build_steps_info", None) or [])}
+        t1 = time.perf_counter()
+        llm.save(str(out_dir / "engine"))
+        save_s = time.perf_counter() - t1
+    finally:
+        llm.shutdown()
+        del llm
+        gc.collect()
+    shutil.rmtree(workspace, ignore_errors=True)
+    return {
+        "steps_s": {**steps, "llm_total": construct_s, "save": save_s},
+        "llm_args": args,
+        "tensorrt_llm_version": api.version,
+    }

@@ -70,9 +70,8 @@ def _yaml(path: Path, data: dict[str, Any], head: str) -> Path:
 
 def write_files(knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
     """Options YAMLs, build arguments and script, and commands.sh for these knobs; returns the files."""
-    from workbench.engines.trtllm.api import snapshot
-
     from workbench.engines.base import EngineError
+    from workbench.engines.trtllm.api import snapshot
     from workbench.engines.trtllm.build import trt_options
 
     dtype, fmt = ctx.model_dtype, ctx.load_format

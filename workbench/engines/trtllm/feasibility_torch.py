@@ -82,7 +82,11 @@ def memory_estimate(
         per_token = estimate.kv_bytes_per_token(cfg, 1.0 if knobs["kv_cache_dtype"] == "fp8" else dbytes)
         batch = int(knobs["max_batch_size"])
         logits = batch * int(cfg["vocab_size"]) * 4.0  # fp32 logits of a full decode batch
-        graphs = int(knobs["cuda_graph_max_batch_size"]) * int(cfg["hidden_size"]) * dbytes * 8 if knobs["cuda_graphs"] else 0.0
+        graphs = (
+            int(knobs["cuda_graph_max_batch_size"]) * int(cfg["hidden_size"]) * dbytes * 8
+            if knobs["cuda_graphs"]
+            else 0.0
+        )
     except (KeyError, TypeError, ValueError):
         return None
     overhead = 2 * CUDA_CONTEXT_BYTES + RUNTIME_BYTES
@@ -101,7 +105,9 @@ def memory_estimate(
     }
 
 
-def _memory(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]) -> str | None:
+def _memory(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+) -> str | None:
     est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
     if est is None:
         return None

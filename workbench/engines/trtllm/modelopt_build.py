@@ -108,12 +108,17 @@ def quantize_checkpoint(req: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     model, tok = _load(req["model_source"], req.get("revision"), req["dtype"], req["device"],
                        bool(req.get("trust_remote_code")))  # fmt: skip
     load_s = time.perf_counter() - t0
-    batches = calibration_batches(tok, req["texts"], int(req["calib_max_seq_length"]), int(req["calib_batch_size"]))
+    batches = calibration_batches(
+        tok, req["texts"], int(req["calib_max_seq_length"]), int(req["calib_batch_size"])
+    )
 
     def forward_loop(m: Any) -> None:
         with torch.no_grad():
             for b in batches:
-                m(input_ids=b["input_ids"].to(req["device"]), attention_mask=b["attention_mask"].to(req["device"]))
+                m(
+                    input_ids=b["input_ids"].to(req["device"]),
+                    attention_mask=b["attention_mask"].to(req["device"]),
+                )
 
     cfg = quant_config(mtq, q, req.get("kv_cache_dtype") == "fp8")
     t1 = time.perf_counter()

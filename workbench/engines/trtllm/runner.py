@@ -31,12 +31,10 @@ def _opts(ctx: OpenContext) -> T.TrtllmOptions:
 class TrtllmRunner(Runner):
     """A saved TensorRT engine (backend: tensorrt)."""
 
-    def __init__(self, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
+    def __init__(self, api: Any, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
         from transformers import AutoTokenizer
 
-        from workbench.engines.trtllm.engine import load_api
-
-        self._api = api = load_api("tensorrt")
+        self._api = api  # tensorrt_llm's classes (engine.load_api)
         self._ctx = ctx
         self._device_index = ctx.device.index or 0
         self._baseline = nvml_used(self._device_index)
@@ -217,12 +215,12 @@ def kv_stats(stats: Any) -> dict[str, Any]:
 class TorchRunner(TrtllmRunner):
     """A Hugging Face checkpoint on the PyTorch backend (backend: pytorch, the default)."""
 
-    def __init__(self, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any], model_path: str):
+    def __init__(
+        self, api: Any, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any], model_path: str
+    ):
         from transformers import AutoTokenizer
 
-        from workbench.engines.trtllm.engine import load_api
-
-        self._api = api = load_api("pytorch")
+        self._api = api
         self._ctx = ctx
         self._device_index = ctx.device.index or 0
         self._baseline = nvml_used(self._device_index)
@@ -248,7 +246,9 @@ def torch_resolved_config(model_path: str, args: dict[str, Any], manifest: dict[
     """The checkpoint's shape and quantization (config.json, hf_quant_config.json) and the run's arguments."""
     p = Path(model_path)
     cfg = json.loads((p / "config.json").read_text()) if (p / "config.json").is_file() else {}
-    hq = json.loads((p / "hf_quant_config.json").read_text()) if (p / "hf_quant_config.json").is_file() else {}
+    hq = (
+        json.loads((p / "hf_quant_config.json").read_text()) if (p / "hf_quant_config.json").is_file() else {}
+    )
     quant = hq.get("quantization", {}) or {}
     kv_fp8 = args["kv_cache_config"]["dtype"] == "fp8" or quant.get("kv_cache_quant_algo") == "FP8"
     heads = cfg.get("num_attention_heads") or 0
@@ -262,7 +262,11 @@ def torch_resolved_config(model_path: str, args: dict[str, Any], manifest: dict[
         "vocab_size": cfg.get("vocab_size"),
         "quant_algo": quant.get("quant_algo"),
         "kv_cache_quant_algo": quant.get("kv_cache_quant_algo") or ("FP8" if kv_fp8 else None),
-        "kv_bytes_per_token": 2 * layers * (cfg.get("num_key_value_heads") or heads) * head * (1 if kv_fp8 else 2),
+        "kv_bytes_per_token": 2
+        * layers
+        * (cfg.get("num_key_value_heads") or heads)
+        * head
+        * (1 if kv_fp8 else 2),
         "weights_bytes": manifest.get("checkpoint_size_bytes"),
     }
     for k, v in args.items():
