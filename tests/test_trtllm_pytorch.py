@@ -357,3 +357,30 @@ def test_defect_the_crosscheck_replays_the_trials_measured_requests(write_study,
     )  # bench.py, repeat 0
     assert [r.input_ids for r in inp.requests] == [r.input_ids for r in bench_run0]
     assert [r.max_new_tokens for r in inp.requests] == [r.max_new_tokens for r in bench_run0]
+
+
+@pytest.mark.parametrize(
+    "name, backend", [("trtllm-llama-3.1-8b", "pytorch"), ("trtllm-llama-3.1-8b-tensorrt", "tensorrt")]
+)
+def test_the_worked_examples_validate_with_their_calibration_folder(tmp_path, name, backend):
+    import shutil
+
+    from workbench.spec import SpecError, load_spec
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "studies").mkdir()
+    study = tmp_path / "studies" / f"{name}.yaml"
+    shutil.copy(root / "studies" / f"{name}.yaml", study)
+    with pytest.raises(
+        SpecError, match="calib_dataset"
+    ):  # the data/calib folder of docs/trtllm.md is missing
+        load_spec(study)
+    (tmp_path / "data" / "calib").mkdir(parents=True)
+    (tmp_path / "data" / "calib" / "train.jsonl").write_text('{"text": "calibration"}\n')
+    spec = load_spec(study)
+    assert spec.engine_options["backend"] == backend
+    assert {"max_batch_size", "max_num_tokens", "kv_cache_fraction", "quantization"} <= set(spec.search_space)
+    assert any(c.metric == "gsm8k_score" for c in spec.constraints)
+    if backend == "pytorch":
+        assert set(spec.search_space["quantization"].choices) == {"none", "fp8", "w4a16_awq"}
+        assert "kv_cache_dtype" in spec.search_space and "cuda_graph_padding" in spec.search_space
