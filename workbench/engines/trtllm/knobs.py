@@ -255,9 +255,6 @@ class TrtllmOptions(BaseModel):
         1000, ge=0, description="TensorRT backend: graphs cached with cuda_graph_mode (trtllm-bench: 1000)"
     )
     trtllm_serve: str = Field("trtllm-serve", description="the trtllm-serve executable, for export")
-    build_in_subprocess: bool = Field(
-        True, description="build in a child process, so its memory peak and CUDA context are its own"
-    )
     calib_batches: int = Field(512, ge=1)
     calib_batch_size: int = Field(1, ge=1)
     calib_max_seq_length: int = Field(512, ge=1)
