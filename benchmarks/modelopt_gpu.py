@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 LLAMA_31_8B = {
+    "architectures": ["LlamaForCausalLM"],  # ModelOpt's export reads it (None breaks is_multimodal_model)
     "vocab_size": 128256,
     "hidden_size": 4096,
     "intermediate_size": 14336,
@@ -77,8 +78,17 @@ def run_small(algos: list[str], out: Path, samples: int, seq_len: int) -> list[d
     return rows
 
 
-def run_gpu(algos: list[str], out: Path, samples: int, seq_len: int, keep: bool) -> list[dict]:
-    """Llama-3.1-8B's shape, random bf16 weights on the GPU, random-token calibration."""
+def run_gpu(
+    algos: list[str],
+    out: Path,
+    samples: int,
+    seq_len: int,
+    keep: bool,
+    device: str = "cuda",
+    shape: dict | None = None,
+) -> list[dict]:
+    """Llama-3.1-8B's shape, random bf16 weights on the GPU, random-token calibration (`device`/`shape`
+    only change for a dry run of this code path on the CPU: `--dry-run`)."""
     import shutil
 
     import modelopt.torch.quantization as mtq
@@ -88,40 +98,46 @@ def run_gpu(algos: list[str], out: Path, samples: int, seq_len: int, keep: bool)
 
     from workbench.engines.trtllm.modelopt_build import quant_config
 
-    cfg = LlamaConfig(**LLAMA_31_8B)
+    cfg = LlamaConfig(**(shape or LLAMA_31_8B))
+    cuda = device == "cuda"
     g = torch.Generator().manual_seed(0)
     data = torch.randint(0, cfg.vocab_size, (samples, seq_len), generator=g)
     rows = []
     for algo in algos:
         q, kv = split(algo)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        with torch.device("cuda"):
-            model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()  # random weights: load_format dummy
-        torch.cuda.synchronize()
+        torch.set_default_dtype(torch.bfloat16)  # made in bf16 on the GPU: no fp32 copy of 8 B weights
+        with torch.device(device):
+            model = LlamaForCausalLM(cfg).eval()  # random weights: load_format dummy
+        torch.set_default_dtype(torch.float32)
+        if cuda:
+            torch.cuda.synchronize()
         make_s = time.perf_counter() - t0
 
         def loop(m, batch: int = 8) -> None:
             with torch.no_grad():
                 for i in range(0, samples, batch):
-                    m(input_ids=data[i : i + batch].cuda())
+                    m(input_ids=data[i : i + batch].to(device))
 
         t1 = time.perf_counter()
         mtq.quantize(model, quant_config(mtq, q, kv), loop)
-        torch.cuda.synchronize()
+        if cuda:
+            torch.cuda.synchronize()
         calib_s = time.perf_counter() - t1
         ckpt = out / f"ckpt-{algo}"
         t2 = time.perf_counter()
         with torch.inference_mode():
-            export_hf_checkpoint(model, export_dir=str(ckpt))
+            export_hf_checkpoint(model, dtype=torch.bfloat16, export_dir=str(ckpt))
         export_s = time.perf_counter() - t2
         hq = json.loads((ckpt / "hf_quant_config.json").read_text())["quantization"]
         rows.append({
             "algorithm": algo, "make_model_s": make_s, "calibrate_quantize_s": calib_s, "export_s": export_s,
             "checkpoint_bytes": dir_size(ckpt), "bf16_bytes": sum(p.numel() * 2 for p in model.parameters()),
             "quant_algo": hq["quant_algo"], "kv_cache_quant_algo": hq["kv_cache_quant_algo"],
-            "peak_gpu_allocated_bytes": torch.cuda.max_memory_allocated(),
+            "peak_gpu_allocated_bytes": torch.cuda.max_memory_allocated() if cuda else None,
             "calib_samples": samples, "calib_seq_len": seq_len,
         })  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
@@ -153,6 +169,9 @@ def main() -> None:
         "--seq-len", type=int, default=None, help="calibration tokens per sample (GPU 512, small 128)"
     )
     ap.add_argument("--keep", action="store_true", help="keep the GPU checkpoints (16 GB each)")
+    ap.add_argument(
+        "--dry-run", action="store_true", help="the GPU code path on the CPU with a 2-layer shape"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "modelopt")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -160,9 +179,13 @@ def main() -> None:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if a.small:
         rows = run_small(algos, a.out, a.samples or 64, a.seq_len or 128)
+    elif a.dry_run:
+        shape = {**LLAMA_31_8B, "vocab_size": 1024, "hidden_size": 128, "intermediate_size": 384,
+                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}  # fmt: skip
+        rows = run_gpu(algos, a.out, a.samples or 16, a.seq_len or 32, a.keep, "cpu", shape)
     else:
         rows = run_gpu(algos, a.out, a.samples or 256, a.seq_len or 512, a.keep)
-    summary = {"mode": "small-cpu" if a.small else "gpu", "started": started, "command": " ".join(sys.argv),
+    summary = {"mode": "small-cpu" if a.small else ("dry-run" if a.dry_run else "gpu"), "started": started, "command": " ".join(sys.argv),
                "environment": environment(), "rows": rows}  # fmt: skip
     for r in rows:
         (a.out / f"{r['algorithm']}.json").write_text(json.dumps(r, indent=2))

@@ -127,7 +127,8 @@ def quantize_checkpoint(req: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
-        export_hf_checkpoint(model, export_dir=str(out_dir))
+        # the dtype explicitly: a config's torch_dtype may be a string, which the export cannot use
+        export_hf_checkpoint(model, dtype=next(model.parameters()).dtype, export_dir=str(out_dir))
     tok.save_pretrained(str(out_dir))
     export_s = time.perf_counter() - t2
     return {
