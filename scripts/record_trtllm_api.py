@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workbench.engines.trtllm.api import SNAPSHOT  # noqa: E402
+from workbench.engines.trtllm.api import SNAPSHOT, TORCH_SNAPSHOT  # noqa: E402
 
 
 def type_str(ann: Any) -> str:
@@ -178,7 +178,7 @@ def record(old: dict[str, Any]) -> dict[str, Any]:
         "method": "recorded by scripts/record_trtllm_api.py from an installed tensorrt_llm",
         "sources": {"all": f"introspection of tensorrt_llm {tensorrt_llm.__version__}"},
         "imports": old["imports"],
-        "llm": old["llm"],
+        "llm": old.get("llm"),
         "classes": {},
         "enums": {},
     }
@@ -209,6 +209,8 @@ def record(old: dict[str, Any]) -> dict[str, Any]:
                     break
         if obj is not None and name != "KV_CACHE_QUANT_ALGO_LIST":
             snap["enums"][name] = [m.name for m in obj]
+    if old.get("backend") == "pytorch":  # the PyTorch-backend record: classes and enums only
+        return {**snap, "backend": "pytorch", "hf_quant_config": old.get("hf_quant_config")}
     from tensorrt_llm.commands.bench import main as bench
 
     snap["cli"] = {
@@ -252,10 +254,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="where to write the new snapshot")
     ap.add_argument(
+        "--backend",
+        choices=("tensorrt", "pytorch"),
+        default="tensorrt",
+        help="which record: tensorrt_llm-1.2.1.json, or the PyTorch backend's tensorrt_llm-1.2.1-pytorch.json",
+    )
+    ap.add_argument(
         "--compare", action="store_true", help="print the differences from the committed snapshot"
     )
     a = ap.parse_args()
-    old = json.loads(SNAPSHOT.read_text())
+    old = json.loads((TORCH_SNAPSHOT if a.backend == "pytorch" else SNAPSHOT).read_text())
     new = record(old)
     Path(a.out).write_text(json.dumps(new, indent=1))
     print(f"wrote {a.out} (tensorrt_llm {new['tensorrt_llm_version']})")

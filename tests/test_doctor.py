@@ -64,3 +64,17 @@ def test_doctor_checks_the_study_runtime(tmp_path, tiny_model):
     else:
         info = subprocess.run([runtime, "info"], capture_output=True, timeout=120)
         assert st["ok"] is (info.returncode == 0) and p.returncode == (0 if st["ok"] else 1)
+
+
+@pytest.mark.skipif(trtllm_available(), reason="tensorrt_llm is installed here")
+def test_doctor_says_which_trtllm_setup_works_here():
+    d = json.loads(_doctor("--json").stdout)
+    notes = {e["name"]: e for e in d["engines"]}["trtllm"]["notes"]
+    assert notes[0].startswith("(a) workbench inside tensorrt-llm/release:1.2.1") and "not here" in notes[0]
+    runtimes = any(shutil.which(r) for r in ("docker", "podman", "apptainer"))
+    assert notes[1].startswith("(b)") and (
+        ("not here" in notes[1]) == (not runtimes or not d["gpu"]["count"])
+    )
+    assert "ModelOpt build step" in notes[2]
+    text = _doctor().stdout
+    assert "(a) workbench inside" in text and "(b) workbench here, trial worker in the container" in text

@@ -182,6 +182,7 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
             "name": "k",
             "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"},
             "engine": "trtllm",
+            "engine_options": {"backend": "tensorrt"},  # the TensorRT backend's build knobs
             "search_space": {"max_batch_size": {"choices": [8, 16]}},
         }  # fmt: skip
     )
@@ -319,11 +320,13 @@ def test_kv_stats_and_resolved_config_from_recorded_shapes():
 
 # ------------------------------------------------------------------------------ export, crosscheck
 def trt_spec(tmp_path: Path, **kw):
+    (tmp_path / "calib").mkdir(exist_ok=True)  # validation checks the calibration folder exists
+    (tmp_path / "calib" / "train.jsonl").write_text('{"text": "calibration text"}\n')
     data = {
         "name": "trt",
         "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"},
         "engine": "trtllm",
-        "engine_options": {"calib_dataset": str(tmp_path / "calib")},
+        "engine_options": {"backend": "tensorrt", "calib_dataset": str(tmp_path / "calib")},
         "search_space": {"quantization": {"choices": ["none", "fp8_kv_fp8", "w4a16_awq"]}},
         "workload": {
             "num_requests": 16,

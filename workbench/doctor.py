@@ -30,7 +30,7 @@ import importlib.util, json, platform, sys
 src, engine, packages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 sys.path.insert(0, src)
 out = {"python": sys.executable, "version": platform.python_version(),
-       "missing": [p for p in packages if importlib.util.find_spec(p) is None]}
+       "missing": [p for p in packages if importlib.util.find_spec(p.replace("nvidia-", "")) is None]}
 try:
     from workbench.engines import get_engine_class
     out["why"] = get_engine_class(engine).check_available()
@@ -55,6 +55,7 @@ def engines_here() -> list[dict[str, Any]]:
             "environment": f"this interpreter ({sys.executable})",
             "why": why,
             "docs": str(docs) if docs.exists() else None,
+            "notes": cls.doctor_notes(),
         })  # fmt: skip
     return rows
 
@@ -168,6 +169,7 @@ def format_report(d: dict[str, Any]) -> str:
                 lines.append(
                     f"           see {e['docs']} (its own environment: another interpreter or a container)"
                 )
+        lines.extend(f"           {n}" for n in e.get("notes") or [])
     g = d["gpu"]
     lines.append(
         f"GPU: {', '.join(g['names'])}" if g["count"] else f"GPU: none ({g['why'] or 'NVML sees no GPU'})"

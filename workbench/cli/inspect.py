@@ -111,14 +111,15 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
     from transformers import AutoTokenizer
 
     from workbench.engines.base import CrosscheckInput
-    from workbench.trials.workload import make_requests
+    from workbench.trials.workload import measured_requests
 
     tok = AutoTokenizer.from_pretrained(spec.model.tokenizer or spec.model_source, revision=spec.model.revision,
                                         trust_remote_code=spec.model.trust_remote_code)  # fmt: skip
     w = spec.workload
-    requests = make_requests(w, w.num_requests + w.warmup_requests, vocab_size=len(tok), tokenizer=tok,
-                             dataset_path=spec.resolve_path(w.dataset.path) if w.dataset else None,
-                             special_ids=set(getattr(tok, "all_special_ids", None) or []))  # fmt: skip
+    # the first repeat's measured requests, as the trial made them (trtllm-bench warms up on its first lines)
+    requests = measured_requests(w, 0, vocab_size=len(tok), tokenizer=tok,
+                                 dataset_path=spec.resolve_path(w.dataset.path) if w.dataset else None,
+                                 special_ids=set(getattr(tok, "all_special_ids", None) or []))  # fmt: skip
     rp = t.user_attrs.get("result_path")
     art = (
         json.loads(Path(rp).read_text()).get("build", {}).get("artifact_path")

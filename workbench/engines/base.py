@@ -114,7 +114,7 @@ class CrosscheckInput:
     metrics: dict[str, float]
     #: the folder the cross-check writes its dataset, commands, logs and report into
     work: Path
-    #: the trial's workload (warm-up requests first), exactly as the workbench measured it
+    #: the requests the trial measured (its first repeat: same seed, order and lengths)
     requests: list[Request]
     eos_id: int | None = None
     #: the trial's cached artifact (from its result), when there is one
@@ -227,6 +227,11 @@ class Engine(abc.ABC):
         return None
 
     @classmethod
+    def doctor_notes(cls) -> list[str]:
+        """Lines `workbench doctor` prints under the engine: which of its set-ups works on this machine."""
+        return []
+
+    @classmethod
     def check_options(
         cls, options: dict[str, Any], study_dir: str | None
     ) -> list[tuple[tuple[str, ...], str]]:
@@ -249,6 +254,12 @@ class Engine(abc.ABC):
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
         """False when the build knobs describe the source model itself (nothing to build or cache)."""
         return True
+
+    @classmethod
+    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+        """`needs_build` with the study's engine options (an option may say a build is not needed:
+        a backend without one, a choice mapped to a ready checkpoint). Defaults to `needs_build`."""
+        return cls.needs_build(build_knobs)
 
     @classmethod
     def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:

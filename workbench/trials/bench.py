@@ -13,7 +13,7 @@ from typing import Any
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
 from workbench.trials import serving as S
-from workbench.trials.workload import arrival_offsets, make_requests
+from workbench.trials.workload import arrival_offsets, make_requests, measured_requests
 
 REPORT_SCHEMA = "workbench.bench_report"
 REPORT_SCHEMA_VERSION = 1
@@ -122,7 +122,7 @@ def run_benchmark(
     concurrency = getattr(w.arrival, "concurrency", None)
     runs, flats, kept = [], [], []
     for rep in range(w.repeats):
-        reqs = make_requests(w, w.num_requests, seed=w.seed + rep, prefix=f"run{rep}", **common)
+        reqs = measured_requests(w, rep, **common)
         records = drive(runner, reqs, arrival_offsets(w, len(reqs), seed=w.seed + rep), concurrency, deadline)
         check_records(records, reqs, runner.stats().kv_cache_tokens, counts)
         summary, flat = S.point_metrics(records, plan.slo) if counts or plan.slo else (None, None)

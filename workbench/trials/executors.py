@@ -84,7 +84,10 @@ class SubprocessExecutor(Executor):
         }
         if plan.device_kind == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
-        readable = [p for p in (plan.model_source, plan.dataset_path, plan.accuracy_data_path) if p]
+        # the study's folder too: engine options name files relative to it (calibration data)
+        readable = [
+            p for p in (plan.model_source, plan.dataset_path, plan.accuracy_data_path, plan.study_dir) if p
+        ]
         return WorkerCall(
             plan_path=out / "plan.json",
             result_path=out / "result.json",

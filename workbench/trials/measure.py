@@ -126,6 +126,10 @@ def build_or_fetch(plan: TrialPlan, engine: Engine, ctx: OpenContext, result: Tr
         "steps_s": artifact.manifest.get("steps_s", {}),
         "size_bytes": artifact.manifest.get("size_bytes"),
     }
+    if not artifact.cache_hit and artifact.manifest.get("build_process"):
+        # the engine built in a child process: its peak is the build's, not the trial's serving peak
+        result.build["build_process"] = artifact.manifest["build_process"]
+        result.build["build_peak"] = artifact.manifest.get("build_peak")
     return artifact
 
 
@@ -212,10 +216,14 @@ def apply_memory(result: TrialResult, mem: dict[str, Any]) -> None:
     bench["memory"] = {**mem, **own}
     result.bench = bench
     if result.status == "COMPLETE":
-        result.metrics = {
-            **result.metrics,
-            "peak_memory_gb": (mem["peak_above_baseline_bytes"] + reused) / GB,
-        }
+        peak = mem["peak_above_baseline_bytes"]
+        phases = mem.get("phase_peak_above_baseline_bytes") or {}
+        serving = [v for k, v in phases.items() if k not in ("start", "build")]
+        extra = {}
+        if (result.build or {}).get("build_process") == "separate" and serving:
+            peak = max(serving)  # build and serving peaks apart: the build ran in its own process
+            extra["build_peak_memory_gb"] = phases.get("build", 0) / GB
+        result.metrics = {**result.metrics, "peak_memory_gb": (peak + reused) / GB, **extra}
 
 
 def worker_environment(torch: Any) -> dict[str, Any]:

@@ -27,6 +27,8 @@ class TrialPlan(BaseModel):
     trial_id: str
     engine: str
     engine_options: dict[str, Any] = {}
+    #: the study file's folder: relative paths in engine_options (calibration data, checkpoints) start there
+    study_dir: str | None = None
     knobs: dict[str, Any]
     build_knobs: dict[str, Any] = {}
     runtime_knobs: dict[str, Any] = {}
@@ -77,7 +79,7 @@ class TrialPlan(BaseModel):
             self.model_source,
             device=self.device,
             options=self.engine_options,
-            study_dir=study_dir,
+            study_dir=study_dir or self.study_dir,
             knobs=self.knobs,
             longest_request=None if i is None or o is None else i + o,
             cpu_kv_budget_gb=self.cpu_kv_budget_gb,
@@ -139,7 +141,8 @@ class TrialPlan(BaseModel):
             return
         self.key_material = _material(self, engine_cls, spec, launcher)
         self.material_key = build_key(self.key_material)
-        self.build_key = self.material_key if engine_cls.needs_build(self.build_knobs) else None
+        needs = engine_cls.needs_build_for(self.engine_options, self.build_knobs)
+        self.build_key = self.material_key if needs else None
 
 
 def _spec_fields(spec: StudySpec) -> dict[str, Any]:
@@ -149,6 +152,7 @@ def _spec_fields(spec: StudySpec) -> dict[str, Any]:
         "study": spec.name,
         "engine": spec.engine,
         "engine_options": spec.engine_options,
+        "study_dir": str(spec.source_path.parent) if spec.source_path else None,
         "model": spec.model,
         "model_source": spec.model_source,
         "workload": spec.workload,

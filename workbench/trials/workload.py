@@ -118,3 +118,9 @@ def arrival_offsets(w: WorkloadSpec, n: int, seed: int | None = None) -> list[fl
         return out
     assert isinstance(w.arrival, Concurrency)
     return None
+
+
+def measured_requests(w: WorkloadSpec, rep: int = 0, **common: Any) -> list[Request]:
+    """The requests repeat `rep` of a trial measures, exactly (seed `w.seed + rep`, same order and
+    ids): what a vendor tool must replay for its numbers to stand beside the trial's."""
+    return make_requests(w, w.num_requests, seed=w.seed + rep, prefix=f"run{rep}", **common)

@@ -51,7 +51,8 @@ def build_args(
     plugin: dict[str, Any] = {
         "multiple_profiles": bool(knobs["multiple_profiles"]),
         "use_paged_context_fmha": True,  # needed for chunked prefill and KV reuse
-        "use_fp8_context_fmha": bool(knobs["use_fp8_context_fmha"]),
+        # use_fp8_context_fmha is not passed: with paged context FMHA the 1.2.x builder forces it (on
+        # exactly with an FP8 KV cache and an FP8/W4A8_AWQ/NVFP4 algorithm), so it must not split the key
         "tokens_per_block": int(knobs["tokens_per_block"]),
         "gemm_plugin": _gemm_plugin(knobs, model_dtype),
     }
@@ -85,8 +86,29 @@ def build_args(
 
 
 # ---------------------------------------------------------------------------------------- runtime
-def runtime_args(knobs: dict[str, Any]) -> dict[str, Any]:
-    """The LLM arguments read when a saved engine is opened (never a rebuild)."""
+#: the algorithms with which the 1.2.x builder keeps FP8 context FMHA (needed by paged context FMHA
+#: over an FP8 KV cache); builder.py: "FP8 Paged Context FMHA is disabled because FP8 context FMHA is disabled"
+FP8_FMHA_ALGOS = ("FP8", "W4A8_AWQ", "NVFP4")
+
+
+def paged_context_fmha(q: Quantization) -> bool:
+    """Whether the built engine really has paged context FMHA (chunked prefill and KV reuse need it):
+    off with an INT8 KV cache, and with an FP8 KV cache unless the algorithm keeps FP8 context FMHA."""
+    if q.kv_cache_quant_algo == "INT8":
+        return False
+    return not (q.kv_cache_quant_algo == "FP8" and q.quant_algo not in FP8_FMHA_ALGOS)
+
+
+def runtime_args(knobs: dict[str, Any], cuda_graph_cache_size: int = 1000) -> dict[str, Any]:
+    """The LLM arguments read when a saved engine is opened (never a rebuild). With cuda_graph_mode the
+    graph cache is sized as trtllm-bench does (1000): the 1.2.x default 0 keeps a single graph, so every
+    change of batch shape would re-capture it."""
+    ext: dict[str, Any] = {
+        "cuda_graph_mode": bool(knobs["cuda_graph_mode"]),
+        "multi_block_mode": bool(knobs["multi_block_mode"]),
+    }
+    if knobs["cuda_graph_mode"]:
+        ext["cuda_graph_cache_size"] = int(cuda_graph_cache_size)
     return {
         "max_batch_size": int(knobs["max_batch_size"]),
         "max_num_tokens": int(knobs["max_num_tokens"]),
@@ -99,10 +121,7 @@ def runtime_args(knobs: dict[str, Any]) -> dict[str, Any]:
             "capacity_scheduler_policy": SCHEDULER_POLICIES[knobs["scheduler_policy"]],
             "context_chunking_policy": CHUNKING_POLICIES[knobs["context_chunking_policy"]],
         },
-        "extended_runtime_perf_knob_config": {
-            "cuda_graph_mode": bool(knobs["cuda_graph_mode"]),
-            "multi_block_mode": bool(knobs["multi_block_mode"]),
-        },
+        "extended_runtime_perf_knob_config": ext,
     }
 
 
@@ -133,7 +152,7 @@ def extra_llm_api_options(
     """The `--extra_llm_api_options` YAML of trtllm-serve / trtllm-bench: runtime knobs, plus the build
     sections so that serving from the Hugging Face checkpoint builds the same engine."""
     b = build_args(knobs, options, model_dtype, load_format)
-    out = runtime_args(knobs)
+    out = runtime_args(knobs, TrtllmOptions.model_validate(options).cuda_graph_cache_size)
     for k in ("build_config", "quant_config", "calib_config"):
         if k in b:
             out[k] = b[k]

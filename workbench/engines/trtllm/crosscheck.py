@@ -1,7 +1,10 @@
 """Cross-check a trial with trtllm-bench: same configuration, NVIDIA's own benchmark, numbers side by side.
 
 `workbench crosscheck STUDY --trial N` asks the engine (`TrtllmEngine.crosscheck`, with a
-`CrosscheckInput` holding the trial's own seeded requests): `run` writes them as a trtllm-bench dataset,
+`CrosscheckInput` holding the trial's own measured requests, the same seed and order as its first
+repeat): `run` writes them as a trtllm-bench dataset; on the PyTorch backend it runs
+`trtllm-bench --backend pytorch throughput` on the trial's checkpoint and `--config` YAML; on the
+TensorRT backend it
 has `trtllm-bench build` build the engine (or, where its build flags cannot express the configuration,
 uses the trial's own cached engine), runs `trtllm-bench throughput --streaming --report_json` and
 returns the comparison; the caller logs it into the trial's MLflow run. Command lines and report
@@ -128,14 +131,75 @@ def commands(
     return Commands(build, tp, engine_dir, source, note)
 
 
+def torch_commands(
+    spec: StudySpec, knobs: dict[str, Any], work: Path, checkpoint: str, *, eos_id: int | None = None
+) -> Commands:
+    """The PyTorch backend's trtllm-bench command: the trial's checkpoint and its `--config` YAML."""
+    from workbench.engines.trtllm import args_torch as TT
+
+    opts = T.TrtllmOptions.model_validate(spec.engine_options)
+    name = spec.model.id or Path(spec.model_source).name
+    top = [
+        opts.trtllm_bench,
+        "--model",
+        name,
+        "--model_path",
+        checkpoint,
+        "--workspace",
+        str(work / "bench-workspace"),
+    ]
+    w = spec.workload
+    tp = [
+        *top,
+        "throughput",
+        "--dataset", str(work / "dataset.jsonl"),
+        "--report_json", str(work / "trtllm_bench_report.json"),
+        "--extra_llm_api_options", str(work / "config.yaml"),
+        "--streaming",
+        "--num_requests", str(w.num_requests),
+        "--warmup", str(w.warmup_requests),
+        *TT.bench_throughput_flags(knobs, spec.engine_options),
+    ]  # fmt: skip
+    if w.arrival.mode == "concurrency":
+        tp += ["--concurrency", str(w.arrival.concurrency)]
+    if not w.ignore_eos and eos_id is not None:
+        tp += ["--eos_id", str(eos_id)]
+    note = "the trial's checkpoint and LLM arguments (config.yaml); trtllm-bench warms up on the first --warmup requests"
+    return Commands(None, tp, Path(checkpoint), "trial checkpoint", note)
+
+
 def _write_inputs(inp: CrosscheckInput) -> None:
-    """The dataset (the trial's own requests) and the runtime options trtllm-bench reads."""
+    """The dataset (the trial's own measured requests, in order) and the options trtllm-bench reads."""
     import yaml
+
+    from workbench.engines.trtllm import args_torch as TT
 
     work = inp.work
     work.mkdir(parents=True, exist_ok=True)
     (work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in dataset_lines(inp.requests)))
-    (work / "runtime_options.yaml").write_text(yaml.safe_dump(T.runtime_args(inp.knobs), sort_keys=False))
+    opts = T.TrtllmOptions.model_validate(inp.spec.engine_options)
+    if opts.backend == "pytorch":
+        cfg = TT.serve_options(
+            inp.knobs, inp.spec.engine_options, inp.spec.model.dtype, inp.spec.model.load_format
+        )
+        (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return
+    rt = T.runtime_args(inp.knobs, opts.cuda_graph_cache_size)
+    (work / "runtime_options.yaml").write_text(yaml.safe_dump(rt, sort_keys=False))
+
+
+def _torch_checkpoint(inp: CrosscheckInput) -> str:
+    """What the trial loaded: its ModelOpt checkpoint, the study's pre-quantized one, or the source."""
+    if inp.artifact_path is not None and (inp.artifact_path / "checkpoint").is_dir():
+        return str(inp.artifact_path / "checkpoint")
+    ref = T.TrtllmOptions.model_validate(inp.spec.engine_options).checkpoints.get(inp.knobs["quantization"])
+    if ref is None and inp.knobs["quantization"] != "none":
+        raise CrosscheckError(
+            "the trial's quantized checkpoint is not in the cache: run the trial again, then crosscheck"
+        )
+    if ref is not None and inp.spec.source_path is not None and (inp.spec.source_path.parent / ref).exists():
+        return str((inp.spec.source_path.parent / ref).resolve())
+    return ref or inp.spec.model_source
 
 
 def _own_engine(inp: CrosscheckInput) -> Path | None:
@@ -195,7 +259,10 @@ def run(inp: CrosscheckInput) -> dict[str, Any]:
     """
     _write_inputs(inp)
     work = inp.work
-    cmds = commands(inp.spec, inp.knobs, work, own_engine=_own_engine(inp), eos_id=inp.eos_id)
+    if T.TrtllmOptions.model_validate(inp.spec.engine_options).backend == "pytorch":
+        cmds = torch_commands(inp.spec, inp.knobs, work, _torch_checkpoint(inp), eos_id=inp.eos_id)
+    else:
+        cmds = commands(inp.spec, inp.knobs, work, own_engine=_own_engine(inp), eos_id=inp.eos_id)
     timings = _execute(cmds, work, inp.log)
     theirs = report_metrics(json.loads((work / "trtllm_bench_report.json").read_text()))
     comparison = compare(inp, cmds, theirs, timings)

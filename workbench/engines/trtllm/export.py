@@ -70,9 +70,15 @@ def _yaml(path: Path, data: dict[str, Any], head: str) -> Path:
 
 def write_files(knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
     """Options YAMLs, build arguments and script, and commands.sh for these knobs; returns the files."""
+    from workbench.engines.base import EngineError
     from workbench.engines.trtllm.api import snapshot
+    from workbench.engines.trtllm.build import trt_options
 
-    opts, dtype, fmt = ctx.options, ctx.model_dtype, ctx.load_format
+    dtype, fmt = ctx.model_dtype, ctx.load_format
+    try:  # the calibration folder as an absolute path: relative to the study, not to where this runs
+        opts = trt_options(ctx, T.quantization(knobs).needs_calibration)
+    except EngineError:
+        opts = ctx.options
     version = snapshot()["tensorrt_llm_version"]
     head = f"# workbench study {ctx.study}, trial {ctx.trial_id}: TensorRT-LLM {version} LLM-API options\n"
     full = _yaml(
@@ -83,7 +89,7 @@ def write_files(knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path
     )
     rt = _yaml(
         out / "runtime_options.yaml",
-        T.runtime_args(knobs),
+        T.runtime_args(knobs, T.TrtllmOptions.model_validate(opts).cuda_graph_cache_size),
         head + "# runtime settings for the prebuilt engine (trtllm-serve / trtllm-bench --engine_dir)\n",
     )
     ba = out / "build_args.json"

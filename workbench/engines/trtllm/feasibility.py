@@ -11,7 +11,12 @@ from typing import Any
 
 from workbench import estimate
 from workbench.engines.base import DeviceInfo, FeasibilityContext
-from workbench.engines.trtllm.knobs import TrtllmOptions, quantization
+from workbench.engines.trtllm.args import paged_context_fmha
+from workbench.engines.trtllm.knobs import TORCH_KNOBS, TrtllmOptions, quantization
+
+#: a CUDA context (driver state, cuBLAS/cuDNN workspaces); the LLM API makes one in the caller and one
+#: in the executor process (BaseLlmArgs.validate_dtype queries the device in the caller)
+CUDA_CONTEXT_BYTES = 0.6 * estimate.GiB
 
 
 def _dtype_bytes(dtype: str) -> float:
@@ -33,15 +38,18 @@ def memory_estimate(
         act = estimate.activation_bytes(cfg, int(knobs["engine_max_num_tokens"]), dbytes)
         kv_b = {"FP8": 1.0, "INT8": 1.0, "NVFP4": 0.5625}.get(q.kv_cache_quant_algo or "", dbytes)
         per_token = estimate.kv_bytes_per_token(cfg, kv_b)
+        # runtime and decoder buffers sized by the engine's max batch: fp32 generation logits dominate
+        batch_buffers = int(knobs["engine_max_batch_size"]) * int(cfg["vocab_size"]) * 4.0
     except (KeyError, TypeError, ValueError):
         return None
-    overhead = opts.runtime_overhead_gb * estimate.GiB
-    free_after = total - weights - act - overhead
+    overhead = opts.runtime_overhead_gb * estimate.GiB + CUDA_CONTEXT_BYTES  # + the caller's context
+    free_after = total - weights - act - batch_buffers - overhead
     pool = max(free_after, 0) * float(knobs["kv_cache_fraction"])
     return {
         "total_bytes": float(total),
         "weights_bytes": float(weights),
         "activation_bytes": float(act),
+        "max_batch_buffers_bytes": float(batch_buffers),
         "overhead_bytes": float(overhead),
         "free_after_engine_bytes": float(free_after),
         "kv_pool_bytes": float(pool),
@@ -73,17 +81,36 @@ def _device(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) 
             f"quantization {knobs['quantization']} ({q.quant_algo}): TensorRT-LLM's TensorRT backend does not "
             f"support INT8/INT4 weights or SmoothQuant on SM>=100; {device.name} has {cc[0]}.{cc[1]}"
         )
+    if (10, 0) <= cc < (12, 0) and (
+        q.kv_cache_quant_algo == "INT8" or q.quant_algo == "FP8_PER_CHANNEL_PER_TOKEN"
+    ):
+        what = "an INT8 KV cache" if q.kv_cache_quant_algo == "INT8" else "per-channel/per-token FP8 scaling"
+        return (
+            f"quantization {knobs['quantization']}: the 1.2.x TensorRT builder rejects {what} on SM 100-119; "
+            f"{device.name} has {cc[0]}.{cc[1]}"
+        )
     if ctx.model_dtype == "bfloat16" and cc < (8, 0):
         return f"bfloat16 needs compute capability >= 8.0; {device.name} has {cc[0]}.{cc[1]}"
     return None
 
 
 def _kv_int8_chunking(knobs: dict[str, Any]) -> str | None:
-    if quantization(knobs).kv_cache_quant_algo == "INT8" and knobs["chunked_prefill"]:
+    """Chunked prefill needs paged context FMHA, which the builder turns off with an INT8 KV cache and
+    with an FP8 KV cache under an algorithm without FP8 context FMHA (kv_fp8, w4a16_awq + FP8 KV, ...)."""
+    q = quantization(knobs)
+    if knobs["chunked_prefill"] and not paged_context_fmha(q):
+        kv = "an INT8" if q.kv_cache_quant_algo == "INT8" else "an FP8"
         return (
-            "an INT8 KV cache turns off paged context FMHA in the TensorRT builder, so chunked_prefill is "
-            "unavailable with quantization " + knobs["quantization"]
+            f"{kv} KV cache turns off paged context FMHA in the TensorRT builder (quant_algo "
+            f"{q.quant_algo or 'none'}), so chunked_prefill is unavailable with quantization {knobs['quantization']}"
         )
+    return None
+
+
+def _torch_only(knobs: dict[str, Any]) -> str | None:
+    for k in TORCH_KNOBS:
+        if knobs.get(k.name, k.default) != k.default:
+            return f"{k.name} is a PyTorch-backend knob; this study runs backend: tensorrt (engine_options.backend)"
     return None
 
 
@@ -140,7 +167,8 @@ def _memory(
     if est["free_after_engine_bytes"] <= 0:
         return (
             f"estimated not to fit: weights {est['weights_bytes'] / g:.1f} GiB + activations "
-            f"{est['activation_bytes'] / g:.1f} GiB + runtime {est['overhead_bytes'] / g:.1f} GiB exceed "
+            f"{est['activation_bytes'] / g:.1f} GiB + max-batch buffers {est['max_batch_buffers_bytes'] / g:.1f} GiB "
+            f"+ runtime {est['overhead_bytes'] / g:.1f} GiB exceed "
             f"the {est['total_bytes'] / g:.1f} GiB of {device.name} (an estimate from config.json)"
         )
     pairs = ((ctx.longest_prompt, ctx.longest_output), (ctx.accuracy_input_len, ctx.accuracy_gen_len))
@@ -161,6 +189,7 @@ def infeasible_reason(
     ctx = ctx or FeasibilityContext()
     return (
         _device(knobs, device, ctx)
+        or _torch_only(knobs)
         or _kv_int8_chunking(knobs)
         or _bounds(knobs)
         or _requests(knobs, ctx)

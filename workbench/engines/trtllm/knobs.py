@@ -1,5 +1,10 @@
 """The `trtllm` engine's knob declarations: the study's names, TensorRT-LLM 1.2.x's meanings.
 
+Two backends share one knob list: `KNOBS` are the TensorRT backend's (`backend: tensorrt`, legacy),
+`TORCH_KNOBS` the PyTorch backend's own (`backend: pytorch`, the default, as in trtllm-serve and
+trtllm-bench). The four core knobs mean the same on both; a knob of the other backend left at its
+default is ignored, searched it makes the trial infeasible with a reason.
+
 Quantization names map to TensorRT-LLM's QuantAlgo pairs with the GPU architecture each needs;
 scheduler and chunking names map to enum members (by name, so no tensorrt_llm import is needed).
 Build-time knobs form the build key; runtime knobs are read when a saved engine is opened.
@@ -9,7 +14,7 @@ Build-time knobs form the build key; runtime knobs are read when a saved engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -133,7 +138,14 @@ KNOBS: list[KnobDef] = [
         "recommended: 'auto' for bf16/fp16 and INT weights, off for FP8 (tuning guide); auto; none",
         choices=GEMM_PLUGIN,
     ),
-    KnobDef("use_fp8_context_fmha", "bool", True, True, "FP8 context attention (FP8, W4A8_AWQ, NVFP4 only)"),
+    KnobDef(
+        "use_fp8_context_fmha",
+        "bool",
+        True,
+        True,
+        "ignored: with paged context FMHA the 1.2.x builder decides it (on exactly with an FP8 KV cache), "
+        "so it is neither passed nor part of the build key",
+    ),
     # -- runtime
     KnobDef(
         "chunked_prefill", "bool", False, False, "enable_chunked_prefill (context chunks of max_num_tokens)"
@@ -161,6 +173,57 @@ KNOBS: list[KnobDef] = [
 
 KNOBS_BY_NAME = {k.name: k for k in KNOBS}
 
+#: PyTorch-backend quantizations: the ModelOpt algorithm of the checkpoint and what the GPU must support
+TORCH_QUANTIZATIONS: dict[str, Quantization] = {
+    "none": QUANTIZATIONS["none"],
+    "fp8": QUANTIZATIONS["fp8"],
+    "w4a16_awq": QUANTIZATIONS["w4a16_awq"],
+    "w4a8_awq": QUANTIZATIONS["w4a8_awq"],
+    "int8_sq_per_channel": QUANTIZATIONS["int8_sq_per_channel"],
+    "nvfp4": QUANTIZATIONS["nvfp4"],
+}
+ATTN_BACKENDS = ("TRTLLM", "FLASHINFER")
+
+TORCH_KNOBS: list[KnobDef] = [
+    KnobDef(
+        "kv_cache_dtype",
+        "categorical",
+        True,
+        "auto",
+        "KvCacheConfig.dtype; fp8 also calibrates KV scales into a quantized checkpoint (PyTorch backend)",
+        choices=("auto", "fp8"),
+    ),
+    KnobDef("cuda_graphs", "bool", False, True, "cuda_graph_config set (on by default in 1.2.x) or null"),
+    KnobDef("cuda_graph_padding", "bool", False, False, "CudaGraphConfig.enable_padding"),
+    KnobDef(
+        "cuda_graph_max_batch_size",
+        "int",
+        False,
+        128,
+        "CudaGraphConfig.max_batch_size: the largest captured decode batch (1.2.x: 0 means 128)",
+        low=1,
+    ),
+    KnobDef("overlap_scheduler", "bool", False, True, "not disable_overlap_scheduler (PyTorch backend)"),
+    KnobDef(
+        "attn_backend", "categorical", False, "TRTLLM", "TorchLlmArgs.attn_backend", choices=ATTN_BACKENDS
+    ),
+]
+TORCH_KNOBS_BY_NAME = {k.name: k for k in TORCH_KNOBS}
+#: TensorRT-backend knobs the PyTorch backend also reads (as LLM arguments or KvCacheConfig fields)
+SHARED_KNOBS = (
+    MAX_BATCH_SIZE,
+    MAX_NUM_TOKENS,
+    KV_CACHE_FRACTION,
+    QUANTIZATION,
+    "max_input_len",
+    "max_seq_len",
+    "chunked_prefill",
+    "enable_block_reuse",
+    "tokens_per_block",
+    "scheduler_policy",
+    "context_chunking_policy",
+)
+
 
 class TrtllmOptions(BaseModel):
     """`engine_options:` of a study using the trtllm engine (settings that are not searched)."""
@@ -168,11 +231,30 @@ class TrtllmOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine (build-time)")
+    backend: Literal["pytorch", "tensorrt"] = Field(
+        "pytorch",
+        description="pytorch: `from tensorrt_llm import LLM` (1.2.x default; quantized checkpoints made by "
+        "ModelOpt); tensorrt: the legacy TensorRT-engine LLM (removed in the 1.3 line)",
+    )
     calib_dataset: str | None = Field(
         None,
-        description="calibration data: a local dataset folder (train split, 'text' column) or a hub name; "
-        "unset: TensorRT-LLM's default cnn_dailymail from the hub",
+        description="calibration data, relative to the study file: a folder (train.jsonl/*.jsonl/*.txt, or "
+        "a `datasets` save_to_disk folder) or a JSONL file with a text field; a hub dataset name only "
+        "with calib_allow_hub (TensorRT backend: pileval, *cnn_dailymail*, *scienceqa*); unset: "
+        "cnn_dailymail from the hub, only with calib_allow_hub",
     )
+    calib_text_field: str = Field("text", description="the text field of JSONL calibration records")
+    calib_allow_hub: bool = Field(False, description="calibration data may come from the hub")
+    calib_samples: int = Field(512, ge=1, description="PyTorch backend: calibration samples (ModelOpt)")
+    checkpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="PyTorch backend: quantization choice -> pre-quantized checkpoint (hub id or path "
+        "relative to the study file) used instead of a ModelOpt build",
+    )
+    cuda_graph_cache_size: int = Field(
+        1000, ge=0, description="TensorRT backend: graphs cached with cuda_graph_mode (trtllm-bench: 1000)"
+    )
+    trtllm_serve: str = Field("trtllm-serve", description="the trtllm-serve executable, for export")
     calib_batches: int = Field(512, ge=1)
     calib_batch_size: int = Field(1, ge=1)
     calib_max_seq_length: int = Field(512, ge=1)
@@ -189,3 +271,8 @@ class TrtllmOptions(BaseModel):
 
 def quantization(knobs: dict[str, Any]) -> Quantization:
     return QUANTIZATIONS[knobs[QUANTIZATION]]
+
+
+def backend(options: dict[str, Any]) -> str:
+    """The study's backend (`engine_options.backend`, default pytorch)."""
+    return str((options or {}).get("backend", "pytorch"))

@@ -17,11 +17,22 @@ from types import SimpleNamespace
 from typing import Any
 
 SNAPSHOT = Path(__file__).with_name("tensorrt_llm-1.2.1.json")
+#: the PyTorch backend's arguments (TorchLlmArgs, CudaGraphConfig, ...), read from the public source
+TORCH_SNAPSHOT = Path(__file__).with_name("tensorrt_llm-1.2.1-pytorch.json")
 
 
 @functools.cache
 def snapshot(path: str | None = None) -> dict[str, Any]:
     return json.loads(Path(path or SNAPSHOT).read_text())
+
+
+def torch_snapshot() -> dict[str, Any]:
+    """The PyTorch-backend record, with the CLI and report of the main record (one trtllm-serve/-bench)."""
+    snap = dict(snapshot(str(TORCH_SNAPSHOT)))
+    main = snapshot()
+    snap.setdefault("cli", main["cli"])
+    snap.setdefault("report", main["report"])
+    return snap
 
 
 def _split(inner: str) -> list[str]:

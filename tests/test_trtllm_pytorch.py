@@ -1,0 +1,386 @@
+"""The trtllm engine's PyTorch backend against the recorded 1.2.1 facts, and the TensorRT backend's defects.
+
+Every TorchLlmArgs keyword the engine passes, every `--config` YAML key and every trtllm-serve /
+trtllm-bench flag the export and the cross-check write is checked against
+api/tensorrt_llm-1.2.1-pytorch.json (read from the public source, each fact with its path) over the
+whole PyTorch knob space. The defect tests below each failed before their fix (issue #13).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workbench.engines.base import DeviceInfo, FeasibilityContext, OpenContext
+from workbench.engines.trtllm import TrtllmEngine, crosscheck, resolved_config
+from workbench.engines.trtllm import args as T
+from workbench.engines.trtllm import args_torch as TT
+from workbench.engines.trtllm import build as B
+from workbench.engines.trtllm import feasibility as F
+from workbench.engines.trtllm import feasibility_torch as FT
+from workbench.engines.trtllm.api import check_cli, check_kwargs, snapshot, strict_api, torch_snapshot
+from workbench.export import export
+from workbench.spec import validate_spec
+
+H200 = DeviceInfo("cuda", "NVIDIA H200", 143_771_000_000, (9, 0), 0)
+H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_000_000, (9, 0), 0)
+A100 = DeviceInfo("cuda", "NVIDIA A100-SXM4-80GB", 85_899_345_920, (8, 0), 0)
+B200 = DeviceInfo("cuda", "NVIDIA B200", 191_000_000_000, (10, 0), 0)
+CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
+LLAMA_8B = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+            "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+            "tie_word_embeddings": False, "torch_dtype": "bfloat16"}  # fmt: skip
+DEFAULTS = TrtllmEngine.default_knobs()
+TORCH = {"backend": "pytorch"}
+TRT = {"backend": "tensorrt"}
+
+
+def knobs(**kw):
+    return {**DEFAULTS, **kw}
+
+
+def torch_space():
+    """Every combination of the PyTorch backend's categorical and boolean knobs, numeric ones at their bounds."""
+    cats = {"quantization": list(TT.TORCH_QUANTIZATIONS), "kv_cache_dtype": ["auto", "fp8"],
+            "attn_backend": ["TRTLLM", "FLASHINFER"], "tokens_per_block": [8, 16, 32, 64, 128],
+            "scheduler_policy": list(T.SCHEDULER_POLICIES), "context_chunking_policy": list(T.CHUNKING_POLICIES)}  # fmt: skip
+    bools = [
+        "cuda_graphs",
+        "cuda_graph_padding",
+        "overlap_scheduler",
+        "chunked_prefill",
+        "enable_block_reuse",
+    ]
+    numeric = [
+        {"max_batch_size": 1, "max_num_tokens": 1, "kv_cache_fraction": 0.01, "cuda_graph_max_batch_size": 1,
+         "max_input_len": 1, "max_seq_len": 2},
+        {},
+        {"max_batch_size": 4096, "max_num_tokens": 65536, "kv_cache_fraction": 0.99, "cuda_graph_max_batch_size": 4096,
+         "max_input_len": 131072, "max_seq_len": 131072},
+    ]  # fmt: skip
+    names = list(cats) + bools
+    for i, values in enumerate(itertools.product(*cats.values(), *[[False, True]] * len(bools))):
+        yield {**DEFAULTS, **numeric[i % 3], **dict(zip(names, values, strict=True))}
+
+
+# --------------------------------------------------------------------------- the recorded facts
+def test_the_pytorch_record_names_its_sources_and_the_fixed_transcription_errors():
+    s = torch_snapshot()
+    assert s["imports"]["LLM"] == "tensorrt_llm" and s["backend"] == "pytorch"
+    assert all({"what", "path", "read_at", "not_read_at"} <= set(f) for f in s["facts"])
+    assert any(f["path"] == "tensorrt_llm/llmapi/llm_args.py" for f in s["facts"])
+    f = s["classes"]["TorchLlmArgs"]["fields"]
+    assert f["attn_backend"]["default"] == "TRTLLM" and f["disable_overlap_scheduler"]["default"] is False
+    assert "quant_config" not in f and "build_config" in f  # QuantConfig is ignored by the PyTorch backend
+    assert set(s["classes"]["CudaGraphConfig"]["fields"]) == {
+        "batch_sizes",
+        "max_batch_size",
+        "enable_padding",
+    }
+    assert s["classes"]["KvCacheConfig"]["fields"]["dtype"]["default"] == "auto"
+    main = snapshot()
+    serve = main["cli"]["trtllm-serve"]["options"]
+    assert serve["--extra_llm_api_options"]["alias"] == "--config"
+    assert serve["--tensor_parallel_size"]["alias"] == "--tp_size"
+    assert serve["--free_gpu_memory_fraction"]["alias"] == "--kv_cache_free_gpu_memory_fraction"
+    assert serve["--max_batch_size"]["default"] == 2048 and serve["--max_num_tokens"]["default"] == 8192
+    lat = main["cli"]["trtllm-bench"]["subcommands"]["latency"]
+    assert {"--modality", "--max_input_len", "--sampler_options", "--medusa_choices"} <= set(lat)
+    assert "machine" not in main["report"]["blocks"]
+    trt = main["classes"]["TrtLlmArgs"]["fields"]
+    assert "decoding_config" in trt and trt["mpi_session"]["alias"] == "_mpi_session"
+    assert any(f["path"] == "tensorrt_llm/commands/serve.py" for f in main["facts"])
+
+
+# --------------------------------------------------------------- translation, whole knob space
+def test_every_pytorch_translation_of_the_knob_space_conforms():
+    snap = torch_snapshot()
+    api = strict_api(snap)
+    n = 0
+    for k in torch_space():
+        for load_format in ("auto", "dummy"):
+            a = TT.llm_args(k, {"tensor_parallel_size": 2}, "bfloat16", load_format)
+            assert not check_kwargs("TorchLlmArgs", a, snap), (k, check_kwargs("TorchLlmArgs", a, snap))
+        objs = TT.llm_kwargs(a, api)  # every object the runner constructs, on strict stand-ins
+        assert objs["kv_cache_config"].dtype == k["kv_cache_dtype"]
+        assert objs["kv_cache_config"].free_gpu_memory_fraction == k["kv_cache_fraction"]
+        assert (objs["cuda_graph_config"] is None) == (not k["cuda_graphs"])
+        assert objs["disable_overlap_scheduler"] is (not k["overlap_scheduler"])
+        assert not check_kwargs("TorchLlmArgs", TT.serve_options(k, {}, "auto", "auto"), snap)
+        assert not check_cli("throughput", TT.bench_throughput_flags(k, {}), snap), k
+        assert not check_cli("", TT.serve_flags(k, {}), snap, tool="trtllm-serve"), k
+        n += 1
+    assert n == 6 * 2 * 2 * 5 * 2 * 2 * 2**5
+    with pytest.raises(TypeError, match="no argument"):
+        api.CudaGraphConfig(padding=True)  # the stand-ins reject what 1.2.1 does not have
+
+
+def test_pytorch_backend_needs_a_build_only_for_a_quantized_choice_it_must_make():
+    assert not B.needs_build(TORCH, {"quantization": "none"})
+    assert B.needs_build(TORCH, {"quantization": "fp8"}) and B.needs_build({}, {"quantization": "w4a16_awq"})
+    assert not B.needs_build(
+        {"checkpoints": {"fp8": "nvidia/Llama-3.1-8B-Instruct-FP8"}}, {"quantization": "fp8"}
+    )
+    assert B.needs_build(TRT, {"quantization": "none"})  # a TensorRT engine is always built
+
+
+# ----------------------------------------------------------------------------- feasibility
+def ctx(**kw):
+    return FeasibilityContext(**{"model_dtype": "bfloat16", "options": TORCH, **kw})
+
+
+def test_pytorch_feasibility():
+    r = TrtllmEngine.infeasible_reason
+    assert "NVIDIA GPU" in r(knobs(), CPU, ctx())
+    assert (
+        "8.9" in r(knobs(quantization="fp8"), A100, ctx())
+        and r(knobs(quantization="fp8"), H200, ctx()) is None
+    )
+    assert "8.9" in r(knobs(kv_cache_dtype="fp8"), A100, ctx())
+    assert (
+        "Blackwell" in r(knobs(quantization="nvfp4"), H200, ctx())
+        and r(knobs(quantization="nvfp4"), B200, ctx()) is None
+    )
+    assert "TensorRT-backend choice" in r(knobs(quantization="kv_int8"), H200, ctx())
+    assert "TensorRT-backend knob" in r(knobs(engine_max_batch_size=64), H200, ctx())
+    assert "PyTorch-backend knob" in r(knobs(cuda_graphs=False), H200, ctx(options=TRT))
+    assert "cuda_graph_max_batch_size=256" in r(
+        knobs(max_batch_size=64, cuda_graph_max_batch_size=256), H200, ctx()
+    )
+    assert r(knobs(max_batch_size=64, cuda_graph_max_batch_size=256, cuda_graphs=False), H200, ctx()) is None
+    c = ctx(model_config=LLAMA_8B, longest_prompt=1024, longest_output=256)
+    est = FT.memory_estimate(knobs(), H200, c, TORCH)
+    assert (
+        est["max_batch_buffers_bytes"] >= 2048 * 128256 * 4
+        and est["overhead_bytes"] >= 2 * FT.CUDA_CONTEXT_BYTES
+    )
+    assert FT.memory_estimate(knobs(kv_cache_dtype="fp8"), H200, c, TORCH)["kv_bytes_per_token"] == 65536
+    small = DeviceInfo("cuda", "NVIDIA L4", 16 * 1024**3, (8, 9), 0)
+    assert "estimated not to fit" in r(knobs(), small, c)
+
+
+# ------------------------------------------------------------------------------ export, crosscheck
+def torch_spec(tmp_path: Path, **options):
+    (tmp_path / "calib").mkdir(exist_ok=True)
+    (tmp_path / "calib" / "train.jsonl").write_text('{"text": "calibration"}\n')
+    spec = validate_spec({
+        "name": "pt", "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"}, "engine": "trtllm",
+        "engine_options": {"calib_dataset": str(tmp_path / "calib"), **options},
+        "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq"]}},
+        "workload": {"num_requests": 16, "warmup_requests": 2, "arrival": {"mode": "concurrency", "concurrency": 4}},
+    })  # fmt: skip
+    return spec
+
+
+def _commands_conform(sh: str, snap: dict) -> int:
+    checked = 0
+    for line in sh.replace("\\\n", " ").splitlines():
+        words = line.lstrip("# ").split()
+        if words[:1] == ["trtllm-serve"]:
+            assert not check_cli("", words[2:], snap, tool="trtllm-serve"), line
+            assert "--config" in words
+            checked += 1
+        if words[:1] == ["trtllm-bench"]:
+            i = words.index("throughput")
+            assert not check_cli("", words[1:i], snap) and not check_cli(
+                "throughput", words[i + 1 :], snap
+            ), line
+            assert words[words.index("--backend") + 1] == "pytorch"
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("q", ["none", "fp8", "w4a16_awq"])
+def test_pytorch_export_writes_the_trials_arguments_as_trtllm_serve_config(tmp_path, q):
+    spec = torch_spec(
+        tmp_path, checkpoints={"w4a16_awq": "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"}
+    )
+    k = knobs(
+        quantization=q,
+        kv_cache_dtype="fp8" if q == "fp8" else "auto",
+        max_batch_size=256,
+        chunked_prefill=True,
+    )
+    files = export(spec, 3, k, {"output_tok_s": 5000.0}, tmp_path / "out", {"output_tok_s": 4000.0}, "run1")
+    names = {f.name for f in files}
+    assert {"config.yaml", "commands.sh", "README.md", "trial.json"} <= names
+    cfg = yaml.safe_load((tmp_path / "out/config.yaml").read_text())
+    snap = torch_snapshot()
+    assert not check_kwargs("TorchLlmArgs", cfg, snap) and cfg["max_batch_size"] == 256
+    assert cfg["kv_cache_config"]["dtype"] == k["kv_cache_dtype"] and cfg["enable_chunked_prefill"] is True
+    sh = (tmp_path / "out/commands.sh").read_text()
+    assert _commands_conform(sh, snap) == 2
+    assert ("quantize.json" in names) == (q == "fp8")  # the ModelOpt build; AWQ is the mapped checkpoint
+    if q == "w4a16_awq":
+        assert "MODEL=${MODEL:-hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4}" in sh
+    if q == "fp8":
+        import json
+
+        req = json.loads((tmp_path / "out/quantize.json").read_text())
+        assert (
+            req["quantization"] == "fp8" and req["calibration"]["sha256"] and "location" in req["calibration"]
+        )
+
+
+def test_pytorch_crosscheck_runs_trtllm_bench_on_the_trials_checkpoint(tmp_path):
+    spec = torch_spec(tmp_path)
+    ckpt = tmp_path / "cache/abc/checkpoint"
+    c = crosscheck.torch_commands(spec, knobs(quantization="fp8"), tmp_path, str(ckpt), eos_id=2)
+    assert c.build is None and c.throughput[c.throughput.index("--model_path") + 1] == str(ckpt)
+    i = c.throughput.index("throughput")
+    snap = torch_snapshot()
+    assert not check_cli("", c.throughput[1:i], snap) and not check_cli(
+        "throughput", c.throughput[i + 1 :], snap
+    )
+    assert c.throughput[c.throughput.index("--extra_llm_api_options") + 1] == str(tmp_path / "config.yaml")
+
+
+# --------------------------------------------------------------- defects of the TensorRT backend
+def octx(tmp_path: Path, device=H200, **options) -> OpenContext:
+    return OpenContext(model_source="meta-llama/Llama-3.1-8B-Instruct", device=device, model_dtype="bfloat16",
+                       options={"backend": "tensorrt", **options}, study_dir=str(tmp_path), knobs=DEFAULTS)  # fmt: skip
+
+
+def test_defect_relative_calibration_path_is_resolved_against_the_study_file(tmp_path, monkeypatch):
+    (tmp_path / "data" / "calib").mkdir(parents=True)
+    (tmp_path / "data" / "calib" / "train.jsonl").write_text('{"text": "x"}\n')
+    monkeypatch.chdir("/")
+    req = B.trt_request(octx(tmp_path, calib_dataset="data/calib"), knobs(quantization="fp8_kv_fp8"))
+    assert req["args"]["calib_config"]["calib_dataset"] == str((tmp_path / "data" / "calib").resolve())
+    with pytest.raises(Exception, match="pileval, cnn_dailymail, scienceqa"):
+        B.trt_request(
+            octx(tmp_path, calib_dataset="my-org/my-data", calib_allow_hub=True), knobs(quantization="fp8")
+        )
+
+
+def test_defect_fp8_kv_without_an_fp8_algorithm_has_no_chunked_prefill_and_no_block_reuse():
+    f = F.infeasible_reason
+    assert "FP8 KV cache turns off paged context FMHA" in f(
+        knobs(quantization="kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT
+    )
+    assert f(knobs(quantization="fp8_kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT) is None
+    cfg = {"pretrained_config": {"quantization": {"quant_algo": None, "kv_cache_quant_algo": "FP8"}},
+           "build_config": {"plugin_config": {"use_paged_context_fmha": True}}}  # fmt: skip
+    r = resolved_config(cfg, T.runtime_args(knobs()), {})
+    assert (
+        r["kv_cache_config.enable_block_reuse_requested"] is True
+        and r["kv_cache_config.enable_block_reuse"] is False
+    )
+    cfg["pretrained_config"]["quantization"]["quant_algo"] = "FP8"
+    assert resolved_config(cfg, T.runtime_args(knobs()), {})["kv_cache_config.enable_block_reuse"] is True
+
+
+def test_defect_use_fp8_context_fmha_is_not_in_the_build_key(tmp_path):
+    a = B.material(octx(tmp_path), knobs(use_fp8_context_fmha=True))
+    assert a == B.material(octx(tmp_path), knobs(use_fp8_context_fmha=False))
+    assert (
+        "use_fp8_context_fmha"
+        not in T.build_args(knobs(), {}, "bfloat16", "auto")["build_config"]["plugin_config"]
+    )
+
+
+def test_defect_cuda_graph_mode_caches_graphs_like_trtllm_bench():
+    r = T.runtime_args(knobs(cuda_graph_mode=True))
+    assert r["extended_runtime_perf_knob_config"]["cuda_graph_cache_size"] == 1000
+    assert not check_kwargs("TrtLlmArgs", r)
+    assert "cuda_graph_cache_size" not in T.runtime_args(knobs())["extended_runtime_perf_knob_config"]
+
+
+def test_defect_blackwell_rejects_int8_kv_and_per_channel_fp8():
+    for q in ("kv_int8", "fp8_per_channel_per_token"):
+        assert "SM 100-119" in F.infeasible_reason(knobs(quantization=q), B200, ctx(options=TRT), TRT), q
+        assert F.infeasible_reason(knobs(quantization=q), H200, ctx(options=TRT), TRT) is None
+
+
+def test_defect_memory_estimate_counts_max_batch_buffers_and_two_contexts():
+    c = ctx(options=TRT, model_config=LLAMA_8B)
+    est = F.memory_estimate(knobs(), H200, c, TRT)
+    assert est["max_batch_buffers_bytes"] == 2048 * 128256 * 4  # fp32 logits of the engine's max batch
+    assert est["overhead_bytes"] == 1.5 * 1024**3 + F.CUDA_CONTEXT_BYTES
+    # a card that the old estimate (weights + activations + 1.5 GiB) called a fit
+    old_need = est["weights_bytes"] + est["activation_bytes"] + 1.5 * 1024**3
+    card = DeviceInfo("cuda", "card", int(old_need + 0.5 * 1024**3), (9, 0), 0)
+    assert "estimated not to fit" in F.infeasible_reason(knobs(), card, c, TRT)
+
+
+def test_defect_the_build_key_holds_the_gpu_model_and_the_calibration_content(tmp_path):
+    (tmp_path / "calib").mkdir()
+    data = tmp_path / "calib" / "train.jsonl"
+    data.write_text('{"text": "a"}\n')
+    k = knobs(quantization="fp8_kv_fp8")
+    h200 = B.material(octx(tmp_path, H200, calib_dataset="calib"), k)
+    assert h200 != B.material(octx(tmp_path, H100, calib_dataset="calib"), k)  # both sm_90
+    data.write_text('{"text": "b"}\n')
+    assert h200 != B.material(octx(tmp_path, H200, calib_dataset="calib"), k)
+    assert (
+        "calib_dataset" not in h200["args"].get("calib_config", {})
+        or h200["args"]["calib_config"]["calib_dataset"] is None
+    )
+    assert {"tensorrt", "nvidia-modelopt", "tensorrt_llm"} <= set(TrtllmEngine.packages)
+
+
+def test_defect_a_separate_build_process_keeps_the_serving_peak_apart():
+    from workbench.trials.measure import GB, apply_memory
+    from workbench.trials.result import TrialResult
+
+    res = TrialResult.model_construct(
+        status="COMPLETE", metrics={}, bench={}, build={"build_process": "separate"}
+    )
+    gib = 1024**3
+    mem = {"peak_above_baseline_bytes": 90 * gib,
+           "phase_peak_above_baseline_bytes": {"start": 0, "build": 90 * gib, "load": 20 * gib, "benchmark": 60 * gib}}  # fmt: skip
+    apply_memory(res, mem)
+    assert res.metrics["peak_memory_gb"] == pytest.approx(60 * gib / GB)
+    assert res.metrics["build_peak_memory_gb"] == pytest.approx(90 * gib / GB)
+
+
+def test_defect_the_crosscheck_replays_the_trials_measured_requests(write_study, tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from workbench.cli.inspect import _crosscheck_input
+    from workbench.spec import load_spec
+    from workbench.trials.workload import make_requests
+
+    spec = load_spec(write_study())
+    w = spec.workload
+    tok = AutoTokenizer.from_pretrained(spec.model_source)
+    t = SimpleNamespace(number=0, params={}, user_attrs={"knobs": {}, "metrics": {}})
+    inp = _crosscheck_input(spec, t, tmp_path, False)
+    common = {"vocab_size": len(tok), "tokenizer": tok, "special_ids": set(tok.all_special_ids)}
+    bench_run0 = make_requests(
+        w, w.num_requests, seed=w.seed + 0, prefix="run0", **common
+    )  # bench.py, repeat 0
+    assert [r.input_ids for r in inp.requests] == [r.input_ids for r in bench_run0]
+    assert [r.max_new_tokens for r in inp.requests] == [r.max_new_tokens for r in bench_run0]
+
+
+@pytest.mark.parametrize(
+    "name, backend", [("trtllm-llama-3.1-8b", "pytorch"), ("trtllm-llama-3.1-8b-tensorrt", "tensorrt")]
+)
+def test_the_worked_examples_validate_with_their_calibration_folder(tmp_path, name, backend):
+    import shutil
+
+    from workbench.spec import SpecError, load_spec
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "studies").mkdir()
+    study = tmp_path / "studies" / f"{name}.yaml"
+    shutil.copy(root / "studies" / f"{name}.yaml", study)
+    with pytest.raises(
+        SpecError, match="calib_dataset"
+    ):  # the data/calib folder of docs/trtllm.md is missing
+        load_spec(study)
+    (tmp_path / "data" / "calib").mkdir(parents=True)
+    (tmp_path / "data" / "calib" / "train.jsonl").write_text('{"text": "calibration"}\n')
+    spec = load_spec(study)
+    assert spec.engine_options["backend"] == backend
+    assert {"max_batch_size", "max_num_tokens", "kv_cache_fraction", "quantization"} <= set(spec.search_space)
+    assert any(c.metric == "gsm8k_score" for c in spec.constraints)
+    if backend == "pytorch":
+        assert set(spec.search_space["quantization"].choices) == {"none", "fp8", "w4a16_awq"}
+        assert "kv_cache_dtype" in spec.search_space and "cuda_graph_padding" in spec.search_space

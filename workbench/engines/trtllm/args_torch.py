@@ -1,0 +1,120 @@
+"""Study knobs -> TensorRT-LLM 1.2.x PyTorch-backend arguments: pure functions, no tensorrt_llm import.
+
+The PyTorch backend (`from tensorrt_llm import LLM`, TorchLlmArgs) has no engine build: the LLM
+arguments are all read when the model is loaded, and quantization is the checkpoint's own
+(`hf_quant_config.json`, made by ModelOpt in the build step or downloaded), so a `QuantConfig` is
+never passed ("QuantConfig for pytorch backend is ignored"). The KV-cache dtype is
+`KvCacheConfig.dtype`. The same dict is the trtllm-serve / trtllm-bench `--config` YAML, so what the
+trial ran and what `workbench export` writes cannot differ. The conformance tests check every
+result against the recorded PyTorch-backend API (api/tensorrt_llm-1.2.1-pytorch.json).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.engines.trtllm.knobs import (
+    CHUNKING_POLICIES,
+    SCHEDULER_POLICIES,
+    TORCH_QUANTIZATIONS,
+    TrtllmOptions,
+)
+
+
+def torch_quantization(knobs: dict[str, Any]) -> Any:
+    """The PyTorch-backend quantization of these knobs (KeyError for a TensorRT-only choice)."""
+    return TORCH_QUANTIZATIONS[knobs["quantization"]]
+
+
+def cuda_graph_config(knobs: dict[str, Any]) -> dict[str, Any] | None:
+    """CudaGraphConfig: None turns CUDA graphs off (1.2.x captures graphs by default)."""
+    if not knobs["cuda_graphs"]:
+        return None
+    return {
+        "enable_padding": bool(knobs["cuda_graph_padding"]),
+        "max_batch_size": int(knobs["cuda_graph_max_batch_size"]),
+    }
+
+
+def llm_args(
+    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+) -> dict[str, Any]:
+    """Every TorchLlmArgs keyword of a trial but model/tokenizer: the run and the exported YAML."""
+    opts = TrtllmOptions.model_validate(options)
+    args: dict[str, Any] = {
+        "dtype": model_dtype,
+        "tensor_parallel_size": opts.tensor_parallel_size,
+        "max_batch_size": int(knobs["max_batch_size"]),
+        "max_num_tokens": int(knobs["max_num_tokens"]),
+        "max_input_len": int(knobs["max_input_len"]),
+        "max_seq_len": int(knobs["max_seq_len"]),
+        "enable_chunked_prefill": bool(knobs["chunked_prefill"]),
+        "kv_cache_config": {
+            "free_gpu_memory_fraction": float(knobs["kv_cache_fraction"]),
+            "enable_block_reuse": bool(knobs["enable_block_reuse"]),
+            "dtype": str(knobs["kv_cache_dtype"]),
+            "tokens_per_block": int(knobs["tokens_per_block"]),
+        },
+        "scheduler_config": {
+            "capacity_scheduler_policy": SCHEDULER_POLICIES[knobs["scheduler_policy"]],
+            "context_chunking_policy": CHUNKING_POLICIES[knobs["context_chunking_policy"]],
+        },
+        "cuda_graph_config": cuda_graph_config(knobs),
+        "disable_overlap_scheduler": not bool(knobs["overlap_scheduler"]),
+        "attn_backend": str(knobs["attn_backend"]),
+    }
+    if load_format != "auto":
+        args["load_format"] = load_format
+    return args
+
+
+def serve_options(
+    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+) -> dict[str, Any]:
+    """The `--config` YAML of trtllm-serve / trtllm-bench --backend pytorch: the trial's LLM arguments.
+
+    tensor_parallel_size goes on the command line (both tools take it there), the rest is YAML."""
+    out = llm_args(knobs, options, model_dtype, load_format)
+    out.pop("tensor_parallel_size")
+    return out
+
+
+def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
+    """The translated arguments as the objects TorchLlmArgs takes (`api`: tensorrt_llm's classes, or
+    the recorded snapshot's strict stand-ins in tests)."""
+    out: dict[str, Any] = {}
+    for k, v in args.items():
+        if k == "kv_cache_config":
+            out[k] = api.KvCacheConfig(**v)
+        elif k == "cuda_graph_config":
+            out[k] = None if v is None else api.CudaGraphConfig(**v)
+        elif k == "scheduler_config":
+            out[k] = api.SchedulerConfig(
+                capacity_scheduler_policy=api.CapacitySchedulerPolicy[v["capacity_scheduler_policy"]],
+                context_chunking_policy=api.ContextChunkingPolicy[v["context_chunking_policy"]],
+            )
+        else:
+            out[k] = v
+    return out
+
+
+def bench_throughput_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """`trtllm-bench ... throughput` flags for the PyTorch backend equal to the trial's knobs (the YAML
+    given with --extra_llm_api_options holds the rest and overrides trtllm-bench's own defaults)."""
+    opts = TrtllmOptions.model_validate(options)
+    flags = [
+        "--backend", "pytorch",
+        "--max_batch_size", str(knobs["max_batch_size"]),
+        "--max_num_tokens", str(knobs["max_num_tokens"]),
+        "--kv_cache_free_gpu_mem_fraction", str(knobs["kv_cache_fraction"]),
+        "--scheduler_policy", knobs["scheduler_policy"],
+        "--tp", str(opts.tensor_parallel_size),
+    ]  # fmt: skip
+    flags.append("--enable_chunked_context" if knobs["chunked_prefill"] else "--disable_chunked_context")
+    return flags
+
+
+def serve_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """trtllm-serve flags besides the model and --config: the parallelism and the backend."""
+    opts = TrtllmOptions.model_validate(options)
+    return ["--backend", "pytorch", "--tensor_parallel_size", str(opts.tensor_parallel_size)]

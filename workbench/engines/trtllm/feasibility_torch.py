@@ -1,0 +1,143 @@
+"""Whether a PyTorch-backend trtllm trial can run, decided before any build or load.
+
+The device and architecture each quantization needs (FP8 and FP8 KV: Ada/Hopper or newer; NVFP4:
+Blackwell), knobs of the TensorRT backend changed from their defaults, the CUDA-graph batch within
+the runtime batch, the request lengths (shared with the TensorRT backend), and a memory estimate:
+weights + activations of the token budget + buffers that grow with max_batch_size (fp32 logits of a
+full batch, the CUDA graphs' static buffers) + two CUDA contexts (the caller's and the executor's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench import estimate
+from workbench.engines.base import DeviceInfo, FeasibilityContext
+from workbench.engines.trtllm import feasibility as F
+from workbench.engines.trtllm.knobs import (
+    HOPPER_FP8,
+    KNOBS_BY_NAME,
+    SHARED_KNOBS,
+    TORCH_QUANTIZATIONS,
+    TrtllmOptions,
+)
+
+#: one CUDA context (driver, cuBLAS/cuDNN workspaces, NCCL off) per process; the LLM API has two
+CUDA_CONTEXT_BYTES = 0.6 * estimate.GiB
+#: the PyTorch backend's own runtime overhead besides the contexts (allocator slack, sampler, kernels)
+RUNTIME_BYTES = 1.0 * estimate.GiB
+
+
+def _trt_only(knobs: dict[str, Any]) -> str | None:
+    for name, k in KNOBS_BY_NAME.items():
+        if name not in SHARED_KNOBS and knobs.get(name, k.default) != k.default:
+            return f"{name} is a TensorRT-backend knob; this study runs backend: pytorch (engine_options.backend)"
+    return None
+
+
+def _device(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) -> str | None:
+    if device.kind != "cuda":
+        return "the trtllm engine needs an NVIDIA GPU; this trial's device is the CPU (use engine: hf there)"
+    q = knobs["quantization"]
+    if q not in TORCH_QUANTIZATIONS:
+        return (
+            f"quantization {q} is a TensorRT-backend choice; the PyTorch backend loads checkpoints quantized "
+            f"with {', '.join(x for x in TORCH_QUANTIZATIONS if x != 'none')} (or none)"
+        )
+    cc = device.compute_capability or (0, 0)
+    need = TORCH_QUANTIZATIONS[q].min_cc
+    if knobs["kv_cache_dtype"] == "fp8":
+        need = max(need, HOPPER_FP8)
+    if cc < need:
+        arch = F._ARCH.get(need, f"compute capability >= {need[0]}.{need[1]}")
+        return f"quantization {q} with kv_cache_dtype {knobs['kv_cache_dtype']} needs {arch}; {device.name} has {cc[0]}.{cc[1]}"
+    if ctx.model_dtype == "bfloat16" and cc < (8, 0):
+        return f"bfloat16 needs compute capability >= 8.0; {device.name} has {cc[0]}.{cc[1]}"
+    return None
+
+
+def _bounds(knobs: dict[str, Any]) -> str | None:
+    if knobs["cuda_graphs"] and knobs["cuda_graph_max_batch_size"] > knobs["max_batch_size"]:
+        return (
+            f"cuda_graph_max_batch_size={knobs['cuda_graph_max_batch_size']} exceeds max_batch_size="
+            f"{knobs['max_batch_size']}: graphs above the runtime batch are never used (the trial would repeat another)"
+        )
+    if knobs["max_input_len"] > knobs["max_seq_len"]:
+        return f"max_input_len={knobs['max_input_len']} exceeds max_seq_len={knobs['max_seq_len']}"
+    return None
+
+
+def memory_estimate(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+) -> dict[str, float] | None:
+    """Weights, activations, max-batch buffers, contexts and the KV pool (bytes, tokens) from config.json."""
+    cfg = ctx.model_config
+    try:
+        opts = TrtllmOptions.model_validate(options)
+        q = TORCH_QUANTIZATIONS[knobs["quantization"]]
+        dbytes = 4.0 if ctx.model_dtype == "float32" else 2.0
+        total = device.total_memory_bytes * opts.tensor_parallel_size
+        weights = estimate.weight_bytes(cfg, q.weight_format, dbytes)
+        act = estimate.activation_bytes(cfg, int(knobs["max_num_tokens"]), dbytes)
+        per_token = estimate.kv_bytes_per_token(cfg, 1.0 if knobs["kv_cache_dtype"] == "fp8" else dbytes)
+        batch = int(knobs["max_batch_size"])
+        logits = batch * int(cfg["vocab_size"]) * 4.0  # fp32 logits of a full decode batch
+        graphs = (
+            int(knobs["cuda_graph_max_batch_size"]) * int(cfg["hidden_size"]) * dbytes * 8
+            if knobs["cuda_graphs"]
+            else 0.0
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    overhead = 2 * CUDA_CONTEXT_BYTES + RUNTIME_BYTES
+    free_after = total - weights - act - logits - graphs - overhead
+    pool = max(free_after, 0) * float(knobs["kv_cache_fraction"])
+    return {
+        "total_bytes": float(total),
+        "weights_bytes": float(weights),
+        "activation_bytes": float(act),
+        "max_batch_buffers_bytes": float(logits + graphs),
+        "overhead_bytes": float(overhead),
+        "free_after_engine_bytes": float(free_after),
+        "kv_pool_bytes": float(pool),
+        "kv_bytes_per_token": float(per_token),
+        "kv_pool_tokens": float(pool // per_token) if per_token else 0.0,
+    }
+
+
+def _memory(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+) -> str | None:
+    est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
+    if est is None:
+        return None
+    g = estimate.GiB
+    if est["free_after_engine_bytes"] <= 0:
+        return (
+            f"estimated not to fit: weights {est['weights_bytes'] / g:.1f} GiB + activations "
+            f"{est['activation_bytes'] / g:.1f} GiB + max-batch buffers {est['max_batch_buffers_bytes'] / g:.1f} GiB "
+            f"+ runtime {est['overhead_bytes'] / g:.1f} GiB exceed the {est['total_bytes'] / g:.1f} GiB of "
+            f"{device.name} (an estimate from config.json)"
+        )
+    pairs = ((ctx.longest_prompt, ctx.longest_output), (ctx.accuracy_input_len, ctx.accuracy_gen_len))
+    need = max((p or 0) + (o or 0) for p, o in pairs)
+    if need and est["kv_pool_tokens"] < need:
+        return (
+            f"estimated not to fit: the KV pool of about {est['kv_pool_tokens']:.0f} tokens cannot hold one "
+            f"{need}-token request (an estimate from config.json)"
+        )
+    return None
+
+
+def infeasible_reason(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: dict[str, Any]
+) -> str | None:
+    """Why this PyTorch-backend trial cannot run: device, architecture, knob bounds, lengths, memory."""
+    ctx = ctx or FeasibilityContext()
+    return (
+        _device(knobs, device, ctx)
+        or _trt_only(knobs)
+        or _bounds(knobs)
+        or F._requests(knobs, ctx)
+        or _memory(knobs, device, ctx, options)
+    )
