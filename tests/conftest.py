@@ -32,6 +32,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
 
+@pytest.fixture(scope="session")
+def project_tiny_model() -> Path:
+    """The tiny model where the example studies point (models/tiny-llama, git-ignored): made on first use,
+    as `make demo` and the notebooks do, since a study's local model path must exist to validate."""
+    from workbench.tiny_model import ensure_tiny_model
+
+    return ensure_tiny_model(ROOT / "models" / "tiny-llama")
+
+
 def small_study(tiny_model: Path, **changes: Any) -> dict[str, Any]:
     """A study dict with a workload small enough for a few seconds per trial on 2 cores."""
     data: dict[str, Any] = {

@@ -176,7 +176,7 @@ def test_rate_arrivals_are_spread(tiny_model):
     assert arrivals[-1] > 0.05 and res.bench["world_info"]["issue_rate"] == 20.0
 
 
-def test_quickstart_validates_via_cli():
+def test_quickstart_validates_via_cli(project_tiny_model):
     p = _cli("validate", "studies/quickstart.yaml")
     assert (
         p.returncode == 0 and "quantization             build-time choices none, int8, int4_intx" in p.stdout

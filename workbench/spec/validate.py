@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workbench.spec.errors import SpecError, at, describe, value_message
+from workbench.spec.errors import MAX_SHOWN, SpecError, at, describe, value_message
 from workbench.spec.models import Choices, Range, StudySpec
 from workbench.spec.registry import engine_class, engine_names
 
@@ -19,13 +19,16 @@ def validate_spec(
     """Validate a study given as a dict (what notebooks build in code)."""
     try:
         spec = StudySpec.model_validate(data)
-    except ValidationError as e:
-        raise SpecError(source, [describe(err, yaml_root, data, StudySpec) for err in e.errors()]) from None
+    except ValidationError as e:  # locating is linear in the file: locate only what is shown
+        errors = e.errors()
+        shown = [describe(err, yaml_root, data, StudySpec) for err in errors[:MAX_SHOWN]]
+        raise SpecError(source, shown, total=len(errors)) from None
     spec.source_path = source_path
     tok = spec.model.tokenizer
     if tok and source_path is not None and tok.startswith(("./", "../")):  # a local folder beside the study
         spec.model.tokenizer = str((source_path.parent / tok).resolve())
     problems = _check_against_engine(spec, yaml_root)
+    problems += _check_paths(spec, yaml_root) + _check_sampler(spec, yaml_root)
     if problems:
         raise SpecError(source, problems)
     return spec
@@ -39,6 +42,8 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
     problems = _check_engine_options(spec, cls, root)
     for section in ("search_space", "baseline"):
         for name, entry in getattr(spec, section).items():
+            if len(problems) > MAX_SHOWN:  # locating is linear in the file: stop once the message is full
+                return problems
             loc: tuple[Any, ...] = (section, name)
             if name not in cls.knobs:
                 what = f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(cls.knobs)}"
@@ -92,3 +97,59 @@ def _check_engine_options(spec: StudySpec, cls: Any, root: Any) -> list[str]:
         at(root, ("engine_options", *loc), msg)
         for loc, msg in cls.check_options(spec.engine_options, study_dir)
     ]
+
+
+#: the samplers whose options a study may set: name -> class in optuna.samplers (seed is its own key)
+SAMPLER_CLASSES = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "gp": "GPSampler"}
+
+
+def _check_sampler(spec: StudySpec, root: Any) -> list[str]:
+    """`sampler.options` against the sampler's own signature (a wrong key would be a TypeError in `tune`)."""
+    s = spec.sampler
+    if not s.options:
+        return []
+    if s.name not in SAMPLER_CLASSES:
+        return [at(root, ("sampler", "options"), f"sampler {s.name!r} takes no options")]
+    import inspect
+
+    import optuna
+
+    cls_name = SAMPLER_CLASSES[s.name]
+    params = inspect.signature(getattr(optuna.samplers, cls_name)).parameters
+    settable = [p for p in params if p != "seed" and "Callable" not in str(params[p].annotation)]
+    problems = []
+    for key in s.options:
+        if key == "seed":
+            what = "give the seed as sampler.seed"
+        elif key in params and key not in settable:
+            what = f"{key} takes a Python function: it cannot be set in a study file"
+        elif key not in params:
+            what = f"unknown option of optuna.samplers.{cls_name}; allowed: {', '.join(settable)}"
+        else:
+            continue
+        problems.append(at(root, ("sampler", "options", key), what))
+    return problems
+
+
+def _check_paths(spec: StudySpec, root: Any) -> list[str]:
+    """Local paths must exist here: a missing model folder would otherwise fail in the trial's worker
+    with a misleading hub error ("Repo id must be in the form ...")."""
+    wanted: list[tuple[tuple[Any, ...], str | None, str]] = [
+        (("model", "path"), spec.model.path, "folder"),
+        (("workload", "dataset", "path"), spec.workload.dataset.path if spec.workload.dataset else None, "file"),
+        (("accuracy", "data_path"), spec.accuracy.data_path if spec.accuracy else None, "folder"),
+    ]
+    tok = spec.model.tokenizer
+    if tok and tok.startswith(("/", "./", "../", "~")):  # a hub id otherwise
+        wanted.append((("model", "tokenizer"), tok, "folder"))
+    problems = []
+    for loc, given, kind in wanted:
+        if given is None:
+            continue
+        p = spec.resolve_path(given)
+        ok = p.is_dir() if kind == "folder" else p.is_file()
+        if not ok:
+            what = "no such" if not p.exists() else "not a"
+            relative = "" if Path(given).expanduser().is_absolute() else " (relative to the study file's folder)"
+            problems.append(at(root, loc, f"{what} {kind}: {p}{relative}"))
+    return problems
