@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import ROOT, small_study
+from tests.conftest import ROOT, scaled, small_study
 from workbench.spec import validate_spec
 from workbench.trials.result import TrialResult
 from workbench.trials.run import run_trial
@@ -20,9 +20,9 @@ from workbench.trials.run import run_trial
 WB = [sys.executable, "-m", "workbench.cli"]
 
 
-def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*WB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=os.environ
+        [*WB, *args], capture_output=True, text=True, timeout=scaled(timeout), cwd=ROOT, env=os.environ
     )
 
 
@@ -77,7 +77,7 @@ def test_orchestrator_imports_no_torch(write_study):
         "heavy = [m for m in ('torch', 'transformers', 'torchao', 'tensorrt_llm') if m in sys.modules]\n"
         "print('HEAVY', heavy, rc)\n"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(600), cwd=ROOT)
     assert "HEAVY [] 0" in p.stdout, p.stdout + p.stderr
 
 
@@ -106,10 +106,11 @@ def test_kv_cache_smaller_than_a_request_fails_with_cause(tiny_model):
 
 
 def test_timeout_kills_only_the_trial(tiny_model):
-    spec = validate_spec(small_study(tiny_model, **{"trial.timeout_s": 1.5}))
-    t = time.monotonic()
+    """A workload far beyond 1.5 s on any machine (100,000 requests): the trial returns only because its
+    worker was killed at the limit, so no wall-clock bound is needed (it used to assert < 20 s)."""
+    changes = {"trial.timeout_s": 1.5, "workload.num_requests": 100_000, "workload.output_len": 64}
+    spec = validate_spec(small_study(tiny_model, **changes))
     res = run_trial(spec)
-    assert time.monotonic() - t < 20
     assert res.status == "FAILED" and res.failure.kind == "timeout"
     assert "trial.timeout_s=1.5" in res.failure.message
 

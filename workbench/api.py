@@ -27,6 +27,28 @@ from workbench.spec import StudySpec, apply_changes, load_spec, validate_spec
 #: the project root (`workbench.settings.project_root`) when the notebook started: models/, studies/ ...
 ROOT = settings.project_root()
 
+#: plotly's mimetype (JupyterLab draws it) plus HTML with plotly.js embedded once per notebook (what
+#: `jupyter nbconvert --to html` and other viewers draw, offline too). In a headless kernel plotly's
+#: own default is the mimetype alone, and the figures vanish from an exported notebook.
+NOTEBOOK_RENDERER = "plotly_mimetype+notebook"
+
+
+def _use_notebook_renderer() -> None:
+    """Set NOTEBOOK_RENDERER in a Jupyter kernel, unless the user chose one (PLOTLY_RENDERER)."""
+    import os
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "kernel") or os.environ.get("PLOTLY_RENDERER"):
+        return
+    import plotly.io as pio
+
+    pio.renderers.default = NOTEBOOK_RENDERER
+
+
+_use_notebook_renderer()
+
 __all__ = [
     "load",
     "edit",
@@ -237,14 +259,20 @@ class StudyRun:
                 seen = len(self.finished)
                 fig = figure(self.frame())
                 if handle is None:
-                    handle = display(fig, display_id=True)
+                    handle = display(_bundle(fig), raw=True, display_id=True)
                 else:
-                    handle.update(fig)
+                    handle.update(_bundle(fig), raw=True)
             if done:
                 break
             time.sleep(every_s)
         self.wait()
         return fig
+
+
+def _bundle(fig: Any) -> dict[str, Any]:
+    """The figure as a display bundle: a display handle updates only a bundle in place (plotly's own
+    display ignores the display id and appends a new figure each time)."""
+    return fig._repr_mimebundle_() if hasattr(fig, "_repr_mimebundle_") else {"text/plain": repr(fig)}
 
 
 def run(

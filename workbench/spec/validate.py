@@ -30,7 +30,8 @@ def validate_spec(
     problems = _check_against_engine(spec, yaml_root)
     problems += _check_paths(spec, yaml_root) + _check_sampler(spec, yaml_root)
     if problems:
-        raise SpecError(source, problems)
+        shown = [p for p in problems if p]
+        raise SpecError(source, shown, total=len(problems))
     return spec
 
 
@@ -40,19 +41,16 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
         return [at(root, ("engine",), f"got {spec.engine!r}; allowed engines: {', '.join(engine_names())}")]
     cls = engine_class(spec.engine)
     problems = _check_engine_options(spec, cls, root)
+    found: list[tuple[tuple[Any, ...], str]] = []
     for section in ("search_space", "baseline"):
         for name, entry in getattr(spec, section).items():
-            if len(problems) > MAX_SHOWN:  # locating is linear in the file: stop once the message is full
-                return problems
             loc: tuple[Any, ...] = (section, name)
             if name not in cls.knobs:
-                what = f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(cls.knobs)}"
-                problems.append(at(root, loc, what))
+                found.append((loc, f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(cls.knobs)}"))
             else:
-                problems += [
-                    at(root, where, msg) for where, msg in _knob_problems(cls.knobs[name], entry, loc)
-                ]
-    return problems
+                found += _knob_problems(cls.knobs[name], entry, loc)
+    # locating is linear in the file: locate only what the message shows, count the rest
+    return problems + [at(root, where, msg) for where, msg in found[:MAX_SHOWN]] + [""] * len(found[MAX_SHOWN:])
 
 
 def _knob_problems(d: Any, entry: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
