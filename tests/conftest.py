@@ -18,6 +18,8 @@ TIMEOUT_SCALE = float(os.environ.get("WORKBENCH_TEST_TIMEOUT_SCALE", "1") or 1)
 def scaled(seconds: float) -> float:
     """A test's time limit on this machine (speed is measured by benchmarks/, never asserted)."""
     return seconds * TIMEOUT_SCALE
+
+
 #: a 64-question GSM8K sample (MIT, tests/fixtures/gsm8k/README.md): the tests need nothing beside the checkout
 GSM8K_DIR = ROOT / "tests" / "fixtures" / "gsm8k"
 

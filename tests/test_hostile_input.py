@@ -35,7 +35,9 @@ def _write(tmp_path: Path, text: str, builder) -> Path:
 
 @pytest.mark.parametrize(("name", "builder", "expected"), CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("command", ["validate", "trial", "tune"])
-def test_every_mistake_is_one_message_and_exit_2(tmp_path, study_text, capsys, name, builder, expected, command):
+def test_every_mistake_is_one_message_and_exit_2(
+    tmp_path, study_text, capsys, name, builder, expected, command
+):
     p = _write(tmp_path, study_text, builder)
     if name.startswith("alias bomb") or name == "5000-digit number":  # could hang or blow up in-process
         r = subprocess.run(
@@ -57,8 +59,9 @@ def test_range_key_message_names_its_line(tmp_path, study_text):
     with pytest.raises(SpecError) as ei:
         load_spec(p)
     line = next(i for i, t in enumerate(p.read_text().splitlines(), 1) if "hgih" in t)
-    assert f"line {line}, search_space.kv_cache_fraction.hgih: unknown key; allowed keys: low, high, step, log" in str(
-        ei.value
+    assert (
+        f"line {line}, search_space.kv_cache_fraction.hgih: unknown key; allowed keys: low, high, step, log"
+        in str(ei.value)
     )
     assert "allowed keys: name" not in str(ei.value)
 

@@ -65,7 +65,9 @@ def test_watch_updates_one_output_and_html_keeps_it():
         "    h.update(wb._bundle(go.Figure(go.Scatter(y=[i * 111111]))), raw=True)\n"
     )
     nb = new_notebook(cells=[new_code_cell(watched), new_code_cell("go.Figure(go.Bar(y=[424242]))")])
-    client = NotebookClient(nb, timeout=int(scaled(300)), kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = NotebookClient(
+        nb, timeout=int(scaled(300)), kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
     client.execute()
     assert [len(_plotly_outputs(c)) for c in nb.cells] == [1, 1]
     assert _plotly_outputs(nb.cells[0])[0].data[PLOTLY]["data"][0]["y"] == [333333]
@@ -94,7 +96,10 @@ def test_every_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
         nb = nbformat.read(p, as_version=4)
         t0 = time.perf_counter()
         NotebookClient(
-            nb, timeout=int(scaled(900)), kernel_name="python3", resources={"metadata": {"path": str(p.parent)}}
+            nb,
+            timeout=int(scaled(900)),
+            kernel_name="python3",
+            resources={"metadata": {"path": str(p.parent)}},
         ).execute()
         timings[p.name] = time.perf_counter() - t0
         texts[p.name] = _text(nb)

@@ -77,7 +77,9 @@ def test_orchestrator_imports_no_torch(write_study):
         "heavy = [m for m in ('torch', 'transformers', 'torchao', 'tensorrt_llm') if m in sys.modules]\n"
         "print('HEAVY', heavy, rc)\n"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(600), cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(600), cwd=ROOT
+    )
     assert "HEAVY [] 0" in p.stdout, p.stdout + p.stderr
 
 

@@ -177,7 +177,9 @@ def _chromium(url: str, shot: Path | None = None, height: int = 1600, budget_ms:
             f"--window-size=1600,{height}", f"--virtual-time-budget={budget_ms}"]  # fmt: skip
     if shot is not None:
         subprocess.run([*args, f"--screenshot={shot}", url], capture_output=True, timeout=scaled(300))
-    return subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=scaled(300)).stdout
+    return subprocess.run(
+        [*args, "--dump-dom", url], capture_output=True, text=True, timeout=scaled(300)
+    ).stdout
 
 
 def _page(url: str, shot: Path, expect: list[str], height: int = 1600) -> str:

@@ -13,7 +13,6 @@ from workbench.format import short_repr
 from workbench.spec.base import SCALAR
 from workbench.types import InputError
 
-
 #: problems listed in one message (a file with thousands of mistakes still gets a readable one)
 MAX_SHOWN = 20
 

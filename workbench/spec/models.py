@@ -124,7 +124,9 @@ class SamplerSpec(_Strict):
 
 
 class Budget(_Strict):
-    n_trials: Int = Field(20, ge=1, le=100_000, description="finished (complete or pruned) trials the study aims for")
+    n_trials: Int = Field(
+        20, ge=1, le=100_000, description="finished (complete or pruned) trials the study aims for"
+    )
     timeout_s: Float | None = Field(None, gt=0, description="stop starting new trials after this long")
 
 

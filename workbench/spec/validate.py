@@ -46,11 +46,15 @@ def _check_against_engine(spec: StudySpec, root: Any) -> list[str]:
         for name, entry in getattr(spec, section).items():
             loc: tuple[Any, ...] = (section, name)
             if name not in cls.knobs:
-                found.append((loc, f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(cls.knobs)}"))
+                found.append(
+                    (loc, f"unknown knob for engine {spec.engine!r}; allowed knobs: {', '.join(cls.knobs)}")
+                )
             else:
                 found += _knob_problems(cls.knobs[name], entry, loc)
     # locating is linear in the file: locate only what the message shows, count the rest
-    return problems + [at(root, where, msg) for where, msg in found[:MAX_SHOWN]] + [""] * len(found[MAX_SHOWN:])
+    return (
+        problems + [at(root, where, msg) for where, msg in found[:MAX_SHOWN]] + [""] * len(found[MAX_SHOWN:])
+    )
 
 
 def _knob_problems(d: Any, entry: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
@@ -134,7 +138,11 @@ def _check_paths(spec: StudySpec, root: Any) -> list[str]:
     with a misleading hub error ("Repo id must be in the form ...")."""
     wanted: list[tuple[tuple[Any, ...], str | None, str]] = [
         (("model", "path"), spec.model.path, "folder"),
-        (("workload", "dataset", "path"), spec.workload.dataset.path if spec.workload.dataset else None, "file"),
+        (
+            ("workload", "dataset", "path"),
+            spec.workload.dataset.path if spec.workload.dataset else None,
+            "file",
+        ),
         (("accuracy", "data_path"), spec.accuracy.data_path if spec.accuracy else None, "folder"),
     ]
     tok = spec.model.tokenizer
@@ -148,6 +156,8 @@ def _check_paths(spec: StudySpec, root: Any) -> list[str]:
         ok = p.is_dir() if kind == "folder" else p.is_file()
         if not ok:
             what = "no such" if not p.exists() else "not a"
-            relative = "" if Path(given).expanduser().is_absolute() else " (relative to the study file's folder)"
+            relative = (
+                "" if Path(given).expanduser().is_absolute() else " (relative to the study file's folder)"
+            )
             problems.append(at(root, loc, f"{what} {kind}: {p}{relative}"))
     return problems

@@ -59,7 +59,9 @@ class DatasetSpec(_Strict):
     path: str
     format: Literal["trtllm-bench", "text"] = "trtllm-bench"
     field: str = "prompt"
-    max_input_len: Int | None = Field(None, ge=1, le=MAX_TOKENS_PER_REQUEST, description="left-truncate longer prompts")
+    max_input_len: Int | None = Field(
+        None, ge=1, le=MAX_TOKENS_PER_REQUEST, description="left-truncate longer prompts"
+    )
 
 
 class Burst(_Strict):

@@ -24,8 +24,8 @@ from workbench.spec.validate import validate_spec
 
 #: a study file is a few kilobytes; this leaves room for long comments and embedded grids
 MAX_FILE_BYTES = 1 << 20
-#: values after alias expansion (a study has a few hundred)
-MAX_VALUES = 100_000
+#: values, written out or after alias expansion (a study has a few hundred)
+MAX_VALUES = 20_000
 #: nesting depth of collections (a study nests five or six deep)
 MAX_DEPTH = 50
 
@@ -99,48 +99,68 @@ def _too_big(size: int) -> str:
 
 
 def _check_nesting(text: str, source: str) -> None:
-    """Collections nested deeper than MAX_DEPTH: found on the event stream, which is parsed without
-    recursion, so no depth can exhaust the stack."""
+    """Collections nested deeper than MAX_DEPTH, or more than MAX_VALUES values written out: found on the
+    event stream, which is parsed without recursion and stops at the first excess, so neither a deep
+    nor a long file reaches the composer."""
     loader = _Loader(text)
-    depth = 0
+    depth = values = 0
     try:
         while loader.check_event():
             ev = loader.get_event()
+            if isinstance(ev, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    raise SpecError(source, [_too_many(ev.start_mark.line + 1, "")])
             if isinstance(ev, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
                     line = ev.start_mark.line + 1
-                    raise SpecError(source, [f"line {line}: collections nested deeper than {MAX_DEPTH} levels"])
+                    raise SpecError(
+                        source, [f"line {line}: collections nested deeper than {MAX_DEPTH} levels"]
+                    )
             elif isinstance(ev, yaml.CollectionEndEvent):
                 depth -= 1
     finally:
         loader.dispose()
 
 
-def _children(node: Any) -> list[Any]:
+def _too_many(line: int, how: str) -> str:
+    return f"line {line}: {how}more than {MAX_VALUES:,} values; a study needs a few hundred"
+
+
+def _pairs(node: Any) -> Any:
+    """The child nodes of a collection node (keys and values of a mapping)."""
     if isinstance(node, yaml.MappingNode):
-        return [n for kv in node.value for n in kv]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
+        for k, v in node.value:
+            yield k
+            yield v
+    else:
+        yield from node.value
 
 
 def _check_tree(root: Any, source: str) -> None:
     """Walk the composed tree once (aliases are shared nodes, so this is linear in the file): the
-    expanded size and depth of every node, alias cycles and duplicated keys."""
+    expanded size and depth of every collection, alias cycles and duplicated keys. Scalars are leaves
+    of size and depth 1 and are never put on the stack."""
+    if isinstance(root, yaml.ScalarNode):
+        return
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
-    open_nodes: set[int] = set()  # the nodes on the path from the root to the current one
+    open_nodes: set[int] = set()  # the collections on the path from the root to the current one
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, finished = stack.pop()
         key = id(node)
         if finished:
             open_nodes.discard(key)
-            kids = _children(node)
-            size[key] = 1 + sum(size[id(c)] for c in kids)
-            depth[key] = 1 + max((depth[id(c)] for c in kids), default=0)
-            _check_limits(node, size[key], depth[key], source)
+            n, d = 1, 1
+            for c in _pairs(node):
+                if isinstance(c, yaml.ScalarNode):
+                    n, d = n + 1, max(d, 2)
+                else:
+                    n, d = n + size[id(c)], max(d, 1 + depth[id(c)])
+            size[key], depth[key] = n, d
+            _check_limits(node, n, d, source)
         elif key not in size:
             if key in open_nodes:
                 line = node.start_mark.line + 1
@@ -149,19 +169,19 @@ def _check_tree(root: Any, source: str) -> None:
             if isinstance(node, yaml.MappingNode):
                 _check_duplicates(node, source)
             stack.append((node, True))
-            stack.extend((c, False) for c in _children(node) if id(c) not in size)
+            stack.extend(
+                (c, False) for c in _pairs(node) if not isinstance(c, yaml.ScalarNode) and id(c) not in size
+            )
 
 
 def _check_limits(node: Any, size: int, depth: int, source: str) -> None:
     line = node.start_mark.line + 1
     if size > MAX_VALUES:
-        raise SpecError(
-            source,
-            [f"line {line}: with its aliases (*name) expanded this holds more than {MAX_VALUES:,} values; "
-             "a study needs a few hundred"],
-        )  # fmt: skip
+        raise SpecError(source, [_too_many(line, "with its aliases (*name) expanded this holds ")])
     if depth > MAX_DEPTH:
-        raise SpecError(source, [f"line {line}: with its aliases expanded this nests deeper than {MAX_DEPTH}"])
+        raise SpecError(
+            source, [f"line {line}: with its aliases expanded this nests deeper than {MAX_DEPTH}"]
+        )
 
 
 def _check_duplicates(node: Any, source: str) -> None:

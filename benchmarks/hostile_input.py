@@ -1,0 +1,96 @@
+"""Hostile-input campaign: every kind of broken study file in tests/hostile.py, handed to `workbench
+validate` and `workbench trial` in a fresh child process each; the wall time and the child's peak memory
+(max RSS from wait4) of each rejection, its exit code and whether the message is the expected one.
+
+Targets (issue #15): every rejection exit code 2 with one message, within 2 s and 200 MB. A valid file
+is measured the same way as the reference (the interpreter and the imports cost most of both figures).
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/hostile_input.py [--repeats 3] [--commands validate,trial]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, save
+
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import small_study  # noqa: E402
+from tests.hostile import CASES  # noqa: E402
+
+MAX_S, MAX_MB = 2.0, 200.0
+
+
+def _child(command: str, path: Path) -> tuple[float, float, int, str]:
+    """(wall s, max RSS MB, exit code, stderr) of one `workbench <command> <path>` process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(path.parent / "home")}
+    t = time.perf_counter()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", command, str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=path.parent, env=env,
+    )  # fmt: skip
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, p.returncode, err
+
+
+def _measure(name: str, data: bytes, expected: str, command: str, repeats: int, folder: Path) -> dict:
+    path = folder / "study.yaml"
+    path.write_bytes(data)
+    runs = [_child(command, path) for _ in range(repeats)]
+    wall = max(r[0] for r in runs)
+    rss = max(r[1] for r in runs)
+    rc, err = runs[-1][2], runs[-1][3]
+    ok = rc == 2 and expected in err and "Traceback" not in err and err.startswith("error: ")
+    return {"case": name, "command": command, "bytes": len(data), "max_wall_s": round(wall, 3),
+            "max_rss_mb": round(rss, 1), "exit_code": rc, "message_ok": ok,
+            "within_limits": ok and wall <= MAX_S and rss <= MAX_MB, "message": err.strip()[:300]}  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="processes per case (the worst is kept)")
+    ap.add_argument("--commands", default="validate,trial")
+    args = ap.parse_args()
+    import yaml
+
+    from workbench.tiny_model import ensure_tiny_model
+
+    model = ensure_tiny_model(ROOT / "models" / "tiny-llama")
+    text = yaml.safe_dump(small_study(model), sort_keys=False)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        valid = text.encode()
+        for command in args.commands.split(","):
+            if command == "validate":
+                ref = _measure("(valid file, for reference)", valid, "", command, args.repeats, folder)
+                rows.append(
+                    {**ref, "message_ok": ref["exit_code"] == 0, "within_limits": ref["exit_code"] == 0}
+                )
+            for name, build, expected in CASES:
+                rows.append(_measure(name, build(text, folder), expected, command, args.repeats, folder))
+                r = rows[-1]
+                print(f"{command:8} {name:34} {r['max_wall_s']:6.2f} s {r['max_rss_mb']:7.1f} MB  "
+                      f"exit {r['exit_code']}  {'ok' if r['within_limits'] else 'OVER OR WRONG'}")  # fmt: skip
+    bad = [r for r in rows if not r["within_limits"]]
+    out = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "limits": {"s": MAX_S, "mb": MAX_MB},
+           "kinds": len(CASES), "rows": rows, "failures": len(bad)}  # fmt: skip
+    print(
+        f"{len(CASES)} kinds x {len(args.commands.split(','))} commands: {len(bad)} over the limits or wrong"
+    )
+    print(save("hostile_input", out))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
