@@ -89,7 +89,26 @@ def main() -> int:
         f"{len(CASES)} kinds x {len(args.commands.split(','))} commands: {len(bad)} over the limits or wrong"
     )
     print(save("hostile_input", out))
+    print(markdown(rows))
     return 1 if bad else 0
+
+
+def markdown(rows: list[dict]) -> str:
+    """The docs/benchmarks.md table: one line per kind, the worst of its commands."""
+    by_case: dict[str, list[dict]] = {}
+    for r in rows:
+        by_case.setdefault(r["case"], []).append(r)
+    lines = ["| broken file | bytes | commands | exit | worst wall s | worst max RSS MB | message starts |",
+             "| --- | ---: | --- | --- | ---: | ---: | --- |"]  # fmt: skip
+    for case, rs in by_case.items():
+        msg = rs[0]["message"].split("\n")[1].strip(" -") if "\n" in rs[0]["message"] else ""
+        msg = (msg[:70] + " ...") if len(msg) > 70 else msg
+        lines.append(
+            f"| {case} | {rs[0]['bytes']:,} | {', '.join(r['command'] for r in rs)} | "
+            f"{'/'.join(sorted({str(r['exit_code']) for r in rs}))} | {max(r['max_wall_s'] for r in rs):.2f} | "
+            f"{max(r['max_rss_mb'] for r in rs):.0f} | {msg.replace('|', '/')} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -148,7 +148,12 @@ CASES: list[tuple[str, Builder, str]] = [
     (
         "sampler option taking a function",
         _append("sampler: {name: tpe, options: {gamma: 0.1}}\n"),
-        "gamma takes a Python function",
+        "gamma takes a Python object",
+    ),
+    (
+        "sampler option of the wrong type",
+        _append("sampler: {name: tpe, options: {n_startup_trials: ten}}\n"),
+        "sampler.options.n_startup_trials: got 'ten'; n_startup_trials must be int",
     ),  # fmt: skip
     (
         "seed inside sampler options",

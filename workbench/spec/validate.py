@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workbench.format import short_repr
 from workbench.spec.errors import MAX_SHOWN, SpecError, at, describe, value_message
 from workbench.spec.models import Choices, Range, StudySpec
 from workbench.spec.registry import engine_class, engine_names
@@ -106,7 +107,8 @@ SAMPLER_CLASSES = {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "gp": "GPSampl
 
 
 def _check_sampler(spec: StudySpec, root: Any) -> list[str]:
-    """`sampler.options` against the sampler's own signature (a wrong key would be a TypeError in `tune`)."""
+    """`sampler.options` against the sampler's own signature (a wrong key would be a TypeError in `tune`,
+    a wrong type a failure in the middle of the study)."""
     s = spec.sampler
     if not s.options:
         return []
@@ -118,19 +120,31 @@ def _check_sampler(spec: StudySpec, root: Any) -> list[str]:
 
     cls_name = SAMPLER_CLASSES[s.name]
     params = inspect.signature(getattr(optuna.samplers, cls_name)).parameters
-    settable = [p for p in params if p != "seed" and "Callable" not in str(params[p].annotation)]
+    types = {p: str(params[p].annotation).replace(" ", "").split("|") for p in params if p != "seed"}
+    settable = [p for p, t in types.items() if set(t) <= set(_OPTION_TYPES)]
     problems = []
-    for key in s.options:
+    for key, value in s.options.items():
         if key == "seed":
             what = "give the seed as sampler.seed"
-        elif key in params and key not in settable:
-            what = f"{key} takes a Python function: it cannot be set in a study file"
         elif key not in params:
             what = f"unknown option of optuna.samplers.{cls_name}; allowed: {', '.join(settable)}"
+        elif key not in settable:
+            what = f"{key} takes a Python object ({params[key].annotation}): it cannot be set in a study file"
+        elif not any(_OPTION_TYPES[t](value) for t in types[key]):
+            what = f"got {short_repr(value)}; {key} must be {' or '.join(types[key])}"
         else:
             continue
         problems.append(at(root, ("sampler", "options", key), what))
     return problems
+
+
+#: the option types a study file can give, by the name in the sampler's signature
+_OPTION_TYPES = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "None": lambda v: v is None,
+}
 
 
 def _check_paths(spec: StudySpec, root: Any) -> list[str]:
