@@ -21,6 +21,9 @@ from pathlib import Path
 from _common import ROOT, save
 
 sys.path.insert(0, str(ROOT))
+ROOT = Path(
+    os.environ.get("WORKBENCH_CAMPAIGN_ROOT", ROOT)
+)  # another checkout to measure (e.g. before a fix)
 
 from tests.conftest import small_study  # noqa: E402
 from tests.hostile import CASES  # noqa: E402
@@ -28,16 +31,32 @@ from tests.hostile import CASES  # noqa: E402
 MAX_S, MAX_MB = 2.0, 200.0
 
 
+#: a runaway child (an old version on an alias bomb) is stopped here: 2 GiB of address space, KILL_S
+CAP_BYTES, KILL_S = 2 << 30, 60.0
+
+
+def _cap() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (CAP_BYTES, CAP_BYTES))
+
+
 def _child(command: str, path: Path) -> tuple[float, float, int, str]:
     """(wall s, max RSS MB, exit code, stderr) of one `workbench <command> <path>` process."""
+    import threading
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(path.parent / "home")}
+    env.pop("PYTHONSAFEPATH", None)
     t = time.perf_counter()
     p = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", command, str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=path.parent, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=path.parent, env=env, preexec_fn=_cap,
     )  # fmt: skip
+    timer = threading.Timer(KILL_S, p.kill)
+    timer.start()
     err = p.stderr.read().decode(errors="replace") if p.stderr else ""
     _, status, usage = os.wait4(p.pid, 0)
+    timer.cancel()
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
     return wall, usage.ru_maxrss / 1024, p.returncode, err
@@ -60,6 +79,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="processes per case (the worst is kept)")
     ap.add_argument("--commands", default="validate,trial")
+    ap.add_argument("--name", default="hostile_input", help="results file: benchmarks/results/<name>.json")
     args = ap.parse_args()
     import yaml
 
@@ -88,7 +108,7 @@ def main() -> int:
     print(
         f"{len(CASES)} kinds x {len(args.commands.split(','))} commands: {len(bad)} over the limits or wrong"
     )
-    print(save("hostile_input", out))
+    print(save(args.name, out))
     print(markdown(rows))
     return 1 if bad else 0
 
