@@ -41,6 +41,20 @@ def _cap() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (CAP_BYTES, CAP_BYTES))
 
 
+#: the child reports its own peak (VmHWM of its address space, which starts afresh at exec): wait4's
+#: ru_maxrss would include the parent's size at fork, since Linux carries the high-water mark over exec
+WRAP = (
+    "import atexit, sys\n"
+    "def hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            sys.stderr.write('\\n@hwm_kb=' + line.split()[1] + '\\n')\n"
+    "atexit.register(hwm)\n"
+    "from workbench.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 def _child(command: str, path: Path) -> tuple[float, float, int, str]:
     """(wall s, max RSS MB, exit code, stderr) of one `workbench <command> <path>` process."""
     import threading
@@ -49,7 +63,7 @@ def _child(command: str, path: Path) -> tuple[float, float, int, str]:
     env.pop("PYTHONSAFEPATH", None)
     t = time.perf_counter()
     p = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", command, str(path)],
+        [sys.executable, "-c", WRAP, command, str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=path.parent, env=env, preexec_fn=_cap,
     )  # fmt: skip
     timer = threading.Timer(KILL_S, p.kill)
@@ -59,7 +73,10 @@ def _child(command: str, path: Path) -> tuple[float, float, int, str]:
     timer.cancel()
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, p.returncode, err
+    err, marker, hwm = err.rpartition("\n@hwm_kb=")
+    if not marker:  # killed before it could report: wait4's figure, an upper bound
+        return wall, usage.ru_maxrss / 1024, p.returncode, hwm
+    return wall, int(hwm.split()[0]) / 1024, p.returncode, err
 
 
 def _measure(name: str, data: bytes, expected: str, command: str, repeats: int, folder: Path) -> dict:
