@@ -43,11 +43,14 @@ def _bomb(levels: int = 9, width: int = 9) -> Builder:
 
 
 def _knob_bomb(text: str, _: Path) -> bytes:
-    """The alias bomb inside a knob's choices, anchors defined in an unknown top-level key."""
-    anchors = "anchors:\n  a: &a [1, 1, 1, 1, 1, 1, 1, 1]\n"
-    for i in range(1, 9):
-        anchors += f"  a{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 8)}]\n"
-    return (anchors + text.replace("page_size: 16", "page_size: *a8")).encode()
+    """The alias bomb inside a knob's choices, where it is valid YAML and a valid study up to the knob
+    check (which, unfixed, rendered the expanded value into its message: the hang of issue #15)."""
+    import re
+
+    levels = ["&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    choices = "    choices: [" + ", ".join(levels) + "]\n"
+    return re.sub(r"    choices:\n(    - .*\n)+", lambda _: choices, text, count=1).encode()
 
 
 def _nested(depth: int) -> Builder:
