@@ -77,3 +77,24 @@ def test_good_files_still_load(tmp_path, study_text):
     assert spec.workload.num_requests == 8 and spec.workload.repeats == 8
     assert spec.workload.input_len.dist == "uniform"
     assert spec.sampler.options == {"n_startup_trials": 3, "multivariate": True}
+
+
+def test_missing_model_stops_runs_but_not_inspection(tmp_path, study_text):
+    """Running needs the model here; reading results back (status, best, report; a definition stored in
+    the study) may happen on a machine without it, so only runs check local paths."""
+    import workbench.api as wb
+    from workbench.spec import require_local_paths, validate_spec
+
+    missing = tmp_path / "gone"
+    p = tmp_path / "study.yaml"
+    p.write_text(study_text.replace(study_text.split("path: ")[1].split("\n")[0], str(missing)))
+    with pytest.raises(SpecError, match="model.path: no such folder"):
+        load_spec(p)
+    spec = load_spec(p, check_paths=False)
+    assert spec.model_source == str(missing)
+    stored = validate_spec(spec.model_dump(mode="json"))  # as `stored_spec` reads it back
+    with pytest.raises(SpecError, match=f"model.path: no such folder: {missing}"):
+        require_local_paths(stored)
+    with pytest.raises(SpecError, match="model.path: no such folder"):
+        wb.run(stored, storage=f"sqlite:///{tmp_path}/o.db", tracking_uri="none")
+    assert not (tmp_path / "o.db").exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import plots, settings
-from workbench.spec import StudySpec, apply_changes, load_spec, validate_spec
+from workbench.spec import StudySpec, apply_changes, load_spec, require_local_paths, validate_spec
 
 #: the project root (`workbench.settings.project_root`) when the notebook started: models/, studies/ ...
 ROOT = settings.project_root()
@@ -288,6 +288,7 @@ def run(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it better
+    require_local_paths(spec)  # a study built in code: a missing model fails here, not in every trial
     r = StudyRun(spec, n_trials, settings.storage_url(storage), settings.tracking_uri(tracking_uri), progress)
     r.start()
     return r if background else r.wait()

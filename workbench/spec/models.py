@@ -68,6 +68,9 @@ class Choices(_Strict):
 
 
 def _entry_kind(v: Any) -> str | None:
+    """The tag of a search-space entry: of the input when validating, of the model when serializing."""
+    if isinstance(v, (Choices, Range)):
+        return "choices" if isinstance(v, Choices) else "range"
     if isinstance(v, dict):
         return "choices" if "choices" in v else "range"
     return "fixed" if isinstance(v, SCALAR) else None

@@ -15,9 +15,16 @@ from workbench.spec.registry import engine_class, engine_names
 
 
 def validate_spec(
-    data: dict[str, Any], source: str = "<study>", source_path: Path | None = None, yaml_root: Any = None
+    data: dict[str, Any],
+    source: str = "<study>",
+    source_path: Path | None = None,
+    yaml_root: Any = None,
+    *,
+    check_paths: bool = False,
 ) -> StudySpec:
-    """Validate a study given as a dict (what notebooks build in code)."""
+    """Validate a study given as a dict (what notebooks build in code). `check_paths`: its local paths
+    must exist here too (reading a file to run it); off for a definition read back for inspection,
+    which may come from another machine (`require_local_paths` checks before running one)."""
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as e:  # locating is linear in the file: locate only what is shown
@@ -29,7 +36,9 @@ def validate_spec(
     if tok and source_path is not None and tok.startswith(("./", "../")):  # a local folder beside the study
         spec.model.tokenizer = str((source_path.parent / tok).resolve())
     problems = _check_against_engine(spec, yaml_root)
-    problems += _check_paths(spec, yaml_root) + _check_sampler(spec, yaml_root)
+    problems += (local_path_problems(spec, yaml_root) if check_paths else []) + _check_sampler(
+        spec, yaml_root
+    )
     if problems:
         shown = [p for p in problems if p]
         raise SpecError(source, shown, total=len(problems))
@@ -147,7 +156,15 @@ _OPTION_TYPES = {
 }
 
 
-def _check_paths(spec: StudySpec, root: Any) -> list[str]:
+def require_local_paths(spec: StudySpec, source: str | None = None) -> None:
+    """A `SpecError` unless every local path of `spec` exists on this machine (before running trials)."""
+    problems = local_path_problems(spec, None)
+    if problems:
+        where = source or (str(spec.source_path) if spec.source_path else f"study {spec.name!r}")
+        raise SpecError(where, problems)
+
+
+def local_path_problems(spec: StudySpec, root: Any) -> list[str]:
     """Local paths must exist here: a missing model folder would otherwise fail in the trial's worker
     with a misleading hub error ("Repo id must be in the form ...")."""
     wanted: list[tuple[tuple[Any, ...], str | None, str]] = [

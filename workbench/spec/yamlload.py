@@ -33,12 +33,17 @@ _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> StudySpec:
-    """Read and validate a study file. `overrides` maps dotted keys (workload.num_requests) to values."""
+def load_spec(
+    path: str | Path, overrides: dict[str, Any] | None = None, *, check_paths: bool = True
+) -> StudySpec:
+    """Read and validate a study file. `overrides` maps dotted keys (workload.num_requests) to values.
+    `check_paths=False` for inspecting results on a machine that lacks the model (status, best, report)."""
     path = Path(path)
     data, root = read_yaml(path)
     apply_changes(data, overrides or {})
-    return validate_spec(data, source=str(path), source_path=path.resolve(), yaml_root=root)
+    return validate_spec(
+        data, source=str(path), source_path=path.resolve(), yaml_root=root, check_paths=check_paths
+    )
 
 
 def read_yaml(path: Path) -> tuple[dict[str, Any], Any]:
