@@ -10,13 +10,13 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import ROOT, small_study
+from tests.conftest import ROOT, scaled, small_study
 from workbench.engines.trtllm import available as trtllm_available
 
 
 def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "workbench.cli", "doctor", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)  # fmt: skip
+                          text=True, cwd=ROOT, timeout=scaled(600))  # fmt: skip
 
 
 @pytest.mark.skipif(trtllm_available(), reason="tensorrt_llm is installed here")
@@ -62,7 +62,7 @@ def test_doctor_checks_the_study_runtime(tmp_path, tiny_model):
     if shutil.which(runtime) is None:
         assert st["ok"] is False and "not on PATH" in st["why"] and p.returncode == 1
     else:
-        info = subprocess.run([runtime, "info"], capture_output=True, timeout=120)
+        info = subprocess.run([runtime, "info"], capture_output=True, timeout=scaled(120))
         assert st["ok"] is (info.returncode == 0) and p.returncode == (0 if st["ok"] else 1)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, scaled
 from tests.test_study import fast_study
 from workbench.spec import validate_spec
 from workbench.study import tune
@@ -88,8 +88,8 @@ def _serve(args: list[str], ready: str, timeout: float = 90) -> tuple[subprocess
     return proc, url
 
 
-def _get(url: str, timeout: float = 90, data: bytes | None = None) -> bytes:
-    deadline = time.monotonic() + timeout
+def _get(url: str, timeout: float = 180, data: bytes | None = None) -> bytes:
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         try:
             req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})

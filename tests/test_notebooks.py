@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, scaled
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -25,6 +25,56 @@ def test_notebooks_are_numbered_and_stripped():
                 assert c.outputs == [] and c.execution_count is None, f"{p.name} has outputs in git"
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1 and "MODEL = None" in tagged[0].source  # the one cell to change on a GPU
+
+
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
+def _plotly_outputs(cell: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [o for o in cell.get("outputs", []) if PLOTLY in o.get("data", {})]
+
+
+def _assert_figures_survive_html(nb: nbformat.NotebookNode, name: str) -> None:
+    """Every plotly figure of the executed notebook is drawn in its HTML export, with plotly.js inside
+    (offline), and a watched figure is one output updated in place, not one per trial."""
+    from nbconvert import HTMLExporter
+
+    figures = [o for c in nb.cells for o in _plotly_outputs(c)]
+    for c in nb.cells:
+        if ".watch(" in c.get("source", ""):
+            assert len(_plotly_outputs(c)) == 1, f"{name}: the watched figure was appended, not updated"
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert all("text/html" in o.data for o in figures), f"{name}: a figure has no HTML form"
+    assert html.count('class="plotly-graph-div"') == len(figures), name
+    if figures:
+        assert "plotly.js v" in html, f"{name}: plotly.js is not embedded"
+        for o in figures:  # each figure's own data is in the page (typed arrays as base64, or values)
+            y = o.data[PLOTLY]["data"][0].get("y")
+            mark = y["bdata"] if isinstance(y, dict) else json.dumps(y[-1]) if y else None
+            escaped = mark.replace("/", "\\u002f") if mark else None  # plotly's HTML escapes "/"
+            assert mark is None or mark in html or escaped in html, f"{name}: a figure's data is missing"
+
+
+def test_watch_updates_one_output_and_html_keeps_it():
+    """The display mechanism of `StudyRun.watch` in a real kernel, fast: a figure shown and updated three
+    times is one output holding the last figure; a plain figure beside it; both survive HTML export."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    watched = (
+        "import workbench.api as wb, plotly.graph_objects as go\n"
+        "from IPython.display import display\n"
+        "h = display(wb._bundle(go.Figure(go.Scatter(y=[0]))), raw=True, display_id=True)  # as .watch( does\n"
+        "for i in range(1, 4):\n"
+        "    h.update(wb._bundle(go.Figure(go.Scatter(y=[i * 111111]))), raw=True)\n"
+    )
+    nb = new_notebook(cells=[new_code_cell(watched), new_code_cell("go.Figure(go.Bar(y=[424242]))")])
+    client = NotebookClient(
+        nb, timeout=int(scaled(300)), kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
+    client.execute()
+    assert [len(_plotly_outputs(c)) for c in nb.cells] == [1, 1]
+    assert _plotly_outputs(nb.cells[0])[0].data[PLOTLY]["data"][0]["y"] == [333333]
+    _assert_figures_survive_html(nb, "mechanism")
 
 
 def _text(nb: nbformat.NotebookNode) -> str:
@@ -49,10 +99,14 @@ def test_every_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
         nb = nbformat.read(p, as_version=4)
         t0 = time.perf_counter()
         NotebookClient(
-            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(p.parent)}}
+            nb,
+            timeout=int(scaled(900)),
+            kernel_name="python3",
+            resources={"metadata": {"path": str(p.parent)}},
         ).execute()
         timings[p.name] = time.perf_counter() - t0
         texts[p.name] = _text(nb)
+        _assert_figures_survive_html(nb, p.name)
     (Path(os.environ.get("WORKBENCH_HOME", tmp_path)) / "notebook_timings.json").write_text(
         json.dumps(timings)
     )

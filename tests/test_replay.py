@@ -12,7 +12,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from tests.conftest import ROOT, small_study
+from tests.conftest import ROOT, scaled, small_study
 from workbench.grid import GridError, best_point, load_grid, points
 from workbench.spec import SpecError, load_spec, validate_spec
 from workbench.study import load_study, tune
@@ -43,10 +43,10 @@ def recorded(tiny_model, tmp_path_factory):
     study.write_text(yaml.safe_dump(_grid_study(tiny_model)))
     out = d / "grid.jsonl"
     first = subprocess.run([*WB, "grid", str(study), "--out", str(out), "--reuse-model", "--time-budget", "0.5"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+                           cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
     assert first.returncode == 1 and "1 of 4 points recorded" in first.stdout, first.stdout + first.stderr
     again = subprocess.run([*WB, "grid", str(study), "--out", str(out), "--reuse-model"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+                           cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
     assert again.returncode == 0 and "4 of 4 points recorded (4 complete)" in again.stdout, (
         again.stdout + again.stderr
     )
@@ -235,7 +235,7 @@ def test_status_shows_the_roofline(recorded, tmp_path):
     f = _replay_study(d, study)
     storage = f"sqlite:///{tmp_path}/s.db"
     r = subprocess.run([*WB, "tune", str(f), "--storage", storage, "--tracking-uri", "none", "--n-trials", "2"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+                       cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     s = subprocess.run([*WB, "status", "r", "--storage", storage], cwd=ROOT, capture_output=True, text=True)
     head, base_row = s.stdout.splitlines()[:2]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, scaled
 from tests.test_study import _assert_reconciled, _runs, _write, fast_study, pg_url  # noqa: F401
 from workbench.study import load_study
 from workbench.study.scaleout import parse_gpus
@@ -46,7 +46,7 @@ def _workers(name: str, storage: str, tracking: str, n: int) -> list[subprocess.
 def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[str]:
     outs = []
     for p in procs:
-        out, _ = p.communicate(timeout=timeout)
+        out, _ = p.communicate(timeout=scaled(timeout))
         outs.append(out)
     return outs
 
@@ -135,7 +135,7 @@ def test_tune_gpus_starts_one_worker_per_gpu(tiny_model, tmp_path):
     f = _write(tmp_path, fast_study(tiny_model, **{"budget.n_trials": 4}))
     storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     r = subprocess.run([*WB, "tune", str(f), "--gpus", "0,1", "--storage", storage, "--tracking-uri", tracking],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+                       cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 processes share the SQLite storage" in r.stderr
     assert "[gpu 0] worker gpu0 (CUDA_VISIBLE_DEVICES=0)" in r.stdout and "[gpu 1]" in r.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, small_study
+from tests.conftest import ROOT, scaled, small_study
 from workbench import settings
 
 
@@ -69,7 +69,7 @@ def test_cli_honours_env_stores_from_another_directory(tmp_path, tiny_model):
     (tmp_path / "env").mkdir()
     p = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "tune", str(study), "--n-trials", "0"],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
+        capture_output=True, text=True, cwd=cwd, timeout=scaled(600),
         env=_env(WORKBENCH_STORAGE=storage, MLFLOW_TRACKING_URI=tracking),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr

@@ -23,7 +23,7 @@ def _error(path: Path) -> SpecError:
     return ei.value
 
 
-def test_quickstart_is_valid():
+def test_quickstart_is_valid(project_tiny_model):
     spec = load_spec(ROOT / "studies" / "quickstart.yaml")
     assert spec.name == "quickstart" and spec.engine == "hf"
     assert isinstance(spec.search_space["max_batch_size"], Choices)

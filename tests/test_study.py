@@ -21,7 +21,7 @@ import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import ROOT, small_study
+from tests.conftest import ROOT, scaled, small_study
 from workbench.spec import validate_spec
 from workbench.study import best_trials, load_study, trial_rows, tune
 
@@ -265,8 +265,8 @@ def _tune_proc(study_file: Path, storage: str, tracking: str, n: int) -> subproc
     )
 
 
-def _wait_running(storage: str, number: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_running(storage: str, number: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         try:
             st = load_study("t", storage)
@@ -285,14 +285,14 @@ def test_ctrl_c_records_interrupted_and_resumes(tiny_model, tmp_path):
     _wait_running(storage, 1)
     time.sleep(4)
     p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
+    out, _ = p.communicate(timeout=scaled(300))
     assert p.returncode == 1 and "interrupted" in out
     study = load_study("t", storage)
     t1 = study.trials[1]
     assert t1.state == TrialState.FAIL and t1.user_attrs["failure_kind"] == "interrupted"
     _assert_reconciled(study, tracking)
     p = _tune_proc(f, storage, tracking, 3)
-    out, _ = p.communicate(timeout=300)
+    out, _ = p.communicate(timeout=scaled(600))
     assert p.returncode == 0, out
     study = load_study("t", storage)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
@@ -311,7 +311,7 @@ def _kill9_and_resume(tiny_model, tmp_path: Path, storage: str) -> None:
     assert killed.state == TrialState.RUNNING  # nothing could record it: the heartbeat will
     time.sleep(11)  # past the heartbeat grace period
     p = _tune_proc(f, storage, tracking, 3)
-    out, _ = p.communicate(timeout=300)
+    out, _ = p.communicate(timeout=scaled(600))
     assert p.returncode == 0, out
     study = load_study("t", storage)
     assert study.trials[0].state == TrialState.COMPLETE  # finished before the kill: intact
@@ -373,7 +373,7 @@ def test_two_tune_processes_share_a_study(tiny_model, tmp_path, pg_url):
         ),
     )
     procs = [_tune_proc(f, pg_url, tracking, 6) for _ in range(2)]
-    outs = [p.communicate(timeout=600)[0] for p in procs]
+    outs = [p.communicate(timeout=scaled(900))[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n-----\n".join(o[-3000:] for o in outs)
     study = load_study("t", pg_url)
     complete = study.get_trials(states=(TrialState.COMPLETE,))

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import ROOT, small_study
+from tests.conftest import ROOT, scaled, small_study
 from workbench.spec import validate_spec
 from workbench.trials.result import TrialResult
 from workbench.trials.run import run_trial
@@ -20,9 +20,9 @@ from workbench.trials.run import run_trial
 WB = [sys.executable, "-m", "workbench.cli"]
 
 
-def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*WB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=os.environ
+        [*WB, *args], capture_output=True, text=True, timeout=scaled(timeout), cwd=ROOT, env=os.environ
     )
 
 
@@ -77,7 +77,9 @@ def test_orchestrator_imports_no_torch(write_study):
         "heavy = [m for m in ('torch', 'transformers', 'torchao', 'tensorrt_llm') if m in sys.modules]\n"
         "print('HEAVY', heavy, rc)\n"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=scaled(600), cwd=ROOT
+    )
     assert "HEAVY [] 0" in p.stdout, p.stdout + p.stderr
 
 
@@ -106,10 +108,11 @@ def test_kv_cache_smaller_than_a_request_fails_with_cause(tiny_model):
 
 
 def test_timeout_kills_only_the_trial(tiny_model):
-    spec = validate_spec(small_study(tiny_model, **{"trial.timeout_s": 1.5}))
-    t = time.monotonic()
+    """A workload far beyond 1.5 s on any machine (100,000 requests): the trial returns only because its
+    worker was killed at the limit, so no wall-clock bound is needed (it used to assert < 20 s)."""
+    changes = {"trial.timeout_s": 1.5, "workload.num_requests": 100_000, "workload.output_len": 64}
+    spec = validate_spec(small_study(tiny_model, **changes))
     res = run_trial(spec)
-    assert time.monotonic() - t < 20
     assert res.status == "FAILED" and res.failure.kind == "timeout"
     assert "trial.timeout_s=1.5" in res.failure.message
 
@@ -176,7 +179,7 @@ def test_rate_arrivals_are_spread(tiny_model):
     assert arrivals[-1] > 0.05 and res.bench["world_info"]["issue_rate"] == 20.0
 
 
-def test_quickstart_validates_via_cli():
+def test_quickstart_validates_via_cli(project_tiny_model):
     p = _cli("validate", "studies/quickstart.yaml")
     assert (
         p.returncode == 0 and "quantization             build-time choices none, int8, int4_intx" in p.stdout

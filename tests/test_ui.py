@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from tests.conftest import scaled
 from tests.test_study import fast_study
 from workbench import plots
 from workbench.spec import validate_spec
@@ -158,9 +159,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+    while time.monotonic() - t0 < scaled(timeout):
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
         try:
@@ -175,8 +176,10 @@ def _chromium(url: str, shot: Path | None = None, height: int = 1600, budget_ms:
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             f"--window-size=1600,{height}", f"--virtual-time-budget={budget_ms}"]  # fmt: skip
     if shot is not None:
-        subprocess.run([*args, f"--screenshot={shot}", url], capture_output=True, timeout=120)
-    return subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        subprocess.run([*args, f"--screenshot={shot}", url], capture_output=True, timeout=scaled(300))
+    return subprocess.run(
+        [*args, "--dump-dom", url], capture_output=True, text=True, timeout=scaled(300)
+    ).stdout
 
 
 def _page(url: str, shot: Path, expect: list[str], height: int = 1600) -> str:

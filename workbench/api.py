@@ -22,10 +22,32 @@ from pathlib import Path
 from typing import Any
 
 from workbench import plots, settings
-from workbench.spec import StudySpec, apply_changes, load_spec, validate_spec
+from workbench.spec import StudySpec, apply_changes, load_spec, require_local_paths, validate_spec
 
 #: the project root (`workbench.settings.project_root`) when the notebook started: models/, studies/ ...
 ROOT = settings.project_root()
+
+#: plotly's mimetype (JupyterLab draws it) plus HTML with plotly.js embedded once per notebook (what
+#: `jupyter nbconvert --to html` and other viewers draw, offline too). In a headless kernel plotly's
+#: own default is the mimetype alone, and the figures vanish from an exported notebook.
+NOTEBOOK_RENDERER = "plotly_mimetype+notebook"
+
+
+def _use_notebook_renderer() -> None:
+    """Set NOTEBOOK_RENDERER in a Jupyter kernel, unless the user chose one (PLOTLY_RENDERER)."""
+    import os
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "kernel") or os.environ.get("PLOTLY_RENDERER"):
+        return
+    import plotly.io as pio
+
+    pio.renderers.default = NOTEBOOK_RENDERER
+
+
+_use_notebook_renderer()
 
 __all__ = [
     "load",
@@ -238,14 +260,20 @@ class StudyRun:
                 seen = len(self.finished)
                 fig = figure(self.frame())
                 if handle is None:
-                    handle = display(fig, display_id=True)
+                    handle = display(_bundle(fig), raw=True, display_id=True)
                 else:
-                    handle.update(fig)
+                    handle.update(_bundle(fig), raw=True)
             if done:
                 break
             time.sleep(every_s)
         self.wait()
         return fig
+
+
+def _bundle(fig: Any) -> dict[str, Any]:
+    """The figure as a display bundle: a display handle updates only a bundle in place (plotly's own
+    display ignores the display id and appends a new figure each time)."""
+    return fig._repr_mimebundle_() if hasattr(fig, "_repr_mimebundle_") else {"text/plain": repr(fig)}
 
 
 def run(
@@ -261,6 +289,7 @@ def run(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says it better
+    require_local_paths(spec)  # a study built in code: a missing model fails here, not in every trial
     r = StudyRun(spec, n_trials, settings.storage_url(storage), settings.tracking_uri(tracking_uri), progress)
     r.start()
     return r if background else r.wait()

@@ -217,3 +217,14 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         ratio = MISSING if row["ratio"] is None else f"{row['ratio']:.2f}"
         lines.append(f"{k:<24}{ours:>14}{row[tool]:>14.4g}{ratio:>8}")
     return "\n".join(lines)
+
+
+def short_repr(v: Any, limit: int = 60) -> str:
+    """`repr(v)` cut to `limit` characters: error messages quote the user's value, and a value from a
+    hostile file may be huge (a million-character string, an alias-expanded list)."""
+    if isinstance(v, (list, tuple, dict, set)) and len(v) > limit:  # never render a huge container
+        return f"<{type(v).__name__} of {len(v)} items>"
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 4 * limit:
+        return f"<an integer of about {int(v.bit_length() * 0.30103)} digits>"
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 4] + " ..."

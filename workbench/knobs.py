@@ -6,8 +6,11 @@ values) in the light orchestrating process without importing the engine's heavy 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from workbench.format import short_repr
 
 KnobType = Literal["int", "float", "categorical", "bool"]
 
@@ -50,33 +53,34 @@ class KnobDef:
         return f"{'an integer' if self.type == 'int' else 'a number'}{' ' + bounds if bounds else ''}"
 
     def check(self, value: Any) -> Any:
-        """Return the value coerced to the knob's type, or raise ValueError saying what is allowed.
-
-        A knob whose default is None ("auto") also takes None: leave the setting to the engine.
-        """
+        """Return the value coerced to the knob's type, or raise ValueError saying what is allowed (the
+        value in the message cut short: it may come from a hostile file). A knob whose default is None
+        ("auto") also takes None: leave the setting to the engine."""
         if value is None and self.default is None:
             return None
+        typed = self._coerce(value)
+        if typed is not None and self.type in ("int", "float"):
+            too_low = self.low is not None and (typed <= self.low if self.low_exclusive else typed < self.low)
+            if not (too_low or self.high is not None and typed > self.high):
+                return typed
+            value = typed
+        elif typed is not None:
+            return typed
+        raise ValueError(f"{short_repr(value)} is not allowed for {self.name}: must be {self.allowed()}")
+
+    def _coerce(self, value: Any) -> Any:
+        """The value as the knob's type (bounds not checked), else None (no knob allows None)."""
         if self.type == "bool":
-            if isinstance(value, bool):
-                return value
-            raise ValueError(f"{value!r} is not allowed for {self.name}: must be {self.allowed()}")
+            return value if isinstance(value, bool) else None
         if self.type == "categorical":
-            if value in (self.choices or ()):
-                return value
-            raise ValueError(f"{value!r} is not allowed for {self.name}: must be {self.allowed()}")
+            return value if value in (self.choices or ()) else None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{value!r} is not allowed for {self.name}: must be {self.allowed()}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
         if self.type == "int":
-            if float(value) != int(value):
-                raise ValueError(f"{value!r} is not allowed for {self.name}: must be {self.allowed()}")
-            value = int(value)
-        else:
-            value = float(value)
-        too_low = self.low is not None and (value <= self.low if self.low_exclusive else value < self.low)
-        too_high = self.high is not None and value > self.high
-        if too_low or too_high:
-            raise ValueError(f"{value!r} is not allowed for {self.name}: must be {self.allowed()}")
-        return value
+            return int(value) if not isinstance(value, float) or value.is_integer() else None
+        return float(value) if abs(value) <= 1e300 else None  # an integer too large for a float: None
 
 
 def split_knobs(defs: dict[str, KnobDef], values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -53,12 +53,15 @@ def load(path: str, assign: list[str], *, knobs_allowed: str | None = None) -> t
 
 
 def require_engine(spec: Any) -> None:
-    """Stop before any trial when the engine cannot run (every trial would fail the same way).
+    """Stop before any trial when the engine cannot run or a local path is missing here (every trial
+    would fail the same way; a definition read back from storage was not checked for paths).
 
     A study whose `runtime:` names another interpreter or a container is checked there, by the worker.
     """
     from workbench.engines import get_engine_class
+    from workbench.spec import require_local_paths
 
+    require_local_paths(spec)
     if spec.runtime.python is not None or spec.runtime.container is not None:
         return
     why = get_engine_class(spec.engine).check_available()
@@ -74,7 +77,7 @@ def study_name(arg: str) -> str:
     if is_study_file(arg) and Path(arg).exists():
         from workbench.spec import load_spec
 
-        return load_spec(arg).name
+        return load_spec(arg, check_paths=False).name
     return arg
 
 
@@ -100,7 +103,7 @@ def study_and_spec(args: argparse.Namespace) -> tuple[Any, Any]:
 
     study = open_study(args)
     if is_study_file(args.study):
-        return study, load_spec(args.study)
+        return study, load_spec(args.study, check_paths=False)  # inspecting: the model may be elsewhere
     try:
         return study, stored_spec(study)
     except KeyError as e:

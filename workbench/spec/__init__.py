@@ -30,7 +30,7 @@ from workbench.spec.models import (
     TrialSettings,
 )
 from workbench.spec.overrides import apply_changes, parse_knob_assignments, set_dotted
-from workbench.spec.validate import validate_spec
+from workbench.spec.validate import require_local_paths, validate_spec
 from workbench.spec.workload import (
     Arrival,
     Burst,
@@ -78,6 +78,7 @@ __all__ = [
     "load_spec",
     "parse_knob_assignments",
     "read_yaml",
+    "require_local_paths",
     "set_dotted",
     "validate_spec",
 ]

@@ -4,15 +4,18 @@ trial settings and the runtime (where the trial worker runs). The workload has i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from workbench import knobs as K
 from workbench.metrics import METRIC_NAMES
-from workbench.spec.base import SCALAR, _Strict
+from workbench.spec.base import SCALAR, Float, Int, _Strict
 from workbench.spec.registry import engine_class
 from workbench.spec.workload import WorkloadSpec
+
+#: a study's name becomes part of file names (`<name>.db`, run folders), which are at most 255 bytes
+MAX_NAME = 100
 
 
 # ----------------------------------------------------------------------------------------------- model
@@ -44,9 +47,9 @@ class ModelSpec(_Strict):
 
 # ---------------------------------------------------------------------------------------- search space
 class Range(_Strict):
-    low: float
-    high: float
-    step: float | None = None
+    low: Float
+    high: Float
+    step: Float | None = None
     log: bool = False
 
     @model_validator(mode="after")
@@ -64,17 +67,25 @@ class Choices(_Strict):
     choices: list[Any] = Field(min_length=1)
 
 
-def _search_entry(v: Any) -> Any:
+def _entry_kind(v: Any) -> str | None:
+    """The tag of a search-space entry: of the input when validating, of the model when serializing."""
+    if isinstance(v, (Choices, Range)):
+        return "choices" if isinstance(v, Choices) else "range"
     if isinstance(v, dict):
-        if "choices" in v:
-            return Choices.model_validate(v)
-        return Range.model_validate(v)
-    if isinstance(v, SCALAR):
-        return v
-    raise ValueError(
-        "a knob is a fixed value, {choices: [...]} or {low: .., high: .., step: .., log: ..}, "
-        f"not {type(v).__name__}"
-    )
+        return "choices" if "choices" in v else "range"
+    return "fixed" if isinstance(v, SCALAR) else None
+
+
+#: one search-space entry: {choices: [...]}, {low, high, step, log} or a fixed value. A tagged union, so
+#: an error inside a range is located at its knob (search_space.<knob>.<key>) with the range's keys.
+SearchEntry = Annotated[
+    Annotated[Choices, Tag("choices")] | Annotated[Range, Tag("range")] | Annotated[Any, Tag("fixed")],
+    Discriminator(
+        _entry_kind,
+        custom_error_type="search_entry",
+        custom_error_message="a knob is a fixed value, {choices: [...]} or {low: .., high: .., step: .., log: ..}",
+    ),
+]
 
 
 # ------------------------------------------------------------------------------- objectives, constraints
@@ -95,9 +106,9 @@ class Constraint(_Strict):
     """metric <= max, metric >= min, or metric >= baseline's value - max_drop (an accuracy gate)."""
 
     metric: str
-    max: float | None = None
-    min: float | None = None
-    max_drop_from_baseline: float | None = Field(None, ge=0)
+    max: Float | None = None
+    min: Float | None = None
+    max_drop_from_baseline: Float | None = Field(None, ge=0)
 
     _m = field_validator("metric")(classmethod(lambda cls, v: _check_metric(v)))
 
@@ -119,23 +130,25 @@ class SloSpec(_Strict):
 
 class SamplerSpec(_Strict):
     name: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
-    seed: int | None = 0
+    seed: Int | None = 0
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Budget(_Strict):
-    n_trials: int = Field(20, ge=1, description="finished (complete or pruned) trials the study aims for")
-    timeout_s: float | None = Field(None, gt=0, description="stop starting new trials after this long")
+    n_trials: Int = Field(
+        20, ge=1, le=100_000, description="finished (complete or pruned) trials the study aims for"
+    )
+    timeout_s: Float | None = Field(None, gt=0, description="stop starting new trials after this long")
 
 
 class GateSpec(_Strict):
     """TensorRT-LLM's one-tailed test for "accuracy >= baseline - max_drop" (its alpha, beta, sigma)."""
 
-    alpha: float = Field(0.05, gt=0, lt=0.5)
-    beta: float = Field(0.2, gt=0, lt=0.5)
-    sigma: float = Field(50.0, gt=0, description="worst-case standard deviation of a 0-100 Bernoulli score")
+    alpha: Float = Field(0.05, gt=0, lt=0.5)
+    beta: Float = Field(0.2, gt=0, lt=0.5)
+    sigma: Float = Field(50.0, gt=0, description="worst-case standard deviation of a 0-100 Bernoulli score")
     sequential: bool = Field(True, description="evaluate in chunks and stop once the gate is decided")
-    chunk: int = Field(100, ge=1, description="samples per look when sequential")
+    chunk: Int = Field(100, ge=1, description="samples per look when sequential")
 
 
 class AccuracySpec(_Strict):
@@ -143,13 +156,13 @@ class AccuracySpec(_Strict):
 
     task: Literal["gsm8k", "gsm8k_cot", "gsm8k_cot_zeroshot", "gsm8k_cot_llama"] = "gsm8k"
     data_path: str | None = Field(None, description="folder with train.jsonl and test.jsonl; unset: the hub")
-    limit: int | None = Field(None, ge=1, description="the first N test questions (all 1319 when unset)")
-    num_fewshot: int | None = Field(None, ge=0, description="unset: the task's own (5 for gsm8k)")
-    fewshot_seed: int = Field(0, description="TensorRT-LLM's references use 0 (lm-eval's default is 1234)")
+    limit: Int | None = Field(None, ge=1, description="the first N test questions (all 1319 when unset)")
+    num_fewshot: Int | None = Field(None, ge=0, description="unset: the task's own (5 for gsm8k)")
+    fewshot_seed: Int = Field(0, description="TensorRT-LLM's references use 0 (lm-eval's default is 1234)")
     apply_chat_template: bool = False
     fewshot_as_multiturn: bool = False
-    max_gen_toks: int = Field(256, ge=1)
-    max_input_len: int = Field(4096, ge=1, description="prompts are left-truncated to this many tokens")
+    max_gen_toks: Int = Field(256, ge=1)
+    max_input_len: Int = Field(4096, ge=1, description="prompts are left-truncated to this many tokens")
     reuse: Literal["build_key", "never", "check"] = Field(
         "build_key",
         description="build_key: trials sharing a build key (same weights and quantization) share one "
@@ -159,15 +172,15 @@ class AccuracySpec(_Strict):
 
 
 class TrialSettings(_Strict):
-    timeout_s: float = Field(1800, gt=0, description="wall-clock limit of one trial's worker process")
-    memory_limit_gb: float | None = Field(
+    timeout_s: Float = Field(1800, gt=0, description="wall-clock limit of one trial's worker process")
+    memory_limit_gb: Float | None = Field(
         None, gt=0, description="kill a worker whose memory (RSS) exceeds this; recorded as out of memory"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    cpu_kv_budget_gb: float = Field(
+    cpu_kv_budget_gb: Float = Field(
         1.0, gt=0, description="on CPU the KV fraction is a fraction of this budget, so runs are reproducible"
     )
-    threads: int | None = Field(None, ge=1, description="torch CPU threads in the worker")
+    threads: Int | None = Field(None, ge=1, description="torch CPU threads in the worker")
     cache_dir: str | None = Field(None, description="engine artifact cache; default .workbench/cache")
 
 
@@ -204,14 +217,18 @@ class RuntimeSpec(_Strict):
 
 
 class StudySpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=MAX_NAME,
+        description="names the Optuna study, the MLflow experiment and files (letters, digits, _ . -)",
+    )
     description: str = ""
     model: ModelSpec
     engine: str
     engine_options: dict[str, Any] = Field(
         default_factory=dict, description="engine settings that are not searched (see `workbench engines`)"
     )
-    search_space: dict[str, Any] = Field(min_length=1)
+    search_space: dict[str, SearchEntry] = Field(min_length=1)
     baseline: dict[str, Any] = Field(
         default_factory=dict, description="knob values of the baseline; unset ones are the engine's defaults"
     )
@@ -250,11 +267,6 @@ class StudySpec(_Strict):
                 "(for example `accuracy: {data_path: ../data/gsm8k}`)"
             )
         return self
-
-    @field_validator("search_space")
-    @classmethod
-    def _entries(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return {k: _search_entry(e) for k, e in v.items()}
 
     def resolve_path(self, p: str) -> Path:
         path = Path(p).expanduser()

@@ -7,18 +7,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workbench.spec.base import _Strict
+from workbench.spec.base import Float, Int, _Strict
+
+#: bounds that keep a workload buildable: a prompt of a million tokens is beyond any model here, and
+#: the prompts are built as token lists in memory before the run (8 bytes a token)
+MAX_TOKENS_PER_REQUEST = 1 << 20
+MAX_REQUESTS = 1_000_000
+MAX_WORKLOAD_TOKENS = 100_000_000
 
 
 class FixedLen(_Strict):
     dist: Literal["fixed"]
-    value: int = Field(ge=1)
+    value: Int = Field(ge=1, le=MAX_TOKENS_PER_REQUEST)
 
 
 class UniformLen(_Strict):
     dist: Literal["uniform"]
-    min: int = Field(ge=1)
-    max: int = Field(ge=1)
+    min: Int = Field(ge=1, le=MAX_TOKENS_PER_REQUEST)
+    max: Int = Field(ge=1, le=MAX_TOKENS_PER_REQUEST)
 
     @model_validator(mode="after")
     def _order(self) -> UniformLen:
@@ -31,10 +37,10 @@ class NormalLen(_Strict):
     """trtllm-bench's token-norm-dist: a normal distribution, clipped to [min, max]."""
 
     dist: Literal["normal"]
-    mean: float = Field(gt=0)
-    std: float = Field(ge=0)
-    min: int = Field(1, ge=1)
-    max: int | None = None
+    mean: Float = Field(gt=0, le=MAX_TOKENS_PER_REQUEST)
+    std: Float = Field(ge=0, le=MAX_TOKENS_PER_REQUEST)
+    min: Int = Field(1, ge=1, le=MAX_TOKENS_PER_REQUEST)
+    max: Int | None = Field(None, ge=1, le=MAX_TOKENS_PER_REQUEST)
 
 
 LengthDist = Annotated[FixedLen | UniformLen | NormalLen, Field(discriminator="dist")]
@@ -54,7 +60,9 @@ class DatasetSpec(_Strict):
     path: str
     format: Literal["trtllm-bench", "text"] = "trtllm-bench"
     field: str = "prompt"
-    max_input_len: int | None = Field(None, ge=1, description="left-truncate longer prompts")
+    max_input_len: Int | None = Field(
+        None, ge=1, le=MAX_TOKENS_PER_REQUEST, description="left-truncate longer prompts"
+    )
 
 
 class Burst(_Strict):
@@ -67,14 +75,14 @@ class Rate(_Strict):
     """Poisson arrivals at a mean rate in requests per second (seeded, so reproducible)."""
 
     mode: Literal["rate"]
-    rate: float = Field(gt=0)
+    rate: Float = Field(gt=0)
 
 
 class Concurrency(_Strict):
     """A fixed number of requests in flight (trtllm-bench --concurrency)."""
 
     mode: Literal["concurrency"]
-    concurrency: int = Field(ge=1)
+    concurrency: Int = Field(ge=1, le=MAX_REQUESTS)
 
 
 Arrival = Annotated[Burst | Rate | Concurrency, Field(discriminator="mode")]
@@ -115,8 +123,8 @@ class Sweep(_Strict):
 
 
 class WorkloadSpec(_Strict):
-    num_requests: int = Field(64, ge=1)
-    warmup_requests: int = Field(4, ge=0)
+    num_requests: Int = Field(64, ge=1, le=MAX_REQUESTS)
+    warmup_requests: Int = Field(4, ge=0, le=MAX_REQUESTS)
     input_len: LengthDist = FixedLen(dist="fixed", value=128)
     output_len: LengthDist = FixedLen(dist="fixed", value=128)
     ignore_eos: bool = Field(
@@ -124,8 +132,8 @@ class WorkloadSpec(_Strict):
     )
     dataset: DatasetSpec | None = None
     arrival: Arrival = Burst(mode="burst")
-    seed: int = 0
-    repeats: int = Field(1, ge=1, description="measured runs per trial; the report gives mean and CV")
+    seed: Int = 0
+    repeats: Int = Field(1, ge=1, le=100, description="measured runs per trial; the report gives mean and CV")
     sweep: Sweep | None = Field(None, description="loads measured one after the other in the same trial")
 
     @field_validator("input_len", "output_len", mode="before")
@@ -137,3 +145,18 @@ class WorkloadSpec(_Strict):
     @classmethod
     def _arrival(cls, v: Any) -> Any:
         return {"mode": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _buildable(self) -> WorkloadSpec:
+        """All prompts are built before the run: their tokens must fit in memory."""
+        if self.dataset is not None:
+            return self
+        d = self.input_len
+        longest = d.value if isinstance(d, FixedLen) else d.max if d.max is not None else d.mean + 4 * d.std
+        total = (self.num_requests + self.warmup_requests) * longest
+        if total > MAX_WORKLOAD_TOKENS:
+            raise ValueError(
+                f"(num_requests + warmup_requests) x the longest input_len is {total:,.0f} prompt tokens; "
+                f"at most {MAX_WORKLOAD_TOKENS:,} (the prompts are built in memory before the run)"
+            )
+        return self
