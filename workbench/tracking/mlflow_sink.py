@@ -163,7 +163,9 @@ class MlflowTracker:
             )
         run = self.client.create_run(
             self.experiment_id,
-            run_name=run_name(number, knobs, list(s.search_space), is_baseline),
+            run_name=run_name(
+                number, knobs, [k for k in s.search_space if k not in s.fixed_knobs()], is_baseline
+            ),
             tags=tags,
         )
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in knobs.items()])

@@ -25,7 +25,7 @@ def answer(plan: TrialPlan, study_dir: str | None) -> TrialResult:
     if point is None:  # infeasible_reason ran first; a grid edited in between ends here
         raise EngineError(grid.why_missing(plan.knobs))
     head = grid.header
-    if head.get("workload") != plan.workload.model_dump(mode="json"):
+    if not same_workload(head.get("workload") or {}, plan.workload.model_dump(mode="json")):
         res = TrialResult.unrun(plan, "FAILED", Failure(
             kind="invalid_input",
             message=f"the study's workload differs from the one recorded in {grid.path.name}; "
@@ -59,3 +59,10 @@ def _bench(grid: Any, point: dict[str, Any]) -> dict[str, Any]:
         "roofline": point.get("roofline"),
         "memory": point.get("memory"),
     }
+
+
+def same_workload(recorded: dict[str, Any], study: dict[str, Any]) -> bool:
+    """The study's workload is the recorded one; a setting added to the workload schema after the grid was
+    recorded counts as equal when the study leaves it at its default (None)."""
+    keys = set(recorded) | set(study)
+    return all(recorded.get(k) == study.get(k) for k in keys if k in recorded or study.get(k) is not None)
