@@ -86,9 +86,12 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
     t0 = study.trials[0]
     assert t0.user_attrs["baseline"] is True
-    # the engine's defaults, with the study's baseline override; max_batch_size 1024 is outside the space
-    assert t0.user_attrs["knobs"]["max_batch_size"] == 1024 and t0.user_attrs["knobs"]["max_num_tokens"] == 64
-    assert t0.params == {"kv_cache_fraction": 0.9, "max_num_tokens": 64, "quantization": "none"}
+    # the engine's defaults, with the study's baseline override; max_batch_size is left to transformers
+    # (null = its own default, issue #14: the hf baseline is transformers' defaults), outside the space
+    assert t0.user_attrs["knobs"]["max_batch_size"] is None and t0.user_attrs["knobs"]["max_num_tokens"] == 64
+    # kv_cache_fraction is auto (null) in the baseline too: not a value of the searched range, so no param
+    assert t0.user_attrs["knobs"]["kv_cache_fraction"] is None
+    assert t0.params == {"max_num_tokens": 64, "quantization": "none"}
     for t in study.trials:
         assert (
             t.constraints["ttft_ms_p95<=60000"] < 0
@@ -108,9 +111,12 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
         assert run.data.params["max_batch_size"] == str(t.user_attrs["knobs"]["max_batch_size"])
         # transformers clamps requests per step to the token budget
         k = t.user_attrs["knobs"]
-        assert run.data.params["engine.max_requests_per_batch"] == str(
-            min(k["max_batch_size"], k["max_num_tokens"])
-        )
+        if k["max_batch_size"] is None:  # auto: whatever transformers resolves, within the token budget
+            assert 1 <= int(run.data.params["engine.max_requests_per_batch"]) <= k["max_num_tokens"]
+        else:
+            assert run.data.params["engine.max_requests_per_batch"] == str(
+                min(k["max_batch_size"], k["max_num_tokens"])
+            )
         assert run.data.metrics["output_tok_s"] == pytest.approx(t.values[0])
         assert run.data.metrics["feasible"] == 1.0
         assert run.data.tags["study"] == "t" and run.data.tags["engine"] == "hf"
