@@ -11,6 +11,7 @@ the in-process engines'.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import threading
@@ -148,21 +149,30 @@ class MetricsScraper:
         self._task = self.lt.loop.create_task(self._poll())
 
     async def _poll(self) -> None:
+        while True:
+            await self._sample()
+            await asyncio.sleep(self.interval)
+
+    async def _sample(self) -> None:
         import aiohttp
 
-        while True:
-            t = time.perf_counter()
+        t = time.perf_counter()
+        body = None
+        try:
+            async with self.lt.session.get(self.url, timeout=aiohttp.ClientTimeout(total=5)) as r:
+                body = await r.read() if r.status == 200 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError):
             body = None
-            try:
-                async with self.lt.session.get(self.url, timeout=aiohttp.ClientTimeout(total=5)) as r:
-                    body = await r.read() if r.status == 200 else None
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                body = None
-            sample: dict[str, Any] = {"t": t, "inflight": self.inflight()}
-            if body is not None:
-                sample.update(normalize(body, self.fmt))
-            self.samples.append(sample)
-            await asyncio.sleep(self.interval)
+        sample: dict[str, Any] = {"t": t, "inflight": self.inflight()}
+        if body is not None:
+            sample.update(normalize(body, self.fmt))
+        self.samples.append(sample)
+
+    def sample_now(self, timeout_s: float = 10.0) -> None:
+        """One more sample, now: a measured run shorter than the interval still ends with one."""
+        fut = asyncio.run_coroutine_threadsafe(self._sample(), self.lt.loop)
+        with contextlib.suppress(Exception):
+            fut.result(timeout_s)
 
     def stop(self) -> None:
         if self._task is not None:

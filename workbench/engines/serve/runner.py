@@ -186,7 +186,10 @@ class ServerRunner(Runner):
         return out
 
     def server_metrics(self) -> list[dict[str, Any]]:
-        return list(self.scraper.samples) if self.scraper is not None else []
+        if self.scraper is None:
+            return []
+        self.scraper.sample_now()
+        return list(self.scraper.samples)
 
     def stats(self) -> RunnerStats:
         info = self.resolved_config if hasattr(self, "resolved_config") else {}
