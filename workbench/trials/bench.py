@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import workbench.trials.serving as S
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
-from workbench.trials import serving as S
 from workbench.trials.workload import arrival_offsets, make_requests, measured_requests
 
 REPORT_SCHEMA = "workbench.bench_report"

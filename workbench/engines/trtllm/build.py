@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import workbench.engines.trtllm.args as T
+import workbench.engines.trtllm.calib as calib
 from workbench.engines.base import EngineError, OpenContext
-from workbench.engines.trtllm import args as T
-from workbench.engines.trtllm import calib
 from workbench.engines.trtllm.knobs import TrtllmOptions, backend
 from workbench.engines.trtllm.modelopt_build import ALGORITHMS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.trtllm import calib
+import workbench.engines.trtllm.calib as calib
 from workbench.engines.trtllm.knobs import TORCH_QUANTIZATIONS, backend
 
 

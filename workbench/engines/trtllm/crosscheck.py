@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import workbench.engines.trtllm.args as T
 from workbench.engines.base import CrosscheckError, CrosscheckInput
-from workbench.engines.trtllm import args as T
 from workbench.engines.trtllm.export import bench_model_args
 from workbench.spec import StudySpec
 
@@ -135,7 +135,7 @@ def torch_commands(
     spec: StudySpec, knobs: dict[str, Any], work: Path, checkpoint: str, *, eos_id: int | None = None
 ) -> Commands:
     """The PyTorch backend's trtllm-bench command: the trial's checkpoint and its `--config` YAML."""
-    from workbench.engines.trtllm import args_torch as TT
+    import workbench.engines.trtllm.args_torch as TT
 
     opts = T.TrtllmOptions.model_validate(spec.engine_options)
     name = spec.model.id or Path(spec.model_source).name
@@ -172,7 +172,7 @@ def _write_inputs(inp: CrosscheckInput) -> None:
     """The dataset (the trial's own measured requests, in order) and the options trtllm-bench reads."""
     import yaml
 
-    from workbench.engines.trtllm import args_torch as TT
+    import workbench.engines.trtllm.args_torch as TT
 
     work = inp.work
     work.mkdir(parents=True, exist_ok=True)

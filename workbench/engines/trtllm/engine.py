@@ -24,6 +24,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import workbench.engines.trtllm.args as T
+import workbench.engines.trtllm.build as B
+import workbench.engines.trtllm.feasibility as feasibility
+import workbench.engines.trtllm.feasibility_torch as feasibility_torch
 from workbench.engines.base import (
     Artifact,
     CrosscheckError,
@@ -36,9 +40,6 @@ from workbench.engines.base import (
     OpenContext,
     Runner,
 )
-from workbench.engines.trtllm import args as T
-from workbench.engines.trtllm import build as B
-from workbench.engines.trtllm import feasibility, feasibility_torch
 from workbench.engines.trtllm.knobs import TORCH_KNOBS, backend
 from workbench.engines.trtllm.runner import TorchRunner, TrtllmRunner, kv_stats, resolved_config  # noqa: F401
 

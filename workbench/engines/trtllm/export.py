@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+import workbench.engines.trtllm.args as T
 from workbench.engines.base import OpenContext
-from workbench.engines.trtllm import args as T
 
 README_LINES = (
     "Run `bash commands.sh` on the GPU machine: it builds the engine with `build_engine.py`, serves it",

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
+import workbench.engines.trtllm.args_torch as TT
+import workbench.engines.trtllm.build as B
 from workbench.engines.base import OpenContext
-from workbench.engines.trtllm import args_torch as TT
-from workbench.engines.trtllm import build as B
 from workbench.engines.trtllm.knobs import TrtllmOptions
 
 README_LINES = (

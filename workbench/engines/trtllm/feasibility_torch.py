@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import workbench.engines.trtllm.feasibility as F
 from workbench import estimate
 from workbench.engines.base import DeviceInfo, FeasibilityContext
-from workbench.engines.trtllm import feasibility as F
 from workbench.engines.trtllm.knobs import (
     HOPPER_FP8,
     KNOBS_BY_NAME,

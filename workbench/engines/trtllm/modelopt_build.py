@@ -148,7 +148,7 @@ def read_quant_config(checkpoint: Path) -> dict[str, Any]:
 
 def main(request_json: str, out_dir: str) -> None:
     """`python -m workbench.engines.trtllm.modelopt_build quantize.json OUT`: an exported trial's build."""
-    from workbench.engines.trtllm import calib
+    import workbench.engines.trtllm.calib as calib
 
     req = json.loads(Path(request_json).read_text())
     c = req.pop("calibration")

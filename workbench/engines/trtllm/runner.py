@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import workbench.engines.trtllm.args as T
+import workbench.engines.trtllm.args_torch as TT
 from workbench.devicemem import nvml_used, wait_for_release
 from workbench.engines.base import Artifact, OpenContext, Request, RequestRecord, Runner, RunnerStats
-from workbench.engines.trtllm import args as T
-from workbench.engines.trtllm import args_torch as TT
 
 
 def _opts(ctx: OpenContext) -> T.TrtllmOptions:
