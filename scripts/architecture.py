@@ -96,7 +96,10 @@ def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = _resolve(mod, node, path.name == "__init__.py")
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+                # `from pkg import x` runs pkg's __init__ too: a dependency when that __init__ imports anything
+                subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in mods]
+                runs_init = base in mods and "import" in mods[base].read_text()
+                targets = ([base] if runs_init or not subs else []) + subs
             for t in targets:
                 while t and t not in mods:
                     t = t.rpartition(".")[0]
@@ -117,9 +120,15 @@ def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
     )
 
 
+def _related(a: str, b: str) -> bool:
+    return a.startswith(b + ".") or b.startswith(a + ".")
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan), ignoring package re-exports."""
-    edges = {a: {b for b in bs if not _is_reexport(a, b)} for a, bs in graph.items()}
+    """Import circles: strongly connected components (Tarjan) over every import, a package's `__init__`
+    included, that hold two modules neither of which is the other's package (a package re-exporting its
+    own submodules, which import nothing back through it but themselves, is no circle)."""
+    edges = graph
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -146,7 +155,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
                 comp.append(w)
                 if w == v:
                     break
-            if len(comp) > 1:
+            if any(not _related(x, y) for x in comp for y in comp if x < y):
                 out.append(sorted(comp))
 
     sys.setrecursionlimit(10000)
