@@ -161,6 +161,13 @@ def _memory(
 ) -> str | None:
     """The estimate from config.json: weights, activations and runtime fit, and the KV pool holds a request."""
     est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
+    return memory_reason(est, knobs, device, ctx)
+
+
+def memory_reason(
+    est: dict[str, float] | None, knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext
+) -> str | None:
+    """Why a memory estimate (either backend's) says the trial cannot fit, or None."""
     if est is None:
         return None
     g = estimate.GiB

@@ -109,24 +109,7 @@ def _memory(
     knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
 ) -> str | None:
     est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
-    if est is None:
-        return None
-    g = estimate.GiB
-    if est["free_after_engine_bytes"] <= 0:
-        return (
-            f"estimated not to fit: weights {est['weights_bytes'] / g:.1f} GiB + activations "
-            f"{est['activation_bytes'] / g:.1f} GiB + max-batch buffers {est['max_batch_buffers_bytes'] / g:.1f} GiB "
-            f"+ runtime {est['overhead_bytes'] / g:.1f} GiB exceed the {est['total_bytes'] / g:.1f} GiB of "
-            f"{device.name} (an estimate from config.json)"
-        )
-    pairs = ((ctx.longest_prompt, ctx.longest_output), (ctx.accuracy_input_len, ctx.accuracy_gen_len))
-    need = max((p or 0) + (o or 0) for p, o in pairs)
-    if need and est["kv_pool_tokens"] < need:
-        return (
-            f"estimated not to fit: the KV pool of about {est['kv_pool_tokens']:.0f} tokens cannot hold one "
-            f"{need}-token request (an estimate from config.json)"
-        )
-    return None
+    return F.memory_reason(est, knobs, device, ctx)
 
 
 def infeasible_reason(
