@@ -8,7 +8,13 @@
      and async batching; the best configuration against the engine's defaults (the baseline trial).
 
     python3 benchmarks/serving_gpu.py --out $OUT --deadline 540
+    python3 benchmarks/serving_gpu.py --out $OUT --deadline 560 --phases server,in_process --phase-s 270
+    python3 benchmarks/serving_gpu.py --out $OUT --deadline 560 --phases study --study-db /tmp/sg/optuna.db
     python3 benchmarks/serving_gpu.py --out /tmp/sg --small      # CPU smoke test with the tiny model
+
+The random-weight runs use a tokenizer covering all of Llama-3.1-8B's 128,256 ids (`workbench
+make-shape-tokenizer`, made first): with a smaller one, ids past its end stream no text and the
+server's latencies time chunks, not tokens (the server refuses such a run).
 
 Results: `<out>/summary.json` and `<out>/summary.md`, each phase's trial folder and logs beside them.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TINY = ROOT / "models" / "tiny-llama"
+SHAPE = ROOT / "studies" / "shapes" / "llama-3.1-8b"
+SHAPE_TOKENIZER = ROOT / "models" / "llama-3.1-8b-tokenizer"
 LOADS = {"gpu": [1, 2, 4, 8, 16, 32, 64, 128, 256], "small": [1, 2, 4]}
 STUDY_SPACE = {  # the hf knobs: the four core ones, CUDA graphs and async batching
     "gpu": {"max_batch_size": {"choices": [64, 128, 256]}, "max_num_tokens": {"choices": [2048, 4096, 8192]},
@@ -39,8 +48,12 @@ STUDY_SPACE = {  # the hf knobs: the four core ones, CUDA graphs and async batch
 def model_block(small: bool) -> dict[str, Any]:
     if small:
         return {"path": str(TINY), "dtype": "float32"}
-    return {"path": str(ROOT / "studies/shapes/llama-3.1-8b"), "load_format": "dummy", "dtype": "bfloat16",
-            "tokenizer": str(TINY)}  # fmt: skip
+    return {
+        "path": str(SHAPE),
+        "load_format": "dummy",
+        "dtype": "bfloat16",
+        "tokenizer": str(SHAPE_TOKENIZER),
+    }
 
 
 def workload(small: bool, sweep: bool) -> dict[str, Any]:
@@ -92,6 +105,13 @@ def sweep_rows(result: Path) -> list[dict[str, Any]]:
     ]
 
 
+def stream_of(result: Path) -> dict[str, Any] | None:
+    """The server trial's stream check: completion tokens per streamed text chunk (1: per-token latencies)."""
+    if not result.exists():
+        return None
+    return json.loads(result.read_text())["bench"].get("usage_check")
+
+
 def trial_phase(
     name: str, engine: str, args: argparse.Namespace, env: dict[str, str], until: float
 ) -> list[dict[str, Any]]:
@@ -125,12 +145,15 @@ def study_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> 
             indent=2,
         )
     )
-    db = f"sqlite:///{out}/optuna.db"
+    args.study_db.parent.mkdir(parents=True, exist_ok=True)
+    db = f"sqlite:///{args.study_db}"  # a later call passes the same file to go on with the study
     left = until - time.monotonic()
     if left > 90:
         cmd = [sys.executable, "-m", "workbench.cli", "tune", str(spec), "--storage", db, "--tracking-uri", "none",
                "--timeout", str(int(max(1, left - (250 if not args.small else 120))))]  # fmt: skip
         run(cmd, out / "log.txt", left, env)
+    if args.study_db.exists() and args.study_db.resolve() != (out / "optuna.db").resolve():
+        shutil.copy(args.study_db, out / "optuna.db")  # comes back with $OUT
     return study_summary(db)
 
 
@@ -160,19 +183,30 @@ def study_summary(db: str) -> dict[str, Any]:
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    """Server and in-process side by side per concurrency, then the stream check and the study."""
+
+    def cell(r: dict[str, Any] | None, k: str, fmt: str = ".0f") -> str:
+        v = (r or {}).get(k)
+        return format(v, fmt) if isinstance(v, (int, float)) else "-"
+
     lines = [f"# serving_gpu ({summary['mode']}), {summary['date']}", "",
-             "| concurrency | server TTFT p50/p95 ms | server TPOT p50/p95 ms | server tok/s | in-process tok/s | ratio |",
-             "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| concurrency | server tok/s | in-process tok/s | ratio | server TTFT p50/p95 ms | in-process TTFT p50/p95 ms "
+             "| server TPOT p50/p95 ms | in-process TPOT p50/p95 ms |", "|" + "---:|" * 8]  # fmt: skip
+    srv = {r["concurrency"]: r for r in summary["server"]}
     hf = {r["concurrency"]: r for r in summary["in_process"]}
-    for r in summary["server"]:
-        h = hf.get(r["concurrency"], {})
-        ratio = r["output_tok_s"] / h["output_tok_s"] if h.get("output_tok_s") else None
-        lines.append(f"| {r['concurrency']:g} | {r['ttft_ms_p50']:.0f} / {r['ttft_ms_p95']:.0f} | {r['tpot_ms_p50']:.1f} / "
-                     f"{r['tpot_ms_p95']:.1f} | {r['output_tok_s']:.0f} | {h.get('output_tok_s') or float('nan'):.0f} | "
-                     f"{ratio if ratio is not None else float('nan'):.2f} |")  # fmt: skip
+    for c in sorted(set(srv) | set(hf)):
+        a, b = srv.get(c), hf.get(c)
+        ratio = a["output_tok_s"] / b["output_tok_s"] if a and b and b.get("output_tok_s") else None
+        lines.append(f"| {c:g} | {cell(a, 'output_tok_s')} | {cell(b, 'output_tok_s')} | "
+                     f"{'-' if ratio is None else f'{ratio:.2f}'} | {cell(a, 'ttft_ms_p50')} / {cell(a, 'ttft_ms_p95')} | "
+                     f"{cell(b, 'ttft_ms_p50')} / {cell(b, 'ttft_ms_p95')} | {cell(a, 'tpot_ms_p50', '.1f')} / "
+                     f"{cell(a, 'tpot_ms_p95', '.1f')} | {cell(b, 'tpot_ms_p50', '.1f')} / {cell(b, 'tpot_ms_p95', '.1f')} |")  # fmt: skip
+    if summary.get("server_stream"):
+        lines += ["", f"Server stream check: {summary['server_stream']}"]
     st = summary["study"]
-    lines += ["", f"Study: {len(st.get('trials') or [])} complete, {st.get('failed', 0)} failed; "
-              f"defaults {st.get('baseline')}; best {st.get('best')}; best/defaults {st.get('best_vs_defaults')}"]  # fmt: skip
+    if st:
+        lines += ["", f"Study: {len(st.get('trials') or [])} complete, {st.get('failed', 0)} failed; "
+                  f"defaults {st.get('baseline')}; best {st.get('best')}; best/defaults {st.get('best_vs_defaults')}"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -183,28 +217,53 @@ def main() -> int:
     ap.add_argument(
         "--small", action="store_true", help="the tiny model on CPU (a smoke test of this script)"
     )
+    ap.add_argument("--phases", default="server,in_process,study", help="which of server,in_process,study")
+    ap.add_argument(
+        "--phase-s", type=float, help="seconds for each sweep phase (default: 35 %% of --deadline)"
+    )
+    ap.add_argument("--study-db", type=Path, help="the study's SQLite file (default <out>/study/optuna.db)")
     args = ap.parse_args()
     t0 = time.monotonic()
     until = t0 + args.deadline
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
+    args.study_db = (args.study_db or args.out / "study" / "optuna.db").resolve()
+    phases = set(args.phases.split(","))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p),
            "WORKBENCH_HOME": str(args.out / "home"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # fmt: skip
-    if not (TINY / "config.json").exists():  # the tokenizer of the random-weight runs
+    if args.small and not (TINY / "config.json").exists():
         run(
             [sys.executable, "-m", "workbench.cli", "make-tiny-model", str(TINY)],
             args.out / "setup.log",
             120,
             env,
         )
+    if not args.small and not (SHAPE_TOKENIZER / "tokenizer.json").exists():
+        cmd = [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "make-shape-tokenizer",
+            str(SHAPE),
+            str(SHAPE_TOKENIZER),
+        ]
+        run(cmd, args.out / "setup.log", 120, env)
     share = 0.35 if not args.small else 0.4  # of the time: server sweep, in-process sweep, then the study
+    phase_s = args.phase_s or share * args.deadline
     import datetime as dt
 
     summary: dict[str, Any] = {"mode": "small" if args.small else "gpu", "date": dt.datetime.now().isoformat(timespec="seconds"),
                                "command": " ".join(sys.argv)}  # fmt: skip
-    summary["server"] = trial_phase("server", "transformers-serve", args, env, t0 + share * args.deadline)
-    summary["in_process"] = trial_phase("in_process", "hf", args, env, t0 + 2 * share * args.deadline)
-    summary["study"] = study_phase(args, env, until - 10)
+    summary["server"], summary["in_process"], summary["study"] = [], [], {}
+    if "server" in phases:
+        summary["server"] = trial_phase("server", "transformers-serve", args, env, time.monotonic() + phase_s)
+        summary["server_stream"] = stream_of(args.out / "server" / "trial" / "result.json")
+    if "in_process" in phases:
+        summary["in_process"] = trial_phase(
+            "in_process", "hf", args, env, min(until, time.monotonic() + phase_s)
+        )
+    if "study" in phases:
+        summary["study"] = study_phase(args, env, until - 10)
     summary["elapsed_s"] = round(time.monotonic() - t0, 1)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (args.out / "summary.md").write_text(markdown(summary))

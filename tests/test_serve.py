@@ -3,6 +3,7 @@ and failures (exit at start, hang, killed mid-run), kill -9 of `tune`, and the v
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -65,6 +66,10 @@ def test_transformers_serve_streams_and_stops(tiny_model, tmp_path):
             assert rec.arrival < rec.token_times[0] <= rec.token_times[-1]
             assert len(set(rec.token_times)) > 1  # tokens arrived one by one, not all at once
         assert r.usage_check["prompt_checked"] >= 6 and r.usage_check["prompt_mismatch"] == 0
+        assert r.usage_check["completion_tokens"] >= 72  # the six requests (and the readiness probe)
+        assert (
+            r.usage_check["completion_tokens"] <= 1.5 * r.usage_check["text_chunks"]
+        )  # about a chunk a token
         time.sleep(1.5)
         samples = r.server_metrics()
         assert samples and any(s.get("kv_cache_usage") is not None for s in samples)
@@ -97,6 +102,7 @@ def test_a_serving_trial_with_a_sweep_and_an_slo(tiny_model, tmp_path):
     assert res.metrics["goodput_fraction"] == 1.0 and res.metrics["error_rate"] == 0.0
     assert res.metrics["goodput_output_tok_s"] == pytest.approx(res.metrics["output_tok_s"])
     assert "kv_cache_usage" in res.bench["server_metrics"]
+    assert res.bench["usage_check"]["tokens_per_chunk"] <= 1.5 and "warning" not in res.bench["usage_check"]
 
 
 @pytest.mark.skipif(not (DATA / "test.jsonl").exists(), reason="GSM8K data not beside the checkout")
@@ -300,3 +306,32 @@ def test_aiperf_command_line_and_its_export_parsed():
         comp["output_tok_s"]["ratio"] == pytest.approx(1600 / 1500) and comp["ttft_ms_p95"]["ratio"] is None
     )
     assert get_engine_class("transformers-serve").crosscheck_tool == "aiperf"
+
+
+def test_a_random_weight_server_needs_a_tokenizer_covering_its_vocabulary(tiny_model, tmp_path):
+    """Ids past the tokenizer's end stream no text: the trial fails at once, naming the fix."""
+    from workbench.engines.serve.runner import check_stream_tokenizer
+    from workbench.tiny_model import make_shape_tokenizer
+
+    shape = ROOT / "studies" / "shapes" / "llama-3.1-8b"
+    ctx = OpenContext(model_source=str(shape), device=CPU, tokenizer=str(tiny_model), load_format="dummy")
+    with pytest.raises(ServerError, match=r"128,256 tokens.*1,024: 99\.2% .*make-shape-tokenizer"):
+        check_stream_tokenizer(ctx, 1024)
+    full = make_shape_tokenizer(shape, tmp_path / "tok")
+    check_stream_tokenizer(dataclasses.replace(ctx, tokenizer=str(full)), 128_256)
+    check_stream_tokenizer(
+        OpenContext(model_source=str(tiny_model), device=CPU), 10
+    )  # trained weights: no check
+
+
+def test_stream_check_warns_when_chunks_hold_several_tokens():
+    from workbench.trials.bench import stream_check
+
+    assert stream_check({"completion_tokens": 128, "text_chunks": 128}) == {
+        "completion_tokens": 128, "text_chunks": 128, "tokens_per_chunk": 1.0}  # fmt: skip
+    chunky = stream_check({"completion_tokens": 128, "text_chunks": 2})
+    assert chunky["tokens_per_chunk"] == 64.0 and "time chunks, not tokens" in chunky["warning"]
+    assert stream_check({"completion_tokens": 0, "text_chunks": 0}) == {
+        "completion_tokens": 0,
+        "text_chunks": 0,
+    }

@@ -160,3 +160,48 @@ def ensure_tiny_model(path: str | Path) -> Path:
     if (path / "config.json").is_file():
         return path
     return make_tiny_model(path)
+
+
+def make_shape_tokenizer(shape_dir: str | Path, out_dir: str | Path) -> Path:
+    """A tokenizer covering every token id of a model shape (`config.json` without weights).
+
+    Random weights generate ids anywhere in the model's vocabulary. A smaller tokenizer (the tiny
+    one) decodes ids past its end to no text, and a server streams nothing for them, so a stream of
+    128 tokens arrives as one or two chunks and the client's TTFT and inter-token latency measure
+    chunks, not tokens (seen on the H200, issue #14). This word-level tokenizer gives each id its own
+    word (`t<id>`; the config's bos/eos ids are special tokens), so every generated token streams
+    text and prompts decode and re-encode to the same ids.
+    """
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    cfg = json.loads((Path(shape_dir) / "config.json").read_text())
+    vocab_size = int(cfg["vocab_size"])
+    bos = _first_id(cfg.get("bos_token_id"))
+    eos = _first_id(cfg.get("eos_token_id"))
+    special = {i: name for i, name in ((bos, "<s>"), (eos, "</s>")) if i is not None and i < vocab_size}
+    vocab = {special.get(i, f"t{i}"): i for i in range(vocab_size)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=special.get(eos, "t0")))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    if bos in special:
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=special.get(bos),
+        eos_token=special.get(eos),
+        pad_token=special.get(eos),
+        padding_side="left",
+    )
+    fast.model_max_length = int(cfg.get("max_position_embeddings") or 4096)
+    out = Path(out_dir)
+    fast.save_pretrained(out)
+    return out
+
+
+def _first_id(value: object) -> int | None:
+    """A config's token id, or the first of a list of them (Llama-3 lists several eos ids)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return int(value) if isinstance(value, int) else None

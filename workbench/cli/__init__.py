@@ -1,5 +1,5 @@
 """Command line: `workbench trial | tune | worker | status | best | report | export | crosscheck | grid |
-validate | engines | doctor | dashboard | ui | lab | import | make-tiny-model`.
+validate | engines | doctor | dashboard | ui | lab | import | make-tiny-model | make-shape-tokenizer`.
 
 Only the standard library is imported at start, so `workbench --help` answers at once; each command's
 handler module (`trial`, `tune`, `inspect`, `ui`, `tools`) is imported when the command runs.

@@ -27,6 +27,7 @@ HANDLERS = {
     "ui": "ui:ui",
     "lab": "ui:lab",
     "make-tiny-model": "tools:tiny",
+    "make-shape-tokenizer": "tools:shape_tokenizer",
     "import": "tools:import_",
     "doctor": "tools:doctor",
 }
@@ -181,6 +182,10 @@ def _tool_commands(sub: Any, par: dict) -> None:
     m = sub.add_parser("make-tiny-model", help="write a tiny random-weight Llama model and tokenizer")
     m.add_argument("dir")
     m.add_argument("--seed", type=int, default=0)
+    st = sub.add_parser("make-shape-tokenizer",
+                        help="write a tokenizer covering every token id of a model shape (random-weight serving runs)")  # fmt: skip
+    st.add_argument("shape", help="a folder with the shape's config.json (e.g. studies/shapes/llama-3.1-8b)")
+    st.add_argument("dir", help="where to write the tokenizer")
 
     im = sub.add_parser("import", parents=[par["storage"], par["tracking"]],
                         help="copy a study run elsewhere (e.g. with --tracking-uri none) into this storage and MLflow")  # fmt: skip

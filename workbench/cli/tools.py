@@ -1,10 +1,10 @@
-"""Tool commands: `make-tiny-model`, `import` (a study run elsewhere) and `doctor` (can each engine run)."""
+"""Tool commands: `make-tiny-model`, `make-shape-tokenizer`, `import` (a study run elsewhere) and `doctor` (can each engine run)."""
 
 from __future__ import annotations
 
 import argparse
 
-from workbench.cli.common import EXIT_FAILED, EXIT_OK, input_error, storage, tracking
+from workbench.cli.common import EXIT_FAILED, EXIT_OK, UsageError, input_error, storage, tracking
 
 
 def tiny(args: argparse.Namespace) -> int:
@@ -12,6 +12,17 @@ def tiny(args: argparse.Namespace) -> int:
 
     out = make_tiny_model(args.dir, seed=args.seed)
     print(f"wrote a tiny random-weight Llama model and tokenizer to {out}")
+    return EXIT_OK
+
+
+def shape_tokenizer(args: argparse.Namespace) -> int:
+    from workbench.tiny_model import make_shape_tokenizer
+
+    try:
+        out = make_shape_tokenizer(args.shape, args.dir)
+    except (OSError, KeyError, ValueError) as e:
+        raise UsageError(f"{args.shape}: cannot make a tokenizer from its config.json: {e}") from None
+    print(f"wrote a word-level tokenizer covering every token id of {args.shape} to {out}")
     return EXIT_OK
 
 

@@ -78,6 +78,9 @@ def result_metrics(
             if finite(sec):
                 metrics.append(Metric(f"build.{slug(step)}_s", float(sec), now, 0))
     metrics += series_metrics(res.bench or {}, now)
+    per_chunk = ((res.bench or {}).get("usage_check") or {}).get("tokens_per_chunk")
+    if finite(per_chunk):  # a serving trial: 1 means its latencies are per token
+        metrics.append(Metric("stream.tokens_per_chunk", float(per_chunk), now, 0))
     for i, c in enumerate(constraints):
         metrics.append(Metric(f"constraint_{i}", float(c), now, 0))  # <= 0 is feasible
     if constraints:

@@ -158,8 +158,23 @@ def serving_blocks(runner: Runner, t0: float, origin: float) -> dict[str, Any]:
         out["server_metrics"] = series
     check = getattr(runner, "usage_check", None)
     if check is not None:
-        out["usage_check"] = dict(check)
+        out["usage_check"] = stream_check(dict(check))
     return out
+
+
+#: more streamed tokens per text chunk than this, and latencies are not per-token figures
+CHUNKY_STREAM = 1.5
+
+
+def stream_check(check: dict[str, Any]) -> dict[str, Any]:
+    """The usage check with tokens per streamed text chunk, and a warning when chunks hold several."""
+    tokens, chunks = check.get("completion_tokens") or 0, check.get("text_chunks") or 0
+    if tokens and chunks:
+        check["tokens_per_chunk"] = round(tokens / chunks, 3)
+        if tokens / chunks > CHUNKY_STREAM:
+            check["warning"] = (f"the server streamed {tokens / chunks:.1f} tokens per text chunk: TTFT, ITL and "
+                                "TPOT time chunks, not tokens; quote throughput only")  # fmt: skip
+    return check
 
 
 def sweep_report(

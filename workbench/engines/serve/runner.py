@@ -33,6 +33,37 @@ def load_tokenizer(ctx: OpenContext) -> Any:
     )
 
 
+def uncovered_vocabulary(ctx: OpenContext, tokenizer_len: int) -> tuple[int, float] | None:
+    """For random weights: (the model's vocabulary, the share of it the tokenizer cannot decode).
+
+    Random weights generate ids anywhere in the model's vocabulary; ids past the tokenizer's end
+    decode to no text and a server streams nothing for them, so the client would time chunks, not
+    tokens. Trained weights never generate the padding rows some embeddings have: None.
+    """
+    if ctx.load_format != "dummy":
+        return None
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(ctx.model_source, trust_remote_code=ctx.trust_remote_code)
+    vocab = int(getattr(cfg.get_text_config(), "vocab_size", 0) or 0)
+    return (vocab, max(0.0, 1 - tokenizer_len / vocab)) if vocab else None
+
+
+def check_stream_tokenizer(ctx: OpenContext, tokenizer_len: int) -> None:
+    """Refuse a random-weight server trial whose tokenizer leaves more than 1 % of the ids silent."""
+    found = uncovered_vocabulary(ctx, tokenizer_len)
+    if found is None or found[1] <= 0.01:
+        return
+    vocab, share = found
+    raise ServerError(
+        f"random weights (model.load_format: dummy) generate ids across the model's {vocab:,} tokens, but "
+        f"the tokenizer {ctx.tokenizer or ctx.model_source} has {tokenizer_len:,}: {share:.1%} of generated "
+        "tokens decode to no text, the server streams nothing for them, and TTFT and inter-token latency "
+        "would time chunks, not tokens. Give model.tokenizer one that covers the vocabulary: "
+        f"workbench make-shape-tokenizer {ctx.model_source} <folder>"
+    )
+
+
 class ServerRunner(Runner):
     counts_errors = True
 
@@ -43,10 +74,18 @@ class ServerRunner(Runner):
         self.token_prompts = engine.prompts_as_tokens(ctx)
         self.tokenizer = load_tokenizer(ctx)
         self.vocab_size = int(len(self.tokenizer))
+        check_stream_tokenizer(ctx, self.vocab_size)
         self.proc: ServerProcess | None = None
         self.client: StreamingClient | None = None
         self.scraper: MetricsScraper | None = None
-        self.usage_check = {"prompt_checked": 0, "prompt_mismatch": 0}
+        # prompt lengths against the client's tokenizer; streamed text chunks against the server's
+        # completion tokens (1 token per chunk: the client's latencies are per token)
+        self.usage_check = {
+            "prompt_checked": 0,
+            "prompt_mismatch": 0,
+            "completion_tokens": 0,
+            "text_chunks": 0,
+        }
         self._pending: dict[str, tuple[Request, int]] = {}
         work = Path(ctx.out_dir or tempfile.mkdtemp(prefix="workbench-server-")) / "server"
         try:
@@ -177,6 +216,9 @@ class ServerRunner(Runner):
                 # the server may add a BOS token the client's count leaves out
                 if abs(int(server_len) - client_len) > 1:
                     self.usage_check["prompt_mismatch"] += 1
+            if res.error is None and res.usage.get("completion_tokens"):
+                self.usage_check["completion_tokens"] += int(res.usage["completion_tokens"])
+                self.usage_check["text_chunks"] += len(res.chunk_times)
             out.append(to_record(req, arrival, res, client_len))
         if self.proc is not None and (not out or any(r.error for r in out)):
             if any(r.error for r in out):  # a broken connection: did the server die under us?
