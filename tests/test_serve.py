@@ -335,3 +335,32 @@ def test_stream_check_warns_when_chunks_hold_several_tokens():
         "completion_tokens": 0,
         "text_chunks": 0,
     }
+
+
+def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
+    """The H200 server sweep ran out of time at its last load; its eight measured loads must not vanish."""
+    from types import SimpleNamespace
+
+    from workbench.spec import WorkloadSpec
+    from workbench.trials.serving import run_sweep
+    from workbench.types import RequestRecord
+
+    w = WorkloadSpec.model_validate({"num_requests": 2, "input_len": 4, "output_len": 2,
+                                     "sweep": {"concurrency": [1, 2, 4]}})  # fmt: skip
+
+    def drive(runner, reqs, offsets, conc, deadline):
+        if conc == 4:
+            raise TimeoutError("benchmark deadline reached with 2 of 2 requests unfinished")
+        return [
+            RequestRecord(id=r.id, input_len=4, arrival=0.0, token_times=[0.1, 0.2], finish=0.2) for r in reqs
+        ]
+
+    def make(wl, i):
+        return [Request(f"{i}-{j}", [5, 6, 7, 8], 2) for j in range(2)]
+
+    plan = SimpleNamespace(workload=w, slo=None)
+    with pytest.raises(TimeoutError) as e:
+        run_sweep(None, plan, make, drive, lambda wl, n, seed: None, deadline=None)
+    part = e.value.partial_sweep
+    assert part["cut_at_load"] == 4.0 and [p["load"] for p in part["points"]] == [1.0, 2.0]
+    assert part["points"][1]["output_tok_s"] == pytest.approx(20.0)  # 4 tokens in 0.2 s

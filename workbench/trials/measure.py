@@ -79,6 +79,8 @@ def measure(
         result.failure = Failure(
             kind=classify(e), message=f"{type(e).__name__}: {e}"[:2000], detail=traceback.format_exc()[-8000:]
         )
+        if getattr(e, "partial_sweep", None):  # a sweep cut by the deadline: what it measured is kept
+            result.bench = {**(result.bench or {}), "sweep": e.partial_sweep}  # type: ignore[attr-defined]
         if runner is not None:
             with contextlib.suppress(Exception):
                 runner.close()

@@ -73,7 +73,12 @@ def run_sweep(
         wl = workload_at(w, sweep.axis, load)
         reqs: list[Request] = make(wl, i)
         conc = int(load) if sweep.axis == "concurrency" else None
-        records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline)
+        try:
+            records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline)
+        except TimeoutError as e:  # the trial fails, but the loads measured so far stay in its result
+            e.partial_sweep = {"axis": sweep.axis, "cut_at_load": load,  # type: ignore[attr-defined]
+                               "points": [{k: v for k, v in p.items() if k != "summary"} for p in points]}  # fmt: skip
+            raise
         summary, flat = point_metrics(records, plan.slo)
         points.append({"load": load, **flat, "summary": summary})
         kept.append(records)
