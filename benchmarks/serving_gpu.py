@@ -113,8 +113,9 @@ def stream_of(result: Path) -> dict[str, Any] | None:
 
 
 def trial_phase(
-    name: str, engine: str, args: argparse.Namespace, env: dict[str, str], until: float
-) -> list[dict[str, Any]]:
+    name: str, engine: str, args: argparse.Namespace, env: dict[str, str], until: float,
+    options: dict[str, Any] | None = None, loads: list[int] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     out = args.out / name
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "study.json"
@@ -122,6 +123,9 @@ def trial_phase(
     if left < 60:
         return []
     data = study(name, engine, args.small, True, {"page_size": 32 if args.small else 256})
+    data.setdefault("engine_options", {}).update(options or {})
+    if loads:
+        data["workload"]["sweep"]["concurrency"] = loads
     data["trial"]["timeout_s"] = int(left - 10)  # the trial fails cleanly (with its log) before the deadline
     spec.write_text(json.dumps(data, indent=2))
     run(
@@ -131,6 +135,26 @@ def trial_phase(
         env,
     )
     return sweep_rows(out / "trial" / "result.json")
+
+
+def switch_interval_phase(
+    args: argparse.Namespace, env: dict[str, str], per: float, until: float
+) -> list[dict[str, Any]]:
+    """The server at Python's default GIL switch interval (5 ms) and at `--switch-interval-ms`, alternated
+    twice, at a few loads: does the event loop that streams every token wait for the GIL?"""
+    loads = [1, 2] if args.small else [1, 8, 64, 256]
+    rows = []
+    for rep in range(2):
+        for label, opts in (
+            ("default", {}),
+            (f"{args.switch_interval_ms:g} ms", {"switch_interval_ms": args.switch_interval_ms}),
+        ):
+            name = f"si{rep}-{'default' if not opts else 'set'}"
+            got = trial_phase(
+                name, "transformers-serve", args, env, min(until, time.monotonic() + per), opts, loads
+            )
+            rows += [{"switch_interval": label, "repeat": rep, **r} for r in got]
+    return rows
 
 
 def study_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> dict[str, Any]:
@@ -201,6 +225,9 @@ def markdown(summary: dict[str, Any]) -> str:
                      f"{'-' if ratio is None else f'{ratio:.2f}'} | {cell(a, 'ttft_ms_p50')} / {cell(a, 'ttft_ms_p95')} | "
                      f"{cell(b, 'ttft_ms_p50')} / {cell(b, 'ttft_ms_p95')} | {cell(a, 'tpot_ms_p50', '.1f')} / "
                      f"{cell(a, 'tpot_ms_p95', '.1f')} | {cell(b, 'tpot_ms_p50', '.1f')} / {cell(b, 'tpot_ms_p95', '.1f')} |")  # fmt: skip
+    for r in summary.get("switch_interval") or []:
+        lines.append(f"switch interval {r['switch_interval']} (run {r['repeat']}), concurrency {r['concurrency']:g}: "
+                     f"{cell(r, 'output_tok_s')} tok/s, TTFT p50 {cell(r, 'ttft_ms_p50')} ms, TPOT p50 {cell(r, 'tpot_ms_p50', '.1f')} ms")  # fmt: skip
     if summary.get("server_stream"):
         lines += ["", f"Server stream check: {summary['server_stream']}"]
     st = summary["study"]
@@ -217,10 +244,12 @@ def main() -> int:
     ap.add_argument(
         "--small", action="store_true", help="the tiny model on CPU (a smoke test of this script)"
     )
-    ap.add_argument("--phases", default="server,in_process,study", help="which of server,in_process,study")
+    ap.add_argument("--phases", default="server,in_process,study",
+                    help="which of server,in_process,study,switch_interval")  # fmt: skip
     ap.add_argument(
         "--phase-s", type=float, help="seconds for each sweep phase (default: 35 %% of --deadline)"
     )
+    ap.add_argument("--switch-interval-ms", type=float, default=0.5, help="for the switch_interval phase")
     ap.add_argument("--study-db", type=Path, help="the study's SQLite file (default <out>/study/optuna.db)")
     args = ap.parse_args()
     t0 = time.monotonic()
@@ -258,6 +287,8 @@ def main() -> int:
     if "server" in phases:
         summary["server"] = trial_phase("server", "transformers-serve", args, env, time.monotonic() + phase_s)
         summary["server_stream"] = stream_of(args.out / "server" / "trial" / "result.json")
+    if "switch_interval" in phases:
+        summary["switch_interval"] = switch_interval_phase(args, env, phase_s, until)
     if "in_process" in phases:
         summary["in_process"] = trial_phase(
             "in_process", "hf", args, env, min(until, time.monotonic() + phase_s)

@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m workbench.engines.serve.hf_server CONFIG.json", file=sys.stderr)
         return 2
     cfg = json.loads(Path(argv[0]).read_text())
+    if cfg.get("switch_interval_ms"):
+        sys.setswitchinterval(float(cfg["switch_interval_ms"]) / 1000)
     if cfg.get("threads"):
         import torch
 

@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from workbench.engines.base import DeviceInfo, FeasibilityContext, OpenContext, Request
 from workbench.engines.hf.config import cb_config_args, kv_bytes_per_token_of
 from workbench.engines.hf.engine import _KNOBS as HF_KNOBS
@@ -21,6 +23,9 @@ from workbench.engines.serve.base import ServeOptions, ServerEngine
 
 class TransformersServeOptions(ServeOptions):
     threads: int | None = None
+    #: Python's GIL switch interval in the server (default Python's 5 ms): its event loop, which
+    #: streams every token, waits up to this long for the GIL held by the generation thread
+    switch_interval_ms: float | None = Field(default=None, gt=0, le=100)
 
 
 def cb_args(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +73,7 @@ class TransformersServeEngine(ServerEngine):
             "device": ctx.device.kind, "attn_implementation": knobs["attn_implementation"],
             "quantization": knobs.get("quantization", "none"), "cb": cb_args(ctx, knobs), "port": port,
             "served_model_name": cls.options(ctx).served_model_name or ctx.model_source,
-            "threads": cls.options(ctx).threads,
+            "threads": cls.options(ctx).threads, "switch_interval_ms": cls.options(ctx).switch_interval_ms,
         }  # fmt: skip
 
     @classmethod
