@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -74,7 +75,7 @@ def study(name: str, engine: str, small: bool, sweep: bool, space: dict[str, Any
         "name": name, "model": model_block(small), "engine": engine, "search_space": space,
         "workload": workload(small, sweep), "objectives": [{"metric": "output_tok_s", "direction": "maximize"}],
         "sampler": {"name": "tpe", "seed": 0}, "budget": {"n_trials": 8},
-        "trial": {"timeout_s": 240 if small else 200, **({"device": "cpu", "cpu_kv_budget_gb": 0.05, "threads": 1} if small else {})},
+        "trial": {"timeout_s": 240 if small else 120, **({"device": "cpu", "cpu_kv_budget_gb": 0.05, "threads": 1} if small else {})},
     }  # fmt: skip
     if engine == "transformers-serve":
         s["engine_options"] = {"startup_timeout_s": 180, "request_timeout_s": 180, "scrape_interval_s": 0.5,
@@ -174,11 +175,38 @@ def study_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> 
     left = until - time.monotonic()
     if left > 90:
         cmd = [sys.executable, "-m", "workbench.cli", "tune", str(spec), "--storage", db, "--tracking-uri", "none",
-               "--timeout", str(int(max(1, left - (250 if not args.small else 120))))]  # fmt: skip
+               "--timeout", str(int(max(1, left - args.study_reserve_s)))]  # fmt: skip
         run(cmd, out / "log.txt", left, env)
     if args.study_db.exists() and args.study_db.resolve() != (out / "optuna.db").resolve():
         shutil.copy(args.study_db, out / "optuna.db")  # comes back with $OUT
     return study_summary(db)
+
+
+def confirm_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> dict[str, Any]:
+    """The study's defaults and its best configuration again, alternated `--confirm-rounds` times as single
+    trials (same workload, fresh processes): medians, so best-vs-defaults is not one noisy pair."""
+    summary = study_summary(f"sqlite:///{args.study_db}")
+    best = (summary.get("best") or {}).get("knobs") or {}
+    fixed = {k: v for k, v in best.items() if v is not None}
+    runs: dict[str, list[float]] = {"defaults": [], "best": []}
+    per = (until - time.monotonic()) / (2 * args.confirm_rounds)
+    for rnd in range(args.confirm_rounds):
+        for label, space in (("defaults", {"page_size": 32 if args.small else 256}), ("best", fixed)):
+            out = args.out / f"confirm-{label}-{rnd}"
+            out.mkdir(parents=True, exist_ok=True)
+            data = study(f"confirm-{label}", "hf", args.small, False, space)
+            data["trial"]["timeout_s"] = int(max(30, per - 10))
+            (out / "study.json").write_text(json.dumps(data, indent=2))
+            run([sys.executable, "-m", "workbench.cli", "trial", str(out / "study.json"), "--out", str(out / "trial")],
+                out / "log.txt", max(30, per), env)  # fmt: skip
+            res = out / "trial" / "result.json"
+            if res.exists() and json.loads(res.read_text())["status"] == "COMPLETE":
+                runs[label].append(json.loads(res.read_text())["metrics"]["output_tok_s"])
+    med = {k: statistics.median(v) for k, v in runs.items() if v}
+    out_d: dict[str, Any] = {"best_knobs": fixed, "output_tok_s": runs, "median": med}
+    if len(med) == 2:
+        out_d["best_vs_defaults"] = med["best"] / med["defaults"]
+    return out_d
 
 
 def study_summary(db: str) -> dict[str, Any]:
@@ -230,6 +258,8 @@ def markdown(summary: dict[str, Any]) -> str:
                      f"{cell(r, 'output_tok_s')} tok/s, TTFT p50 {cell(r, 'ttft_ms_p50')} ms, TPOT p50 {cell(r, 'tpot_ms_p50', '.1f')} ms")  # fmt: skip
     if summary.get("server_stream"):
         lines += ["", f"Server stream check: {summary['server_stream']}"]
+    if summary.get("confirm"):
+        lines += ["", f"Confirmed (alternated single trials): {summary['confirm']}"]
     st = summary["study"]
     if st:
         lines += ["", f"Study: {len(st.get('trials') or [])} complete, {st.get('failed', 0)} failed; "
@@ -245,11 +275,16 @@ def main() -> int:
         "--small", action="store_true", help="the tiny model on CPU (a smoke test of this script)"
     )
     ap.add_argument("--phases", default="server,in_process,study",
-                    help="which of server,in_process,study,switch_interval")  # fmt: skip
+                    help="which of server,in_process,study,confirm,switch_interval")  # fmt: skip
     ap.add_argument(
         "--phase-s", type=float, help="seconds for each sweep phase (default: 35 %% of --deadline)"
     )
     ap.add_argument("--switch-interval-ms", type=float, default=0.5, help="for the switch_interval phase")
+    ap.add_argument(
+        "--study-reserve-s", type=float, default=130, help="study: no new trial this close to its end"
+    )
+    ap.add_argument("--confirm-rounds", type=int, default=2)
+    ap.add_argument("--confirm-s", type=float, default=240, help="seconds for the confirm phase")
     ap.add_argument("--study-db", type=Path, help="the study's SQLite file (default <out>/study/optuna.db)")
     args = ap.parse_args()
     t0 = time.monotonic()
@@ -294,7 +329,10 @@ def main() -> int:
             "in_process", "hf", args, env, min(until, time.monotonic() + phase_s)
         )
     if "study" in phases:
-        summary["study"] = study_phase(args, env, until - 10)
+        end = until - 10 - (args.confirm_s if "confirm" in phases else 0)
+        summary["study"] = study_phase(args, env, end)
+    if "confirm" in phases:
+        summary["confirm"] = confirm_phase(args, env, until - 5)
     summary["elapsed_s"] = round(time.monotonic() - t0, 1)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (args.out / "summary.md").write_text(markdown(summary))
