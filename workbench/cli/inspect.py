@@ -97,7 +97,12 @@ def crosscheck(args: argparse.Namespace) -> int:
         from workbench.tracking import log_crosscheck
 
         log_crosscheck(
-            tracking(args), t.user_attrs["mlflow_run_id"], work, comp.get("their_metrics", {}), comp
+            tracking(args),
+            t.user_attrs["mlflow_run_id"],
+            work,
+            comp.get("their_metrics", {}),
+            comp,
+            tool=cls.crosscheck_tool,
         )
     print(format_comparison(comp))
     print(
@@ -136,4 +141,16 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
         eos_id=tok.eos_token_id,
         artifact_path=Path(art) if art else None,
         use_own_artifact=own,
+        open_context=lambda: _open_context(spec, t, work),
     )
+
+
+def _open_context(spec: Any, t: Any, work: Path) -> Any:
+    """The trial's OpenContext, as its plan made it (device, engine options, CPU KV budget, lengths)."""
+    from workbench.trials.environment import detect_device
+    from workbench.trials.plan import TrialPlan
+
+    device = detect_device(str(spec.trial.device or "auto"))
+    knobs = t.user_attrs.get("knobs", t.params)
+    plan = TrialPlan.make(spec, f"crosscheck-{t.number}", knobs, device, work / "cache", work, keyed=False)
+    return plan.open_context()

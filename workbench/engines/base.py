@@ -122,6 +122,9 @@ class CrosscheckInput:
     #: measure the workbench's own artifact even where the vendor tool could build one
     use_own_artifact: bool = False
     log: Callable[[str], None] = print
+    #: the trial's own `OpenContext` (device, engine options, CPU KV budget...), made on demand by the
+    #: trial layer, for a cross-check that opens the engine itself (AIPerf starts the trial's server)
+    open_context: Callable[[], OpenContext] | None = None
 
 
 @dataclass

@@ -42,17 +42,25 @@ def attach_to_study_run(tracking_uri: str, study_name: str, path: Path, artifact
 
 
 def log_crosscheck(
-    tracking_uri: str | None, run_id: str, work: Path, theirs: dict[str, float], comparison: dict[str, Any]
+    tracking_uri: str | None,
+    run_id: str,
+    work: Path,
+    theirs: dict[str, float],
+    comparison: dict[str, Any],
+    tool: str = "trtllm-bench",
 ) -> None:
-    """trtllm-bench's numbers beside the trial's own, in the trial's run."""
+    """The vendor tool's numbers beside the trial's own, in the trial's run: `<tool>.<metric>` and
+    `<tool>_ratio.<metric>` (tool's / ours), `-` in the tool's name written `_` (trtllm_bench, aiperf)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=settings.tracking_uri(tracking_uri))
+    prefix = tool.replace("-", "_")
     for k, v in theirs.items():
-        client.log_metric(run_id, f"trtllm_bench.{k}", v)
+        client.log_metric(run_id, f"{prefix}.{k}", v)
     for k, row in comparison["metrics"].items():
         if row["ratio"] is not None:
-            client.log_metric(run_id, f"trtllm_bench_ratio.{k}", row["ratio"])
+            client.log_metric(run_id, f"{prefix}_ratio.{k}", row["ratio"])
+    client.set_tag(run_id, "crosscheck.tool", tool)
     client.set_tag(run_id, "crosscheck.engine_source", comparison["engine_source"])
     for f in sorted(work.iterdir()):
         if f.is_file() and f.suffix in (".json", ".log", ".sh", ".yaml"):

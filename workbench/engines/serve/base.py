@@ -51,6 +51,11 @@ class ServeOptions(BaseModel):
     aiperf: str = Field(
         "aiperf", description="AIPerf's program for `workbench crosscheck` (its own environment)"
     )
+    aiperf_server_token_count: bool = Field(
+        False,
+        description="crosscheck: AIPerf counts output tokens from the server's usage, as our client does "
+        "(default: its tokenizer re-encodes the output text)",
+    )
 
 
 def find_executable(name: str, configured: str | None = None) -> str:

@@ -92,7 +92,7 @@ class ServerRunner(Runner):
             self.base_url = self._start(work)
             self.model_name = self.opts.served_model_name or self._model_name()
             self.client = StreamingClient(
-                self.base_url + "/v1/completions", self._payload, self.opts.request_timeout_s
+                self.base_url + "/v1/completions", self.payload, self.opts.request_timeout_s
             )
             self.ready_s = self._wait_ready()
             self._start_scraper()
@@ -179,7 +179,8 @@ class ServerRunner(Runner):
         return info
 
     # -------------------------------------------------------------------------------------- running
-    def _payload(self, request: Request) -> dict[str, Any]:
+    def payload(self, request: Request) -> dict[str, Any]:
+        """The body our streaming client sends for `request` (AIPerf's cross-check replays it)."""
         if self.token_prompts:
             prompt: Any = list(request.input_ids)
         else:
