@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import GSM8K_DIR as DATA
 from tests.conftest import ROOT
 from workbench.engines import get_engine_class
 from workbench.engines.base import Artifact, OpenContext, Request
@@ -26,7 +27,6 @@ from workbench.types import DeviceInfo
 CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
 H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_809_984, (9, 0), 0)
 TRIVIAL = f"{sys.executable} -m workbench.engines.serve.trivial --port {{port}}"
-DATA = ROOT.parent / "shared" / "data" / "gsm8k"
 
 
 def ctx_for(engine: str, model: Path, tmp: Path, options: dict | None = None, knobs: dict | None = None,
@@ -106,7 +106,6 @@ def test_a_serving_trial_with_a_sweep_and_an_slo(tiny_model, tmp_path):
     assert res.bench["usage_check"]["tokens_per_chunk"] <= 1.5 and "warning" not in res.bench["usage_check"]
 
 
-@pytest.mark.skipif(not (DATA / "test.jsonl").exists(), reason="GSM8K data not beside the checkout")
 def test_gsm8k_through_the_server_equals_in_process(tiny_model, tmp_path):
     from workbench.accuracy import WorkbenchLM, evaluate
     from workbench.accuracy.server import server_lm
