@@ -229,11 +229,15 @@ def bench_build_unsupported(knobs: dict[str, Any]) -> str | None:
     return None
 
 
-def bench_throughput_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
-    """`trtllm-bench ... throughput` runtime flags equal to the trial's runtime knobs."""
+def bench_throughput_flags(
+    knobs: dict[str, Any], options: dict[str, Any], backend: str = "tensorrt"
+) -> list[str]:
+    """`trtllm-bench ... throughput` runtime flags equal to the trial's runtime knobs, for either backend
+    (the PyTorch backend's YAML, given with --extra_llm_api_options, holds the rest and overrides
+    trtllm-bench's own defaults)."""
     opts = TrtllmOptions.model_validate(options)
     flags = [
-        "--backend", "tensorrt",
+        "--backend", backend,
         "--max_batch_size", str(knobs["max_batch_size"]),
         "--max_num_tokens", str(knobs["max_num_tokens"]),
         "--kv_cache_free_gpu_mem_fraction", str(knobs["kv_cache_fraction"]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import workbench.engines.trtllm.args as A
 from workbench.engines.trtllm.knobs import (
     CHUNKING_POLICIES,
     SCHEDULER_POLICIES,
@@ -99,19 +100,8 @@ def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
 
 
 def bench_throughput_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
-    """`trtllm-bench ... throughput` flags for the PyTorch backend equal to the trial's knobs (the YAML
-    given with --extra_llm_api_options holds the rest and overrides trtllm-bench's own defaults)."""
-    opts = TrtllmOptions.model_validate(options)
-    flags = [
-        "--backend", "pytorch",
-        "--max_batch_size", str(knobs["max_batch_size"]),
-        "--max_num_tokens", str(knobs["max_num_tokens"]),
-        "--kv_cache_free_gpu_mem_fraction", str(knobs["kv_cache_fraction"]),
-        "--scheduler_policy", knobs["scheduler_policy"],
-        "--tp", str(opts.tensor_parallel_size),
-    ]  # fmt: skip
-    flags.append("--enable_chunked_context" if knobs["chunked_prefill"] else "--disable_chunked_context")
-    return flags
+    """`trtllm-bench ... throughput` flags for the PyTorch backend equal to the trial's knobs."""
+    return A.bench_throughput_flags(knobs, options, backend="pytorch")
 
 
 def serve_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:

@@ -111,24 +111,31 @@ def commands(
         engine_dir = work / "bench-workspace" / name / f"tp_{opts.tensor_parallel_size}_pp_1"
         source = "trtllm-bench build"
         note = "trtllm-bench builds with its own plugin choices and max_input_len 1024; the runtime settings are the trial's"
+    tp = throughput_command([*top, "throughput", "--engine_dir", str(engine_dir)], spec, work,
+                            "runtime_options.yaml", T.bench_throughput_flags(knobs, spec.engine_options), eos_id)  # fmt: skip
+    return Commands(build, tp, engine_dir, source, note)
+
+
+def throughput_command(
+    head: list[str], spec: StudySpec, work: Path, options_yaml: str, flags: list[str], eos_id: int | None
+) -> list[str]:
+    """`trtllm-bench ... throughput` on the trial's dataset and workload, with the backend's flags."""
     w = spec.workload
     tp = [
-        *top,
-        "throughput",
-        "--engine_dir", str(engine_dir),
+        *head,
         "--dataset", str(work / "dataset.jsonl"),
         "--report_json", str(work / "trtllm_bench_report.json"),
-        "--extra_llm_api_options", str(work / "runtime_options.yaml"),
+        "--extra_llm_api_options", str(work / options_yaml),
         "--streaming",
         "--num_requests", str(w.num_requests),
         "--warmup", str(w.warmup_requests),
-        *T.bench_throughput_flags(knobs, spec.engine_options),
+        *flags,
     ]  # fmt: skip
     if w.arrival.mode == "concurrency":
         tp += ["--concurrency", str(w.arrival.concurrency)]
     if not w.ignore_eos and eos_id is not None:
         tp += ["--eos_id", str(eos_id)]
-    return Commands(build, tp, engine_dir, source, note)
+    return tp
 
 
 def torch_commands(
@@ -148,22 +155,8 @@ def torch_commands(
         "--workspace",
         str(work / "bench-workspace"),
     ]
-    w = spec.workload
-    tp = [
-        *top,
-        "throughput",
-        "--dataset", str(work / "dataset.jsonl"),
-        "--report_json", str(work / "trtllm_bench_report.json"),
-        "--extra_llm_api_options", str(work / "config.yaml"),
-        "--streaming",
-        "--num_requests", str(w.num_requests),
-        "--warmup", str(w.warmup_requests),
-        *TT.bench_throughput_flags(knobs, spec.engine_options),
-    ]  # fmt: skip
-    if w.arrival.mode == "concurrency":
-        tp += ["--concurrency", str(w.arrival.concurrency)]
-    if not w.ignore_eos and eos_id is not None:
-        tp += ["--eos_id", str(eos_id)]
+    tp = throughput_command([*top, "throughput"], spec, work, "config.yaml",
+                            TT.bench_throughput_flags(knobs, spec.engine_options), eos_id)  # fmt: skip
     note = "the trial's checkpoint and LLM arguments (config.yaml); trtllm-bench warms up on the first --warmup requests"
     return Commands(None, tp, Path(checkpoint), "trial checkpoint", note)
 
