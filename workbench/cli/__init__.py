@@ -27,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     module, function = HANDLERS[args.command].split(":")
     handler = getattr(importlib.import_module(f"workbench.cli.{module}"), function)
-    from workbench.types import InputError
+    from workbench.types import InputError, WorkbenchError
 
     try:
         return handler(args)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except WorkbenchError as e:  # a store or environment the workbench will not repair: say so, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED

@@ -30,6 +30,11 @@ def ui(args: argparse.Namespace) -> int:
     uri = tracking(args)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     page = f"http://{args.host}:{args.port}/"
+    from workbench.tracking.mlflow_sink import init_lock
+    from workbench.tracking.sqlite_store import ensure_sqlite_store
+
+    with init_lock(uri):  # the server would otherwise create a new store itself, not atomically
+        ensure_sqlite_store(uri)
     view = ""
     if args.study:
         from mlflow import MlflowClient

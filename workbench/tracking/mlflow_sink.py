@@ -20,6 +20,7 @@ from workbench.tracking.base import ROLE, FiguresFactory, StudySummary, TrialFig
 from workbench.tracking.figures import log_figures
 from workbench.tracking.reconcile import reconcile_runs
 from workbench.tracking.results import result_batch
+from workbench.tracking.sqlite_store import ensure_sqlite_store
 from workbench.tracking.view import run_name, set_up_experiment
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class MlflowTracker:
         self.uri = settings.tracking_uri(tracking_uri)
         self.spec = spec
         with init_lock(self.uri):  # opening the store creates (migrates) the database: one process at a time
+            ensure_sqlite_store(self.uri)  # made whole or not at all (a kill mid-creation broke it)
             self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_id = self._experiment()
         with init_lock(self.uri):  # two processes starting together must find one parent run
