@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +38,17 @@ def save(name: str, data: dict) -> Path:
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def run_logged(cmd: list[str], log: Path, timeout: float, env: dict[str, str]) -> int:
+    """Run `cmd` in the repository root, its output appended to `log`; 124 when stopped at `timeout`
+    (the device scripts end every phase by a deadline and keep what it wrote)."""
+    print("$", " ".join(cmd), f"(limit {timeout:.0f} s)", flush=True)
+    with log.open("a") as f:
+        try:
+            return subprocess.run(
+                cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            print(f"  stopped at the deadline ({timeout:.0f} s)", flush=True)
+            return 124

@@ -22,25 +22,16 @@ import sys
 import time
 from pathlib import Path
 
+from _common import run_logged
+
 ROOT = Path(__file__).resolve().parent.parent
+
 STUDY, GRID = ROOT / "studies/h200-llama-3.1-8b.yaml", ROOT / "studies/h200-grid.yaml"
 SMALL = [  # the same commands on the tiny model and the CPU, for a smoke test of this script
     "--set", "model.path=../models/tiny-llama", "--set", "model.dtype=float32", "--set", "model.tokenizer=null",
     "--set", "workload.num_requests=8", "--set", "workload.warmup_requests=1", "--set", "workload.output_len=8",
     "--set", "workload.input_len=32", "--set", "trial.cpu_kv_budget_gb=0.05",
 ]  # fmt: skip
-
-
-def sh(cmd: list[str], env: dict[str, str], log: Path, timeout: float) -> int:
-    print("$", " ".join(cmd), flush=True)
-    with log.open("a") as f:
-        try:
-            return subprocess.run(
-                cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=timeout
-            ).returncode
-        except subprocess.TimeoutExpired:
-            print(f"  (stopped after {timeout:.0f} s)", flush=True)
-            return 124
 
 
 def main() -> int:
@@ -68,7 +59,7 @@ def main() -> int:
     extra = SMALL if args.small else []
     log = out / "h200.log"
     if not (ROOT / "models/tiny-llama/tokenizer.json").exists():
-        sh([*wb, "make-tiny-model", "models/tiny-llama"], env, log, 120)
+        run_logged([*wb, "make-tiny-model", "models/tiny-llama"], log, 120, env)
     facts = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": sys.version}
     try:
         facts["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.memory,clocks.max.sm",
@@ -77,13 +68,13 @@ def main() -> int:
         facts["nvidia_smi"] = str(e)
     if not args.skip_study:
         left = args.study_until - (time.monotonic() - t0)
-        rc = sh([*wb, "tune", str(STUDY), "--storage", f"sqlite:///{out}/h200-study.db", "--tracking-uri", "none",
-                 "--timeout", str(max(left, 1)), *extra], env, log, timeout=args.deadline - (time.monotonic() - t0) - 30)  # fmt: skip
+        rc = run_logged([*wb, "tune", str(STUDY), "--storage", f"sqlite:///{out}/h200-study.db", "--tracking-uri", "none",
+                         "--timeout", str(max(left, 1)), *extra], log, args.deadline - (time.monotonic() - t0) - 30, env)  # fmt: skip
         facts["study_rc"] = rc
     left = args.deadline - (time.monotonic() - t0)
     if left > 90:
-        rc = sh([*wb, "grid", str(GRID), "--out", str(out / "grid.jsonl"), "--reuse-model",
-                 "--time-budget", str(left - 75), *extra], env, log, timeout=left - 10)  # fmt: skip
+        rc = run_logged([*wb, "grid", str(GRID), "--out", str(out / "grid.jsonl"), "--reuse-model",
+                         "--time-budget", str(left - 75), *extra], log, left - 10, env)  # fmt: skip
         facts["grid_rc"] = rc
     if (out / "home").is_dir():  # trial folders are deeper than the device tool brings back: one archive
         subprocess.run(["tar", "czf", str(out / "home.tgz"), "-C", str(out), "home"], check=False)

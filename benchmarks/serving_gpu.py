@@ -26,13 +26,15 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from _common import run_logged
+
 ROOT = Path(__file__).resolve().parent.parent
+
 sys.path.insert(0, str(ROOT))
 TINY = ROOT / "models" / "tiny-llama"
 SHAPE = ROOT / "studies" / "shapes" / "llama-3.1-8b"
@@ -83,18 +85,6 @@ def study(name: str, engine: str, small: bool, sweep: bool, space: dict[str, Any
     return s
 
 
-def run(cmd: list[str], log: Path, timeout: float, env: dict[str, str]) -> int:
-    print("$", " ".join(cmd), f"(limit {timeout:.0f} s)", flush=True)
-    with log.open("a") as f:
-        try:
-            return subprocess.run(
-                cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=timeout
-            ).returncode
-        except subprocess.TimeoutExpired:
-            print(f"  stopped at the deadline ({timeout:.0f} s)", flush=True)
-            return 124
-
-
 def sweep_rows(result: Path) -> list[dict[str, Any]]:
     if not result.exists():
         return []
@@ -129,7 +119,7 @@ def trial_phase(
         data["workload"]["sweep"]["concurrency"] = loads
     data["trial"]["timeout_s"] = int(left - 10)  # the trial fails cleanly (with its log) before the deadline
     spec.write_text(json.dumps(data, indent=2))
-    run(
+    run_logged(
         [sys.executable, "-m", "workbench.cli", "trial", str(spec), "--out", str(out / "trial")],
         out / "log.txt",
         left,
@@ -176,7 +166,7 @@ def study_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> 
     if left > 90:
         cmd = [sys.executable, "-m", "workbench.cli", "tune", str(spec), "--storage", db, "--tracking-uri", "none",
                "--timeout", str(int(max(1, left - args.study_reserve_s)))]  # fmt: skip
-        run(cmd, out / "log.txt", left, env)
+        run_logged(cmd, out / "log.txt", left, env)
     if args.study_db.exists() and args.study_db.resolve() != (out / "optuna.db").resolve():
         shutil.copy(args.study_db, out / "optuna.db")  # comes back with $OUT
     return study_summary(db)
@@ -197,7 +187,7 @@ def confirm_phase(args: argparse.Namespace, env: dict[str, str], until: float) -
             data = study(f"confirm-{label}", "hf", args.small, False, space)
             data["trial"]["timeout_s"] = int(max(30, per - 10))
             (out / "study.json").write_text(json.dumps(data, indent=2))
-            run([sys.executable, "-m", "workbench.cli", "trial", str(out / "study.json"), "--out", str(out / "trial")],
+            run_logged([sys.executable, "-m", "workbench.cli", "trial", str(out / "study.json"), "--out", str(out / "trial")],
                 out / "log.txt", max(30, per), env)  # fmt: skip
             res = out / "trial" / "result.json"
             if res.exists() and json.loads(res.read_text())["status"] == "COMPLETE":
@@ -296,7 +286,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p),
            "WORKBENCH_HOME": str(args.out / "home"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # fmt: skip
     if args.small and not (TINY / "config.json").exists():
-        run(
+        run_logged(
             [sys.executable, "-m", "workbench.cli", "make-tiny-model", str(TINY)],
             args.out / "setup.log",
             120,
@@ -311,7 +301,7 @@ def main() -> int:
             str(SHAPE),
             str(SHAPE_TOKENIZER),
         ]
-        run(cmd, args.out / "setup.log", 120, env)
+        run_logged(cmd, args.out / "setup.log", 120, env)
     share = 0.35 if not args.small else 0.4  # of the time: server sweep, in-process sweep, then the study
     phase_s = args.phase_s or share * args.deadline
     import datetime as dt

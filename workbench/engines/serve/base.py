@@ -20,9 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from workbench.engines.base import (
     Artifact,
     CrosscheckInput,
-    DeviceInfo,
     Engine,
-    FeasibilityContext,
     OpenContext,
     Request,
     Runner,
@@ -134,12 +132,6 @@ class ServerEngine(Engine):
     def payload_extras(cls, ctx: OpenContext, request: Request) -> dict[str, Any]:
         """Request fields for an exact output length (`request.ignore_eos`)."""
         return cls.ignore_eos_payload(request)
-
-    @classmethod
-    def infeasible_reason(
-        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
-    ) -> str | None:
-        return None
 
     @classmethod
     def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
