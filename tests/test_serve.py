@@ -188,7 +188,7 @@ def test_kill_9_of_tune_leaves_no_server(tiny_model, tmp_path):
 
 
 # ------------------------------------------------------------------------------- vendor command lines
-@pytest.mark.parametrize("engine", ["trtllm-serve", "vllm", "sglang"])
+@pytest.mark.parametrize("engine", ["trtllm-serve", "sglang"])  # vllm: tests/test_vllm.py
 def test_vendor_command_lines_use_only_recorded_options(engine, tmp_path):
     ctx, knobs = ctx_for(engine, Path("/models/llama"), tmp_path, device=H100,
                          knobs={"max_batch_size": 64, "max_num_tokens": 2048, "kv_cache_fraction": 0.85})  # fmt: skip
@@ -434,6 +434,51 @@ def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
     part = e.value.partial_sweep
     assert part["cut_at_load"] == 4.0 and [p["load"] for p in part["points"]] == [1.0, 2.0]
     assert part["points"][1]["output_tok_s"] == pytest.approx(20.0)  # 4 tokens in 0.2 s
+
+
+def _trivial_sweep_trial(tiny_model, tmp_path, command, sweep):
+    from tests.conftest import small_study
+    from workbench.spec import StudySpec
+    from workbench.trials.run import run_trial
+
+    data = small_study(tiny_model, engine="openai")
+    data["engine_options"] = {"command": command}
+    data["search_space"] = {"max_batch_size": 4}
+    data["workload"] = {"num_requests": 50, "warmup_requests": 0, "input_len": 4, "output_len": 8,
+                        "sweep": sweep}  # fmt: skip
+    data["trial"] = {**data.get("trial", {}), "device": "cpu", "timeout_s": 300}
+    res = run_trial(StudySpec.model_validate(data), out_dir=tmp_path / "t")
+    assert res.status == "COMPLETE", res.failure
+    return res
+
+
+def test_sweep_points_run_requests_per_load_times_load(tiny_model, tmp_path):
+    """Issue 19: each point runs max(min_requests, ceil(R x load)), not num_requests (50) at every load."""
+    res = _trivial_sweep_trial(
+        tiny_model, tmp_path, TRIVIAL, {"concurrency": [1, 2, 4], "requests_per_load": 3, "min_requests": 4}
+    )
+    points = res.bench["sweep"]["points"]
+    assert [(p["load"], p["num_requests"]) for p in points] == [(1.0, 4), (2.0, 6), (4.0, 12)]
+    assert all(p["duration_s"] > 0 for p in points)
+    ids = [r["id"] for r in res.bench["requests"]]
+    assert len(ids) == 22 and sum(i.startswith("load2-") for i in ids) == 12
+    assert "num_requests" not in res.metrics  # the trial's flat metrics are as before
+
+
+def test_a_time_budgeted_sweep_point_stops_issuing(tiny_model, tmp_path):
+    """`duration_s`: a point issues requests only for that long (here ~0.16 s a request, one at a time), so it
+    runs far fewer than its list of requests_per_load x load (1000, 2000), and reports how many it ran."""
+    res = _trivial_sweep_trial(
+        tiny_model, tmp_path, TRIVIAL + " --delay-ms 20",
+        {"concurrency": [1, 2], "requests_per_load": 1000, "min_requests": 2, "duration_s": 0.5},
+    )  # fmt: skip
+    points = res.bench["sweep"]["points"]
+    assert [p["load"] for p in points] == [1.0, 2.0]
+    assert 2 <= points[0]["num_requests"] < 1000 and 2 <= points[1]["num_requests"] < 2000
+    assert sum(p["num_requests"] for p in points) == len(res.bench["requests"])
+    assert all(p["duration_s"] > 0 for p in points)
+    first = [r["id"] for r in res.bench["requests"] if r["id"].startswith("load0-")]
+    assert first == [f"load0-{i}" for i in range(points[0]["num_requests"])]  # a prefix of its sequence
 
 
 @pytest.mark.slow

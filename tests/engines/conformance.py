@@ -25,7 +25,7 @@ from workbench.types import FAILURE_KINDS, DeviceInfo, FeasibilityContext
 
 CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
 H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_809_984, (9, 0), 0)
-HEAVY = ("torch", "transformers", "tensorrt_llm")
+HEAVY = ("torch", "transformers", "tensorrt_llm", "vllm")
 #: an install route in a "not available" message: a package manager command or a container
 INSTALL_ROUTE = re.compile(r"pip install|conda install|container", re.IGNORECASE)
 
@@ -114,7 +114,7 @@ for label, dev in (("cpu", DeviceInfo("cpu", "cpu", 24 * 1024**3)),
                    ("hopper", DeviceInfo("cuda", "NVIDIA H100", 85_520_809_984, (9, 0), 0))):
     r = cls.infeasible_reason(cls.default_knobs(), dev, ctx)
     out[label] = r if r is None or isinstance(r, str) else repr(type(r))
-out["heavy"] = sorted(m for m in ("torch", "transformers", "tensorrt_llm") if m in sys.modules)
+out["heavy"] = sorted(m for m in ("torch", "transformers", "tensorrt_llm", "vllm") if m in sys.modules)
 print(json.dumps(out))
 """
 

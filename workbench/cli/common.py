@@ -64,7 +64,7 @@ def require_engine(spec: Any) -> None:
     require_local_paths(spec)
     if spec.runtime.python is not None or spec.runtime.container is not None:
         return
-    why = get_engine_class(spec.engine).check_available()
+    why = get_engine_class(spec.engine).check_available_for(spec.engine_options)
     if why:
         raise UsageError(why)
 

@@ -30,7 +30,8 @@ BUILTIN: dict[str, str] = {
     "replay": "workbench.engines.replay:ReplayEngine",
     "transformers-serve": "workbench.engines.serve:TransformersServeEngine",
     "trtllm-serve": "workbench.engines.serve:TrtllmServeEngine",
-    "vllm": "workbench.engines.serve:VllmEngine",
+    "vllm": "workbench.engines.vllm:VllmServeEngine",
+    "vllm-inprocess": "workbench.engines.vllm:VllmInProcessEngine",
     "sglang": "workbench.engines.serve:SglangEngine",
     "openai": "workbench.engines.serve:OpenAIEngine",
 }

@@ -214,9 +214,9 @@ class Engine(abc.ABC):
     #: the engine vendor's own benchmark that `crosscheck` runs (None: the engine has no cross-check)
     crosscheck_tool: ClassVar[str | None] = None
 
-    def __init__(self) -> None:
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
         """An engine instance is made only where it runs: without its packages that is a clear failure."""
-        missing = type(self).check_available()
+        missing = type(self).check_available_for(options)
         if missing is not None:
             raise EngineNotInstalled(missing)
 
@@ -228,6 +228,11 @@ class Engine(abc.ABC):
     def check_available(cls) -> str | None:
         """Why this engine cannot run in this environment (a missing package, with the install route)."""
         return None
+
+    @classmethod
+    def check_available_for(cls, options: dict[str, Any] | None) -> str | None:
+        """`check_available` with the study's `engine_options` (a server program configured by path)."""
+        return cls.check_available()
 
     @classmethod
     def doctor_notes(cls) -> list[str]:

@@ -88,14 +88,45 @@ class Concurrency(_Strict):
 Arrival = Annotated[Burst | Rate | Concurrency, Field(discriminator="mode")]
 
 
+#: the default fewest requests of a load-scaled or time-budgeted sweep point
+MIN_POINT_REQUESTS = 8
+
+
 class Sweep(_Strict):
-    """Several loads in one trial: each point runs `num_requests` requests at one concurrency or rate
-    (or, with `requests_per_load`, more at high loads, so a 1...256 sweep keeps every point short)."""
+    """Several loads in one trial, measured one after the other. How many requests a point runs:
+
+    - neither `requests_per_load` nor `duration_s`: `num_requests` at every load (costly at low loads:
+      256 requests at concurrency 1 take 256 request latencies one after another);
+    - `requests_per_load: R`: max(min_requests, ceil(R x load)), so every point lasts about as long;
+    - `duration_s: T`: as many as it issues in T seconds from its first request (at least min_requests);
+      with `requests_per_load` too, at most its count: whichever ends first.
+    """
 
     concurrency: list[int] | None = Field(None, min_length=1)
     rate: list[float] | None = Field(None, min_length=1)
-    requests_per_load: float | None = Field(
-        None, gt=0, description="a point runs max(num_requests, ceil(this x load)) requests"
+    requests_per_load: Float | None = Field(
+        None,
+        gt=0,
+        le=MAX_REQUESTS,
+        description="a point at load L runs max(min_requests, ceil(this x L)) requests; on the concurrency "
+        "axis L is the concurrency (this = requests per slot), on the rate axis L is requests/s (this = "
+        "seconds of arrivals: this x rate requests arrive in about this many seconds)",
+    )
+    min_requests: Int = Field(
+        MIN_POINT_REQUESTS,
+        ge=1,
+        le=MAX_REQUESTS,
+        description="the fewest requests a point runs with requests_per_load or duration_s, so a "
+        "concurrency-1 point still has enough samples for its percentiles (p95 of 2 requests is their max)",
+    )
+    duration_s: Float | None = Field(
+        None,
+        gt=0,
+        le=86_400,
+        description="a point issues requests for this many seconds from its first one (at least "
+        "min_requests; with requests_per_load, at most its count: whichever ends first), then waits for "
+        "those in flight; its requests are drawn one by one from the seed, so it runs a prefix of the same "
+        "sequence every time",
     )
 
     @model_validator(mode="after")
@@ -105,6 +136,15 @@ class Sweep(_Strict):
         values = self.concurrency or self.rate or []
         if any(v <= 0 for v in values) or sorted(values) != list(values):
             raise ValueError("sweep loads must be positive and increasing")
+        if (
+            self.min_requests != MIN_POINT_REQUESTS
+            and self.requests_per_load is None
+            and self.duration_s is None
+        ):
+            raise ValueError(
+                "min_requests applies only with requests_per_load or duration_s "
+                "(without them every point runs num_requests)"
+            )
         return self
 
     @property
@@ -115,11 +155,12 @@ class Sweep(_Strict):
     def loads(self) -> list[float]:
         return [float(v) for v in (self.concurrency or self.rate or [])]
 
-    def requests_at(self, load: float, num_requests: int) -> int:
-        """Requests of the point at `load`."""
-        if self.requests_per_load is None:
-            return num_requests
-        return max(num_requests, math.ceil(self.requests_per_load * load))
+    def requests_at(self, load: float, num_requests: int) -> int | None:
+        """Requests of the point at `load`; with `duration_s`, the most it may run (None: no cap, the
+        time budget ends it)."""
+        if self.requests_per_load is not None:
+            return max(self.min_requests, math.ceil(self.requests_per_load * load))
+        return None if self.duration_s is not None else num_requests
 
 
 class WorkloadSpec(_Strict):
@@ -153,10 +194,14 @@ class WorkloadSpec(_Strict):
             return self
         d = self.input_len
         longest = d.value if isinstance(d, FixedLen) else d.max if d.max is not None else d.mean + 4 * d.std
-        total = (self.num_requests + self.warmup_requests) * longest
+        n, what = self.num_requests, "num_requests"
+        if self.sweep is not None and self.sweep.requests_per_load is not None:
+            n = max(self.sweep.requests_at(load, n) or 0 for load in self.sweep.loads)
+            what = "the largest sweep point's requests"
+        total = (n + self.warmup_requests) * longest
         if total > MAX_WORKLOAD_TOKENS:
             raise ValueError(
-                f"(num_requests + warmup_requests) x the longest input_len is {total:,.0f} prompt tokens; "
+                f"({what} + warmup_requests) x the longest input_len is {total:,.0f} prompt tokens; "
                 f"at most {MAX_WORKLOAD_TOKENS:,} (the prompts are built in memory before the run)"
             )
         return self

@@ -7,13 +7,21 @@ times are recorded; metrics are computed from them by `workbench.metrics`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import workbench.trials.serving as S
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
-from workbench.trials.workload import arrival_offsets, make_requests, measured_requests
+from workbench.trials.workload import (
+    Drawn,
+    arrival_offsets,
+    make_requests,
+    measured_requests,
+    offset_stream,
+    request_stream,
+)
 
 REPORT_SCHEMA = "workbench.bench_report"
 REPORT_SCHEMA_VERSION = 1
@@ -21,43 +29,59 @@ REPORT_SCHEMA_VERSION = 1
 
 def drive(
     runner: Runner,
-    requests: list[Request],
-    offsets: list[float] | None,
+    requests: Sequence[Request],
+    offsets: Sequence[float] | None,
     concurrency: int | None,
     deadline: float | None = None,
+    budget_s: float | None = None,
+    min_requests: int = 1,
 ) -> list[RequestRecord]:
-    """Submit `requests` at their offsets (or keeping `concurrency` in flight) and wait for all of them."""
+    """Submit `requests` at their offsets (or keeping `concurrency` in flight) and wait for all of them.
+
+    With `budget_s`, a request is issued only within that many seconds of the first one (on the rate
+    axis: when its arrival offset is, so the set is the seed's), once `min_requests` have been; then
+    the ones in flight are waited for. The records of the requests issued come back, in order."""
     n = len(requests)
     done: dict[str, RequestRecord] = {}
-    submitted = 0
+    issued: list[Request] = []
     t0 = time.perf_counter()
 
     def submit_next() -> None:
-        nonlocal submitted
-        runner.submit(requests[submitted])
-        submitted += 1
+        issued.append(requests[len(issued)])
+        runner.submit(issued[-1])
+
+    def may_issue() -> bool:
+        k = len(issued)
+        if k >= n:
+            return False
+        if budget_s is None or k < min_requests:
+            return True
+        return (offsets[k] if offsets is not None else time.perf_counter() - t0) < budget_s
 
     if offsets is None:
-        for _ in range(min(concurrency or n, n)):
+        while len(issued) < (concurrency or n) and may_issue():
             submit_next()
-    while len(done) < n:
+    while len(done) < len(issued) or may_issue():
         if deadline is not None and time.perf_counter() > deadline:
-            raise TimeoutError(f"benchmark deadline reached with {n - len(done)} of {n} requests unfinished")
+            total = n if budget_s is None else len(issued)
+            raise TimeoutError(
+                f"benchmark deadline reached with {total - len(done)} of {total} requests unfinished"
+            )
         wait = 0.5
         if offsets is not None:
             now = time.perf_counter() - t0
-            while submitted < n and offsets[submitted] <= now:
+            while may_issue() and offsets[len(issued)] <= now:
                 submit_next()
-            if submitted < n:
-                wait = min(wait, max(0.0, offsets[submitted] - (time.perf_counter() - t0)))
-        if submitted == len(done):  # nothing in flight: sleep until the next arrival
+            if may_issue():
+                wait = min(wait, max(0.0, offsets[len(issued)] - (time.perf_counter() - t0)))
+        if len(issued) == len(done):  # nothing in flight: sleep until the next arrival
             time.sleep(wait)
             continue
         for rec in runner.collect(timeout=wait):
             done[rec.id] = rec
-            if offsets is None and submitted < n:
+            if offsets is None and may_issue():
                 submit_next()
-    return [done[r.id] for r in requests]
+    return [done[r.id] for r in issued]
 
 
 def check_records(
@@ -183,14 +207,24 @@ def sweep_report(
     """A trial over several loads: the highest load stands for the trial; every point is in `sweep`."""
     w = plan.workload
 
-    def make(wl: Any, i: int) -> list[Request]:
+    budgeted = w.sweep.duration_s is not None
+
+    def make(wl: Any, i: int) -> Sequence[Request]:
         n = w.sweep.requests_at(w.sweep.loads[i], w.num_requests)
+        if budgeted:  # drawn one by one while the point runs: it issues a prefix of the seed's sequence
+            return Drawn(request_stream(wl, seed=w.seed + i, prefix=f"load{i}", **common), n)
         return make_requests(wl, n, seed=w.seed + i, prefix=f"load{i}", **common)
 
-    sw = S.run_sweep(runner, plan, make, drive, arrival_offsets, deadline)
+    def offsets(wl: Any, n: int, seed: int) -> Sequence[float] | None:
+        if budgeted:
+            stream = offset_stream(wl, seed=seed)
+            return None if stream is None else Drawn(stream, None)
+        return arrival_offsets(wl, n, seed=seed)
+
+    sw = S.run_sweep(runner, plan, make, drive, offsets, deadline)
     records = sw.pop("records")
     top = sw["points"][-1]
-    flat = {k: v for k, v in top.items() if k not in ("summary", "load")}
+    flat = {k: v for k, v in top.items() if k not in ("summary", "load", "num_requests")}
     flat.update(sw.get("slo", {}))
     return {
         "schema": REPORT_SCHEMA,

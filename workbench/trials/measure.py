@@ -54,8 +54,8 @@ def measure(
     timings = {"imports": time.perf_counter() - t_start}
     runner = None
     try:
-        engine = engine_cls()
         ctx = plan.open_context(model_pool)
+        engine = engine_cls(ctx.options)
         marks.mark("build")
         artifact = timed(timings, "build", build_or_fetch, plan, engine, ctx, result)
         marks.mark("load")

@@ -1,15 +1,17 @@
 """Serving measurements in the benchmark: errors counted (not fatal), goodput under the study's `slo:`,
 sweeps over concurrency or rate within one trial, and the server's metrics over time.
 
-A sweep runs `workload.num_requests` requests at each load in turn on the same server; every point
-gets the flat metrics, goodput and error rate, and the trial reports the highest load whose p95 TTFT
-and TPOT meet the targets (and its throughput). The trial's headline metrics are those of the
-highest load measured.
+A sweep runs its loads in turn on the same server, each point `workload.num_requests` requests, or
+max(min_requests, ceil(requests_per_load x load)), or those issued within `duration_s` (`Sweep`);
+every point gets the number of requests it ran, the flat metrics, goodput and error rate, and the
+trial reports the highest load whose p95 TTFT and TPOT meet the targets (and its throughput). The
+trial's headline metrics are those of the highest load measured.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from workbench import metrics as M
@@ -71,16 +73,22 @@ def run_sweep(
     points, kept = [], []
     for i, load in enumerate(sweep.loads):
         wl = workload_at(w, sweep.axis, load)
-        reqs: list[Request] = make(wl, i)
+        reqs: Sequence[Request] = make(wl, i)
         conc = int(load) if sweep.axis == "concurrency" else None
+        budget = (
+            {}
+            if sweep.duration_s is None
+            else {"budget_s": sweep.duration_s, "min_requests": sweep.min_requests}
+        )
         try:
-            records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline)
+            records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline, **budget)
         except TimeoutError as e:  # the trial fails, but the loads measured so far stay in its result
             e.partial_sweep = {"axis": sweep.axis, "cut_at_load": load,  # type: ignore[attr-defined]
                                "points": [{k: v for k, v in p.items() if k != "summary"} for p in points]}  # fmt: skip
             raise
         summary, flat = point_metrics(records, plan.slo)
-        points.append({"load": load, **flat, "summary": summary})
+        # the requests it ran (failed ones too; `duration_s` is from the first arrival to the last token)
+        points.append({"load": load, "num_requests": len(records), **flat, "summary": summary})
         kept.append(records)
     out: dict[str, Any] = {"axis": sweep.axis, "points": points}
     if plan.slo is not None:

@@ -6,13 +6,16 @@ a dataset file may instead be in trtllm-bench's own JSON Lines format or plain t
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from workbench.engines.base import Request
 from workbench.spec import Burst, Concurrency, FixedLen, NormalLen, Rate, UniformLen, WorkloadSpec
+from workbench.spec.workload import MAX_REQUESTS
 
 
 def sample_lengths(dist: FixedLen | UniformLen | NormalLen, n: int, rng: random.Random) -> list[int]:
@@ -70,8 +73,12 @@ def make_requests(
 def _dataset_prompts(
     w: WorkloadSpec, path: Path, tokenizer: Any, n: int
 ) -> list[tuple[list[int], int | None]]:
-    ds = w.dataset
-    assert ds is not None
+    rows = _dataset_rows(path)
+    return [_row_prompt(w, path, *rows[i % len(rows)], tokenizer) for i in range(n)]
+
+
+def _dataset_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The file's (line number, row) pairs."""
     rows = []
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
@@ -83,26 +90,31 @@ def _dataset_prompts(
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
     if not rows:
         raise ValueError(f"{path}: the dataset holds no requests")
-    out = []
-    for i in range(n):
-        lineno, row = rows[i % len(rows)]
-        osl = None
-        if ds.format == "trtllm-bench":
-            if "input_ids" in row:
-                ids = list(row["input_ids"])
-            elif "prompt" in row:
-                ids = tokenizer(row["prompt"])["input_ids"]
-            else:
-                raise ValueError(f"{path}:{lineno}: a trtllm-bench line needs 'prompt' or 'input_ids'")
-            osl = row.get("output_tokens")
+    return rows
+
+
+def _row_prompt(
+    w: WorkloadSpec, path: Path, lineno: int, row: dict[str, Any], tokenizer: Any
+) -> tuple[list[int], int | None]:
+    """One row's prompt token ids and its output length (None: the workload's own)."""
+    ds = w.dataset
+    assert ds is not None
+    osl = None
+    if ds.format == "trtllm-bench":
+        if "input_ids" in row:
+            ids = list(row["input_ids"])
+        elif "prompt" in row:
+            ids = tokenizer(row["prompt"])["input_ids"]
         else:
-            if ds.field not in row:
-                raise ValueError(f"{path}:{lineno}: no field {ds.field!r} (fields: {', '.join(row)})")
-            ids = tokenizer(str(row[ds.field]))["input_ids"]
-        if ds.max_input_len is not None:
-            ids = ids[-ds.max_input_len :]
-        out.append((ids, osl))
-    return out
+            raise ValueError(f"{path}:{lineno}: a trtllm-bench line needs 'prompt' or 'input_ids'")
+        osl = row.get("output_tokens")
+    else:
+        if ds.field not in row:
+            raise ValueError(f"{path}:{lineno}: no field {ds.field!r} (fields: {', '.join(row)})")
+        ids = tokenizer(str(row[ds.field]))["input_ids"]
+    if ds.max_input_len is not None:
+        ids = ids[-ds.max_input_len :]
+    return ids, osl
 
 
 def arrival_offsets(w: WorkloadSpec, n: int, seed: int | None = None) -> list[float] | None:
@@ -124,3 +136,58 @@ def measured_requests(w: WorkloadSpec, rep: int = 0, **common: Any) -> list[Requ
     """The requests repeat `rep` of a trial measures, exactly (seed `w.seed + rep`, same order and
     ids): what a vendor tool must replay for its numbers to stand beside the trial's."""
     return make_requests(w, w.num_requests, seed=w.seed + rep, prefix=f"run{rep}", **common)
+
+
+class Drawn:
+    """A sequence drawn from an iterator as far as it is read (`requests[i]`, `offsets[i]`), at most
+    `cap` long (None: without end): what a time-budgeted sweep point issues is decided while it runs."""
+
+    def __init__(self, items: Iterator[Any], cap: int | None) -> None:
+        self._items, self._got, self.cap = items, [], cap
+
+    def __len__(self) -> int:
+        return self.cap if self.cap is not None else MAX_REQUESTS
+
+    def __getitem__(self, i: int) -> Any:
+        if i >= len(self):
+            raise IndexError(i)
+        while len(self._got) <= i:
+            self._got.append(next(self._items))
+        return self._got[i]
+
+
+def request_stream(
+    w: WorkloadSpec,
+    *,
+    vocab_size: int,
+    tokenizer: Any = None,
+    dataset_path: Path | None = None,
+    seed: int | None = None,
+    prefix: str = "req",
+    special_ids: set[int] | None = None,
+) -> Iterator[Request]:
+    """The workload's requests one at a time, each drawn whole (output length, prompt) before the next,
+    so the first k are the same however many are read: the requests of a time-budgeted sweep point."""
+    rng = random.Random(w.seed if seed is None else seed)
+    path = dataset_path or (Path(w.dataset.path) if w.dataset is not None else None)
+    rows = _dataset_rows(path) if w.dataset is not None and path is not None else None
+    avoid = special_ids or set()
+    pool = [t for t in range(vocab_size) if t not in avoid] if rows is None else []
+    for i in itertools.count():
+        osl = sample_lengths(w.output_len, 1, rng)[0]
+        if rows is not None and path is not None:
+            ids, row_osl = _row_prompt(w, path, *rows[i % len(rows)], tokenizer)
+            yield Request(f"{prefix}-{i}", ids, row_osl if row_osl is not None else osl, w.ignore_eos)
+            continue
+        isl = sample_lengths(w.input_len, 1, rng)[0]
+        yield Request(f"{prefix}-{i}", [rng.choice(pool) for _ in range(isl)], osl, w.ignore_eos)
+
+
+def offset_stream(w: WorkloadSpec, seed: int | None = None) -> Iterator[float] | None:
+    """`arrival_offsets` without end (the same values, one by one); None for fixed concurrency."""
+    if isinstance(w.arrival, Concurrency):
+        return None
+    if isinstance(w.arrival, Burst):
+        return itertools.repeat(0.0)
+    rng = random.Random((w.seed if seed is None else seed) + 1)
+    return itertools.accumulate((rng.expovariate(w.arrival.rate) for _ in itertools.count()), initial=0.0)

@@ -17,6 +17,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.engines.serve.process import http_get
+from workbench.engines.serve.scrape import parse_prometheus
+
 from workbench.engines.base import (
     Artifact,
     CrosscheckInput,
@@ -89,8 +92,20 @@ class ServerEngine(Engine):
 
     @classmethod
     def check_available(cls) -> str | None:
+        return cls.check_available_for(None)
+
+    @classmethod
+    def check_available_for(cls, options: dict[str, Any] | None) -> str | None:
+        """The server program: `engine_options.executable` when the study sets one, else beside this
+        interpreter or on PATH."""
         if cls.program is None:
             return None
+        configured = (options or {}).get("executable")
+        if configured:
+            p = Path(str(configured)).expanduser()
+            if p.is_file() and os.access(p, os.X_OK):
+                return None
+            return f"engine_options.executable {configured} is not an executable file: {cls.install_hint}"
         found = find_executable(cls.program)
         if os.path.sep in found or shutil.which(found):
             return None
@@ -132,6 +147,32 @@ class ServerEngine(Engine):
     def payload_extras(cls, ctx: OpenContext, request: Request) -> dict[str, Any]:
         """Request fields for an exact output length (`request.ignore_eos`)."""
         return cls.ignore_eos_payload(request)
+
+    @classmethod
+    def server_info(cls, runner: Any) -> dict[str, Any]:
+        """What the running server resolved, recorded as `server.*` (our transformers launcher reports weights,
+        KV capacity and dtype on /metrics as `workbench_server_*`; {} where a server says nothing)."""
+        if runner.metrics_path is None or runner.metrics_format != "prometheus":
+            return {}
+        status, body = http_get(runner.base_url + runner.metrics_path, timeout=5)
+        if status != 200:
+            return {}
+        vals = parse_prometheus(body.decode(errors="replace"))
+        info = {
+            k.removeprefix("workbench_server_"): v
+            for k, v in vals.items()
+            if k.startswith("workbench_server_")
+        }
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith("workbench_server_info{"):
+                info.update(
+                    dict(
+                        p.split("=", 1)
+                        for p in line[line.index("{") + 1 : line.rindex("}")].replace('"', "").split(",")
+                        if "=" in p
+                    )
+                )
+        return info
 
     @classmethod
     def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:

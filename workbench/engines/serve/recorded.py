@@ -7,8 +7,7 @@ Sources (read 2026-11-27, also in docs/serving.md):
 - trtllm-serve 1.2.x: tensorrt_llm/commands/serve.py (click options) and
   docs/source/commands/trtllm-serve.rst of NVIDIA/TensorRT-LLM; `--extra_llm_api_options` is the
   LLM-API YAML (`--config` is its alias in 1.2); the JSON /metrics needs `enable_iter_perf_stats`.
-- vLLM 0.33: vllm/engine/arg_utils.py (EngineArgs.add_cli_args) and docs.vllm.ai "Engine Arguments";
-  `vllm serve MODEL`; /metrics is always on.
+- vLLM: recorded from vLLM 0.26.0 itself, with the engine (workbench/engines/vllm/api/).
 - SGLang 0.5.23: sglang/srt/server_args.py and docs.sglang.io "Server Arguments";
   `python -m sglang.launch_server --model-path ...`; /metrics needs `--enable-metrics`.
 """
@@ -27,15 +26,6 @@ TRTLLM_YAML_KEYS = frozenset({
     "scheduler_config", "quant_config", "attn_backend", "disable_overlap_scheduler", "print_iter_log",
 })  # fmt: skip
 
-VLLM_OPTIONS = frozenset({
-    "--host", "--port", "--dtype", "--tokenizer", "--revision", "--load-format", "--trust-remote-code",
-    "--max-num-seqs", "--max-num-batched-tokens", "--gpu-memory-utilization", "--kv-cache-memory-bytes",
-    "--kv-cache-dtype", "--quantization", "--enable-prefix-caching", "--no-enable-prefix-caching",
-    "--block-size", "--enable-chunked-prefill", "--attention-backend", "--enforce-eager",
-    "--compilation-config", "--async-scheduling", "--max-model-len", "--tensor-parallel-size",
-    "--served-model-name", "--disable-log-requests", "--seed",
-})  # fmt: skip
-
 SGLANG_OPTIONS = frozenset({
     "--model-path", "--tokenizer-path", "--host", "--port", "--dtype", "--load-format", "--trust-remote-code",
     "--revision", "--mem-fraction-static", "--max-running-requests", "--max-total-tokens",
@@ -46,7 +36,7 @@ SGLANG_OPTIONS = frozenset({
 })  # fmt: skip
 
 #: the options each server accepts, by engine name
-RECORDED = {"trtllm-serve": TRTLLM_SERVE_OPTIONS, "vllm": VLLM_OPTIONS, "sglang": SGLANG_OPTIONS}
+RECORDED = {"trtllm-serve": TRTLLM_SERVE_OPTIONS, "sglang": SGLANG_OPTIONS}
 
 
 def flags(cmd: list[str]) -> list[str]:

@@ -19,8 +19,7 @@ from typing import Any
 
 from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats
 from workbench.engines.serve.client import MetricsScraper, StreamingClient, to_record
-from workbench.engines.serve.process import ServerError, ServerProcess, free_port, http_get
-from workbench.engines.serve.scrape import parse_prometheus
+from workbench.engines.serve.process import ServerError, ServerProcess, free_port
 
 
 def load_tokenizer(ctx: OpenContext) -> Any:
@@ -151,32 +150,8 @@ class ServerRunner(Runner):
         }
         if self.proc is not None:
             out["command"] = " ".join(self.proc.command)
-        out.update({f"server.{k}": v for k, v in self._server_info().items()})
+        out.update({f"server.{k}": v for k, v in self.engine.server_info(self).items()})
         return out
-
-    def _server_info(self) -> dict[str, Any]:
-        """What our transformers launcher reports on /metrics (weights, KV capacity, dtype); {} elsewhere."""
-        if self.metrics_path is None or self.metrics_format != "prometheus":
-            return {}
-        status, body = http_get(self.base_url + self.metrics_path, timeout=5)
-        if status != 200:
-            return {}
-        vals = parse_prometheus(body.decode(errors="replace"))
-        info = {
-            k.removeprefix("workbench_server_"): v
-            for k, v in vals.items()
-            if k.startswith("workbench_server_")
-        }
-        for line in body.decode(errors="replace").splitlines():
-            if line.startswith("workbench_server_info{"):
-                info.update(
-                    dict(
-                        p.split("=", 1)
-                        for p in line[line.index("{") + 1 : line.rindex("}")].replace('"', "").split(",")
-                        if "=" in p
-                    )
-                )
-        return info
 
     # -------------------------------------------------------------------------------------- running
     def payload(self, request: Request) -> dict[str, Any]:

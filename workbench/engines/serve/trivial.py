@@ -16,7 +16,7 @@ import signal
 import sys
 
 
-def make_app(mode: str, delay_ms: float):  # noqa: ANN201 - aiohttp imported lazily
+def make_app(mode: str, delay_ms: float, extra_metrics: str = ""):  # noqa: ANN201 - aiohttp imported lazily
     from aiohttp import web
 
     state = {"requests": 0, "running": 0}
@@ -29,7 +29,7 @@ def make_app(mode: str, delay_ms: float):  # noqa: ANN201 - aiohttp imported laz
 
     async def metrics(_: web.Request) -> web.Response:
         text = f"trivial_requests_total {state['requests']}\nvllm:num_requests_running {state['running']}\n"
-        return web.Response(text=text + "vllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.0\n")
+        return web.Response(text=text + "vllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.0\n" + extra_metrics)
 
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -1,4 +1,4 @@
-"""Command lines of the vendor servers: trtllm-serve (PyTorch backend), vLLM and SGLang.
+"""Command lines of the vendor servers: trtllm-serve (PyTorch backend) and SGLang (vLLM: engines/vllm/).
 
 Each maps the four core knobs (and a few engine-specific ones) to its documented flags; the flags are
 checked against `recorded.py`. These servers do not run on this machine (see docs/serving.md); the
@@ -92,42 +92,6 @@ class TrtllmServeEngine(_GpuServer):
             cmd += ["--tokenizer", ctx.tokenizer]
         if ctx.trust_remote_code:
             cmd.append("--trust_remote_code")
-        return cmd + list(o.extra_args)
-
-
-class VllmEngine(_GpuServer):
-    """`vllm serve MODEL` with its engine arguments."""
-
-    name = "vllm"
-    version = "1"
-    program = "vllm"
-    install_hint = "pip install vllm into its own environment and point runtime.python at it"
-    packages = ("vllm", "torch", "transformers")
-    knobs = {k.name: k for k in [
-        *core_knobs(256, 8192, 0.9, ("none", "fp8")),
-        KnobDef("enable_prefix_caching", "bool", False, True, "automatic prefix caching"),
-        KnobDef("block_size", "categorical", False, 16, "tokens per KV block", choices=(16, 32, 64)),
-        KnobDef("enforce_eager", "bool", False, False, "no CUDA graphs"),
-        KnobDef("kv_cache_dtype", "categorical", False, "auto", "KV-cache dtype", choices=("auto", "fp8")),
-    ]}  # fmt: skip
-
-    @classmethod
-    def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
-        o = cls.options(ctx)
-        cmd = [find_executable("vllm", o.executable), "serve", ctx.model_source, "--host", "127.0.0.1",
-               "--port", str(port), "--max-num-seqs", str(knobs[MAX_BATCH_SIZE]),
-               "--max-num-batched-tokens", str(knobs[MAX_NUM_TOKENS]),
-               "--gpu-memory-utilization", str(knobs[KV_CACHE_FRACTION]), "--block-size", str(knobs["block_size"]),
-               "--kv-cache-dtype", str(knobs["kv_cache_dtype"]), "--dtype", ctx.model_dtype,
-               "--enable-prefix-caching" if knobs["enable_prefix_caching"] else "--no-enable-prefix-caching"]  # fmt: skip
-        if knobs[QUANTIZATION] != "none":
-            cmd += ["--quantization", str(knobs[QUANTIZATION])]
-        if knobs["enforce_eager"]:
-            cmd.append("--enforce-eager")
-        if ctx.load_format == "dummy":
-            cmd += ["--load-format", "dummy"]
-        if ctx.tokenizer:
-            cmd += ["--tokenizer", ctx.tokenizer]
         return cmd + list(o.extra_args)
 
 

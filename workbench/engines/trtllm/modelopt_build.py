@@ -79,16 +79,25 @@ def calibration_batches(tokenizer: Any, texts: list[str], max_len: int, batch_si
     return out
 
 
-def _load(model_source: str, revision: str | None, dtype: str, device: str, trust: bool) -> tuple[Any, Any]:
+def _load(req: dict[str, Any]) -> tuple[Any, Any]:
+    """The model to quantize and its tokenizer. `random_weights` (a study's `load_format: dummy`): random
+    weights in the shape of the model's config.json, made on the build's device (a shape folder holds no
+    weights; 8 B random parameters are made in seconds on a GPU, minutes on a CPU)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_source, revision=revision, dtype=torch_dtype, trust_remote_code=trust
-    ).to(device)
+    src, rev, trust, device = req["model_source"], req.get("revision"), bool(req.get("trust_remote_code")), req["device"]
+    torch_dtype = "auto" if req["dtype"] == "auto" else getattr(torch, req["dtype"])
+    if req.get("random_weights"):
+        cfg = AutoConfig.from_pretrained(src, revision=rev, trust_remote_code=trust)
+        dtype = torch.bfloat16 if torch_dtype == "auto" else torch_dtype
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, trust_remote_code=trust)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(src, revision=rev, dtype=torch_dtype, trust_remote_code=trust)
+        model = model.to(device)
     model.eval()
-    tok = AutoTokenizer.from_pretrained(model_source, revision=revision, trust_remote_code=trust)
+    tok = AutoTokenizer.from_pretrained(req.get("tokenizer") or src, revision=rev, trust_remote_code=trust)
     return model, tok
 
 
@@ -105,8 +114,7 @@ def quantize_checkpoint(req: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     if q in NEEDS_CUDA and req["device"] != "cuda":
         raise RuntimeError(f"{q} calibration needs CUDA (ModelOpt computes its block scales on the GPU)")
     t0 = time.perf_counter()
-    model, tok = _load(req["model_source"], req.get("revision"), req["dtype"], req["device"],
-                       bool(req.get("trust_remote_code")))  # fmt: skip
+    model, tok = _load(req)
     load_s = time.perf_counter() - t0
     batches = calibration_batches(
         tok, req["texts"], int(req["calib_max_seq_length"]), int(req["calib_batch_size"])

@@ -1,0 +1,313 @@
+"""Issue #19's GPU figures: vLLM 0.26.0 tuned end to end on one H200, one phase per device command.
+
+  compare  one `vllm serve` at vLLM's own defaults; `vllm bench serve` and our client (`workbench trial`,
+           engine `openai` with its `url`) alternated `--reps` times at concurrency 1, 64 and 256, each run
+           sized to last at least ~20 s: median ratios of output tok/s, TTFT p50 and TPOT p50.
+  study    `workbench tune` over the four core knobs (quantization none / fp8) with the SLO (TTFT p95 < 200
+           ms, TPOT p95 < 50 ms) and goodput at the highest load meeting it as the objective; trial 0 is
+           vLLM's own defaults. SQLite storage under --out, `--tracking-uri none`.
+  confirm  the study's best and vLLM's defaults as single `vllm` trials, alternated (d, b, d, b), then the
+           defaults once more in-process (`vllm-inprocess`): best/defaults and server/in-process, one call.
+  ceiling  our streaming client against the trivial server on this host (benchmarks/client_ceiling.py).
+
+    python3 benchmarks/vllm_gpu.py --out $OUT --phases compare --deadline 560
+    python3 benchmarks/vllm_gpu.py --out $OUT --phases study --deadline 560
+    python3 benchmarks/vllm_gpu.py --out $OUT --phases confirm,ceiling --deadline 560 --study-db $OUT/../study.db
+
+vLLM comes from /tmp/site (../shared/tools/gpu-wheels unpack); the model is Llama-3.1-8B's shape with
+random bf16 weights and the shape tokenizer (`workbench make-shape-tokenizer`, made first).
+Results: <out>/summary.json (every phase's rows) and each trial's folder and log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import run_logged
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAPE = ROOT / "studies" / "shapes" / "llama-3.1-8b"
+TOKENIZER = Path("/tmp/llama-3.1-8b-tokenizer")
+SITE = Path("/tmp/site")
+VLLM = SITE / "bin" / "vllm"
+#: requests per run at each concurrency, so a run lasts >= ~20 s at the throughputs measured before
+RUN_REQUESTS = {1: 32, 64: 1408, 256: 3072}
+SLO = {"ttft_ms_p95": 200, "tpot_ms_p95": 50}
+SWEEP = {"concurrency": [8, 16, 32, 64, 128, 256], "requests_per_load": 4}
+SPACE = {
+    "max_batch_size": {"choices": [128, 256, 512, 1024]},
+    "max_num_tokens": {"choices": [2048, 4096, 8192, 16384]},
+    "kv_cache_fraction": {"choices": [0.8, 0.9, 0.95]},
+    "quantization": {"choices": ["none", "fp8"]},
+    "max_model_len": 4096,
+}
+
+
+def env() -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(SITE), str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "PATH": f"{SITE / 'bin'}:{os.environ['PATH']}",
+            "VLLM_USE_FLASHINFER_SAMPLER": "0", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+
+
+def study(
+    name: str, engine: str, space: dict[str, Any], workload: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": {
+            "path": str(SHAPE),
+            "load_format": "dummy",
+            "dtype": "bfloat16",
+            "tokenizer": str(TOKENIZER),
+        },
+        "engine": engine,
+        "engine_options": {
+            "executable": str(VLLM),
+            "startup_timeout_s": 400,
+            "request_timeout_s": 300,
+            "scrape_interval_s": 1.0,
+        }
+        if engine == "vllm"
+        else {},  # fmt: skip
+        "search_space": space,
+        "workload": {
+            "input_len": 128,
+            "output_len": 128,
+            "ignore_eos": True,
+            "seed": 0,
+            "warmup_requests": 16,
+            **workload,
+        },
+        "trial": {"timeout_s": 540},
+        **extra,
+    }
+
+
+def trial(out: Path, spec: dict[str, Any], limit: float) -> dict[str, Any] | None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").write_text(json.dumps(spec, indent=2))
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "trial",
+        str(out / "study.json"),
+        "--out",
+        str(out / "trial"),
+    ]
+    run_logged(cmd, out / "log.txt", limit, env())
+    res = out / "trial" / "result.json"
+    return json.loads(res.read_text()) if res.exists() else None
+
+
+# ------------------------------------------------------------------------------------------ compare
+def start_server(log: Path) -> subprocess.Popen[bytes]:
+    cmd = [str(VLLM), "serve", str(SHAPE), "--host", "127.0.0.1", "--port", "8011", "--load-format", "dummy",
+           "--tokenizer", str(TOKENIZER), "--dtype", "bfloat16", "--max-model-len", "4096", "--seed", "0"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env(), start_new_session=True
+    )
+    import urllib.request
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 400:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:8011/health", timeout=2) as r:  # noqa: S310
+                if r.status == 200:
+                    print(f"server ready in {time.monotonic() - t0:.0f} s", flush=True)
+                    return proc
+        except OSError:
+            time.sleep(1)
+        if proc.poll() is not None:
+            break
+    raise SystemExit(f"the vLLM server did not start; see {log}")
+
+
+def vllm_bench(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
+    res = out / f"vllm-bench-c{conc}.json"
+    cmd = [str(VLLM), "bench", "serve", "--backend", "vllm", "--base-url", "http://127.0.0.1:8011",
+           "--model", str(SHAPE), "--tokenizer", str(TOKENIZER), "--dataset-name", "random",
+           "--random-input-len", "128", "--random-output-len", "128", "--ignore-eos", "--num-prompts", str(n),
+           "--max-concurrency", str(conc), "--save-result", "--result-dir", str(out), "--result-filename",
+           res.name, "--seed", "0"]  # fmt: skip
+    run_logged(cmd, out / "log.txt", limit, env())
+    if not res.exists():
+        return None
+    d = json.loads(res.read_text())
+    return {"output_tok_s": d["output_throughput"], "ttft_ms_p50": d["median_ttft_ms"],
+            "tpot_ms_p50": d["median_tpot_ms"], "duration_s": d["duration"], "completed": d["completed"]}  # fmt: skip
+
+
+def ours(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
+    spec = study(
+        "compare-ours",
+        "openai",
+        {},
+        {"num_requests": n, "arrival": {"mode": "concurrency", "concurrency": conc}},
+    )
+    spec["engine_options"] = {"url": "http://127.0.0.1:8011", "request_timeout_s": 300}
+    res = trial(out, spec, limit)
+    if not res or res.get("status") != "COMPLETE":
+        return None
+    m = res["metrics"]
+    return {k: m.get(k) for k in ("output_tok_s", "ttft_ms_p50", "tpot_ms_p50", "duration_s")}
+
+
+def compare_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    base = args.out / "compare"
+    base.mkdir(parents=True, exist_ok=True)
+    proc = start_server(base / "server.log")
+    rows = []
+    try:
+        for rep in range(args.reps):
+            for conc, n in RUN_REQUESTS.items():
+                order = [("vllm_bench", vllm_bench), ("workbench", ours)]
+                for label, fn in order if rep % 2 == 0 else order[::-1]:
+                    left = until - time.monotonic()
+                    if left < 45:
+                        return summarize_compare(rows)
+                    got = fn(base / f"{label}-r{rep}-c{conc}", conc, n, min(left, 120))
+                    rows.append({"rep": rep, "concurrency": conc, "tool": label, **(got or {"failed": True})})
+                    print(json.dumps(rows[-1]), flush=True)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=60)
+    return summarize_compare(rows)
+
+
+def summarize_compare(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median over repeats of ours / vllm bench, per concurrency and metric (pairs from the same repeat)."""
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for conc in RUN_REQUESTS:
+        for rep in {r["rep"] for r in rows}:
+            pair = {
+                r["tool"]: r
+                for r in rows
+                if r["rep"] == rep and r["concurrency"] == conc and not r.get("failed")
+            }
+            if len(pair) == 2:
+                for k in ("output_tok_s", "ttft_ms_p50", "tpot_ms_p50"):
+                    ratios.setdefault(str(conc), {}).setdefault(k, []).append(
+                        pair["workbench"][k] / pair["vllm_bench"][k]
+                    )
+    med = {c: {k: statistics.median(v) for k, v in d.items()} for c, d in ratios.items()}
+    return {"rows": rows, "ratios": ratios, "median_ratio": med}
+
+
+# -------------------------------------------------------------------------------------------- study
+def study_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    out = args.out / "study"
+    out.mkdir(parents=True, exist_ok=True)
+    spec = study("vllm-h200-goodput", "vllm", SPACE, {"num_requests": 8, "sweep": SWEEP}, slo=SLO,
+                 objectives=[{"metric": "slo_max_load_output_tok_s", "direction": "maximize"}],
+                 constraints=[{"metric": "error_rate", "max": 0}], sampler={"name": "tpe", "seed": 0},
+                 budget={"n_trials": args.n_trials})  # fmt: skip
+    (out / "study.json").write_text(json.dumps(spec, indent=2))
+    left = until - time.monotonic()
+    cmd = [sys.executable, "-m", "workbench.cli", "tune", str(out / "study.json"), "--storage", f"sqlite:///{args.study_db}",
+           "--tracking-uri", "none", "--timeout", str(int(max(1, left - 150)))]  # fmt: skip
+    run_logged(cmd, out / "log.txt", left, env())
+    return study_summary(args.study_db)
+
+
+def study_summary(db: Path) -> dict[str, Any]:
+    import optuna
+
+    s = optuna.load_study(study_name="vllm-h200-goodput", storage=f"sqlite:///{db}")
+    rows = []
+    for t in s.trials:
+        m = t.user_attrs.get("metrics") or {}
+        rows.append({"number": t.number, "state": t.state.name, "knobs": t.user_attrs.get("knobs") or t.params,
+                     "value": t.values[0] if t.values else None, "failure": t.user_attrs.get("failure"),
+                     **{k: m.get(k) for k in ("slo_max_load", "slo_max_load_output_tok_s", "output_tok_s",
+                                              "ttft_ms_p95", "tpot_ms_p95", "kv_cache_tokens")}})  # fmt: skip
+    done = [
+        r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None and r["value"] == r["value"]
+    ]
+    best = max(done, key=lambda r: r["value"]) if done else None
+    return {"trials": rows, "best": best}
+
+
+# ------------------------------------------------------------------------------------------ confirm
+def confirm_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    best = (study_summary(args.study_db).get("best") or {}).get("knobs") or {}
+    fixed = {k: v for k, v in best.items() if v is not None and k in SPACE}
+    work = {"num_requests": 8, "sweep": SWEEP}
+    plan = [
+        ("defaults", "vllm", {"max_model_len": 4096}),
+        ("best", "vllm", {**fixed, "max_model_len": 4096}),
+    ] * 2
+    plan.append(("defaults-inprocess", "vllm-inprocess", {"max_model_len": 4096}))
+    rows = []
+    for i, (label, engine, space) in enumerate(plan):
+        left = until - time.monotonic()
+        if left < 150:
+            break
+        res = trial(
+            args.out / f"confirm-{i}-{label}",
+            study(f"confirm-{label}", engine, space, work, slo=SLO),
+            min(left, 300),
+        )
+        m = (res or {}).get("metrics") or {}
+        rows.append({"run": i, "label": label, "engine": engine, "knobs": space, "status": (res or {}).get("status"),
+                     **{k: m.get(k) for k in ("output_tok_s", "slo_max_load", "slo_max_load_output_tok_s",
+                                              "ttft_ms_p95", "tpot_ms_p95", "kv_cache_tokens")},
+                     "points": [{k: p.get(k) for k in ("load", "output_tok_s", "ttft_ms_p95", "tpot_ms_p95")}
+                                for p in ((res or {}).get("bench") or {}).get("sweep", {}).get("points", [])],
+                     "engine_config": {k: v for k, v in ((res or {}).get("engine_config") or {}).items()
+                                       if re.match(r"(server\.)?(kv_cache_tokens|num_gpu_blocks|block_size|max_num_seqs|"
+                                                   r"max_num_batched_tokens|max_model_len|auto_knobs|ready_s|load_s)", k)}})  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    return {"best_knobs": fixed, "rows": rows}
+
+
+def ceiling_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    out = args.out / "ceiling"
+    out.mkdir(parents=True, exist_ok=True)
+    run_logged([sys.executable, "benchmarks/client_ceiling.py", "--out", str(out)], out / "log.txt",
+               max(30, until - time.monotonic()), env())  # fmt: skip
+    return {"log": (out / "log.txt").read_text()[-3000:]}
+
+
+PHASES = {"compare": compare_phase, "study": study_phase, "confirm": confirm_phase, "ceiling": ceiling_phase}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--phases", default="compare")
+    ap.add_argument("--deadline", type=float, default=560, help="seconds from start for all phases")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--n-trials", type=int, default=4)
+    ap.add_argument("--study-db", type=Path, default=Path("/tmp/vllm-study.db"))
+    args = ap.parse_args()
+    until = time.monotonic() + args.deadline
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not TOKENIZER.exists():
+        subprocess.run([sys.executable, "-m", "workbench.cli", "make-shape-tokenizer", str(SHAPE), str(TOKENIZER)],
+                       check=True, env=env())  # fmt: skip
+    summary_path = args.out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    for name in args.phases.split(","):
+        summary[name] = PHASES[name](args, until)
+        summary_path.write_text(json.dumps(summary, indent=2, default=str))
+    print(
+        json.dumps(
+            {k: v.get("median_ratio", v.get("best", v.get("rows"))) for k, v in summary.items()},
+            indent=1,
+            default=str,
+        )[:6000]
+    )
+
+
+if __name__ == "__main__":
+    main()

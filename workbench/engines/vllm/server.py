@@ -1,0 +1,104 @@
+"""`vllm`: `vllm serve MODEL` with the trial's engine arguments, driven by the streaming client.
+
+The command is `args.engine_args` rendered with the flags recorded from vLLM 0.26.0. After the server
+is ready, what vLLM resolved is read back from structured sources: the `vllm:cache_config_info` series
+of its Prometheus /metrics (block size, GPU blocks, memory utilization, cache dtype, prefix caching)
+and /v1/models (max_model_len). The scheduler's resolved sequence cap and token budget have no
+structured source in a running server; they are read from the startup log's own lines and marked so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import workbench.engines.vllm.api as api
+from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, OpenContext, Runner
+from workbench.engines.serve.base import ServerEngine, find_executable
+from workbench.engines.serve.process import http_get
+from workbench.engines.vllm.args import auto_knobs, engine_args, serve_command
+from workbench.engines.vllm.build import VllmBuild
+from workbench.engines.vllm.feasibility import infeasible_reason
+from workbench.engines.vllm.knobs import KNOB_DEFS, VllmOptions
+from workbench.engines.vllm.resolved import (
+    from_log,
+    from_metrics,
+    from_server_info,
+    kv_bytes_per_token,
+    weights_bytes,
+)
+
+INSTALL_HINT = (
+    "vLLM is not installed in the worker's environment: pip install vllm==0.26.0 (torch 2.11.0, CUDA 13.0) into "
+    "its own venv and point runtime.python at it, or set engine_options.executable to its `vllm` program "
+    "(docs/vllm.md)"
+)
+
+
+class VllmServeEngine(VllmBuild, ServerEngine):
+    """`vllm serve` on 127.0.0.1 with the knobs as vLLM 0.26.0 engine arguments."""
+
+    name = "vllm"
+    version = "2"
+    program = "vllm"
+    install_hint = INSTALL_HINT
+    options_model = VllmOptions
+    packages = ("vllm", "torch", "transformers", "nvidia-modelopt")
+    knobs = KNOB_DEFS
+
+    @classmethod
+    def infeasible_reason(
+        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
+    ) -> str | None:
+        return infeasible_reason(knobs, device, context)
+
+    @classmethod
+    def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
+        opts = VllmOptions.model_validate(ctx.options)
+        args = engine_args(knobs, ctx)
+        cmd = serve_command(find_executable("vllm", opts.executable), args, port, api.snapshot())
+        return cmd + list(opts.extra_args)
+
+    @classmethod
+    def server_env(cls, ctx: OpenContext) -> dict[str, str]:
+        """vLLM's switches, unless the study sets them: no FlashInfer sampler (FlashInfer may be absent), no
+        hub, and dev mode for the resolved config on /server_info (the server listens on 127.0.0.1 only)."""
+        defaults = {"VLLM_USE_FLASHINFER_SAMPLER": "0", "HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1"}
+        return {**defaults, **VllmOptions.model_validate(ctx.options).env}
+
+    @classmethod
+    def server_info(cls, runner: Any) -> dict[str, Any]:
+        """What the running server resolved: Prometheus info series and /v1/models, then the log."""
+        status, body = http_get(runner.base_url + "/metrics", timeout=5)
+        info = from_metrics(body.decode(errors="replace")) if status == 200 else {}
+        status, body = http_get(runner.base_url + "/v1/models", timeout=5)
+        if status == 200:
+            models = json.loads(body or b"{}").get("data") or [{}]
+            if models[0].get("max_model_len"):
+                info["max_model_len"] = int(models[0]["max_model_len"])
+        status, body = http_get(runner.base_url + "/server_info?config_format=json", timeout=5)
+        if status == 200:
+            with contextlib.suppress(ValueError):
+                info.update({k: v for k, v in from_server_info(json.loads(body)).items() if k not in info})
+        if runner.proc is not None:
+            logged = from_log(runner.proc.log_path)
+            info.update({k: v for k, v in logged.items() if k.removesuffix("_source") not in info})
+        info["kv_bytes_per_token"] = kv_bytes_per_token(
+            runner.ctx.model_source, runner.knobs.get("kv_cache_dtype")
+        )
+        info["weights_bytes"] = weights_bytes(runner.ctx.model_source, runner.knobs.get("quantization"))
+        info["weights_bytes_source"] = "estimate from config.json"
+        info["auto_knobs"] = ",".join(auto_knobs(runner.knobs)) or "none"
+        return info
+
+    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        return super().open(self.serving_context(ctx, artifact), artifact, runtime_knobs)
+
+    @classmethod
+    def export_readme(cls, files: list[Path]) -> list[str]:
+        return [
+            "`serve.sh` is the `vllm serve` command the trial ran (port 8000); knobs left to vLLM's defaults "
+            "are not in it. Run it where vLLM 0.26.0 is installed.",
+        ]
