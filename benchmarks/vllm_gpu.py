@@ -133,6 +133,7 @@ def start_server(log: Path) -> subprocess.Popen[bytes]:
 
 
 def vllm_bench(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
+    out.mkdir(parents=True, exist_ok=True)
     res = out / f"vllm-bench-c{conc}.json"
     cmd = [str(VLLM), "bench", "serve", "--backend", "vllm", "--base-url", "http://127.0.0.1:8011",
            "--model", str(SHAPE), "--tokenizer", str(TOKENIZER), "--dataset-name", "random",

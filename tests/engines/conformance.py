@@ -154,7 +154,7 @@ def check_run(name: str, setup: Setup) -> None:
     _, runtime = split_knobs(cls.knobs, knobs)
     ctx = open_context(setup, knobs)
     artifact = Artifact(Path(setup.model or "."), None, {"build_knobs": {}, "source": True})
-    runner = cls().open(ctx, artifact, runtime)
+    runner = cls(setup.options).open(ctx, artifact, runtime)
     try:
         stats = runner.stats()
         assert (stats.weights_bytes or 0) > 0 and (stats.kv_cache_tokens or 0) > 0, stats

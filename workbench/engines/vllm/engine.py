@@ -52,6 +52,12 @@ class VllmInProcessEngine(VllmBuild, Engine):
         return None if importlib.util.find_spec("vllm") is not None else INSTALL_HINT
 
     @classmethod
+    def doctor_notes(cls) -> list[str]:
+        from workbench.engines.vllm.checks import setups_here
+
+        return setups_here()
+
+    @classmethod
     def infeasible_reason(
         cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
     ) -> str | None:

@@ -138,3 +138,11 @@ def weights_bytes(model_source: str, quantization: str | None) -> int | None:
         )
     except (OSError, KeyError, TypeError, ValueError):
         return None
+
+
+def model_dtype(model_source: str) -> str | None:
+    """The checkpoint's own dtype (config.json), which `--dtype auto` serves."""
+    from workbench import estimate
+
+    cfg = estimate.read_config(model_source)
+    return cfg.get("torch_dtype") or cfg.get("dtype") or (cfg.get("text_config") or {}).get("torch_dtype")

@@ -27,6 +27,7 @@ from workbench.engines.vllm.resolved import (
     from_metrics,
     from_server_info,
     kv_bytes_per_token,
+    model_dtype,
     weights_bytes,
 )
 
@@ -47,6 +48,12 @@ class VllmServeEngine(VllmBuild, ServerEngine):
     options_model = VllmOptions
     packages = ("vllm", "torch", "transformers", "nvidia-modelopt")
     knobs = KNOB_DEFS
+
+    @classmethod
+    def doctor_notes(cls) -> list[str]:
+        from workbench.engines.vllm.checks import setups_here
+
+        return setups_here()
 
     @classmethod
     def infeasible_reason(
@@ -87,6 +94,11 @@ class VllmServeEngine(VllmBuild, ServerEngine):
             info.update({k: v for k, v in logged.items() if k.removesuffix("_source") not in info})
         info["kv_bytes_per_token"] = kv_bytes_per_token(
             runner.ctx.model_source, runner.knobs.get("kv_cache_dtype")
+        )
+        info["dtype"] = (
+            runner.ctx.model_dtype
+            if runner.ctx.model_dtype != "auto"
+            else model_dtype(runner.ctx.model_source)
         )
         info["weights_bytes"] = weights_bytes(runner.ctx.model_source, runner.knobs.get("quantization"))
         info["weights_bytes_source"] = "estimate from config.json"

@@ -112,7 +112,7 @@ def check_serve_command(cmd: list[str], snap: dict[str, Any] | None = None) -> l
         o = opts.get(name)
         if o is None:
             out.append(f"vllm serve {snap['vllm_version']} has no option {flag}")
-            i += 1
+            i += 2 if not inline and i + 1 < len(rest) and not rest[i + 1].startswith("-") else 1
             continue
         if o["nargs"] == 0:  # store_true or BooleanOptionalAction: never a value
             out += [f"{flag} takes no value"] if inline else []
