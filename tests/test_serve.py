@@ -213,6 +213,8 @@ def test_trtllm_serve_yaml_and_metrics(tmp_path):
         "running": 7,
         "waiting": 2,
         "preemptions": 1,
+        "prefix_cache_queries": None,
+        "prefix_cache_hits": None,
     }
 
 
@@ -220,12 +222,15 @@ def test_prometheus_names_of_vllm_and_sglang():
     vllm = (
         b'# HELP x\nvllm:num_requests_running{model_name="m"} 5.0\nvllm:num_requests_waiting{model_name="m"} 2\n'
         b'vllm:kv_cache_usage_perc{model_name="m"} 0.5\nvllm:num_preemptions_total{model_name="m"} 3\n'
+        b'vllm:prefix_cache_queries_total{model_name="m",engine="0"} 400\nvllm:prefix_cache_hits_total{engine="0"} 96\n'
     )
     assert normalize(vllm, "prometheus") == {
         "kv_cache_usage": 0.5,
         "running": 5,
         "waiting": 2,
         "preemptions": 3,
+        "prefix_cache_queries": 400,
+        "prefix_cache_hits": 96,
     }
     sg = b"sglang:num_running_reqs 4\nsglang:num_queue_reqs 1\nsglang:token_usage 0.75\n"
     assert normalize(sg, "prometheus") == {
@@ -233,6 +238,8 @@ def test_prometheus_names_of_vllm_and_sglang():
         "running": 4,
         "waiting": 1,
         "preemptions": None,
+        "prefix_cache_queries": None,
+        "prefix_cache_hits": None,
     }
 
 

@@ -334,3 +334,54 @@ def test_doctor_says_whether_vllm_can_run_and_where(standin_serve):
     notes = get_engine_class("vllm").doctor_notes()
     assert any("vLLM 0.26.0" in n for n in notes)
     assert any("executable" in n for n in notes)
+
+
+def test_the_scraped_vllm_series_are_the_ones_vllm_0_26_exposes():
+    from workbench.engines.serve.scrape import PROMETHEUS_NAMES
+
+    exposed = api.metric_names()
+    for field, names in PROMETHEUS_NAMES.items():
+        first = next((n for n in names if n.startswith("vllm:")), None)
+        assert first is None or first in exposed, (field, first)
+    assert "vllm:cache_config_info" in exposed
+
+
+def test_a_modelopt_choice_is_built_once_and_served_from_its_checkpoint(tmp_path, tiny_model):
+    pytest.importorskip("modelopt", reason="nvidia-modelopt is not installed")
+    from workbench.spec import load_spec
+    from workbench.trials.cache import EngineCache
+    from workbench.trials.plan import TrialPlan
+
+    data = tmp_path / "studies" / "data"
+    data.mkdir(parents=True)
+    (data / "calib.jsonl").write_text(
+        "".join(json.dumps({"text": f"The cat sat on mat {i}. " * 4}) + "\n" for i in range(8))
+    )
+    study = {"name": "vq", "model": {"path": str(tiny_model), "dtype": "float32"}, "engine": "vllm",
+             "engine_options": {"calib_dataset": "data/calib.jsonl", "calib_samples": 8, "calib_max_seq_length": 32,
+                                "calib_batch_size": 4, "target_device": "cpu"},
+             "search_space": {"quantization": {"choices": ["none", "fp8", "modelopt_fp8"]}},
+             "workload": {"num_requests": 2, "input_len": 8, "output_len": 2}, "trial": {"device": "cpu"}}  # fmt: skip
+    p = tmp_path / "studies" / "vq.yaml"
+    p.write_text(yaml.safe_dump(study))
+    spec = load_spec(p)
+    cls = get_engine_class("vllm")
+    plans = {q: TrialPlan.make(spec, q, {"quantization": q}, C.CPU, tmp_path / "cache", tmp_path / q)
+             for q in ("none", "fp8", "modelopt_fp8")}  # fmt: skip
+    assert (
+        plans["none"].build_key is None and plans["fp8"].build_key is None
+    )  # vLLM quantizes fp8 while loading
+    plan = plans["modelopt_fp8"]
+    ctx = plan.open_context()
+    art = EngineCache(plan.cache_dir).get_or_build(
+        "vllm",
+        plan.build_key,
+        plan.key_material,
+        lambda out: cls.build_artifact(ctx, plan.build_knobs, out),
+    )
+    quant = json.loads((art.path / "checkpoint" / "hf_quant_config.json").read_text())
+    assert quant["quantization"]["quant_algo"] == "FP8"
+    served = cls.serving_context(ctx, art)
+    assert served.model_source == str(art.path / "checkpoint") and served.load_format == "auto"
+    cmd = cls.command(served, plan.knobs, 8000, tmp_path / "w")
+    assert cmd[2] == str(art.path / "checkpoint") and cmd[cmd.index("--quantization") + 1] == "modelopt"

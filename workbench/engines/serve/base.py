@@ -17,9 +17,6 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.engines.serve.process import http_get
-from workbench.engines.serve.scrape import parse_prometheus
-
 from workbench.engines.base import (
     Artifact,
     CrosscheckInput,
@@ -28,6 +25,8 @@ from workbench.engines.base import (
     Request,
     Runner,
 )
+from workbench.engines.serve.process import http_get
+from workbench.engines.serve.scrape import parse_prometheus
 
 
 class ServeOptions(BaseModel):

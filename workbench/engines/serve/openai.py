@@ -43,7 +43,16 @@ class OpenAIEngine(ServerEngine):
     name = "openai"
     version = "1"
     options_model = OpenAIOptions
-    knobs = {k.name: k for k in core_knobs(256, 8192, 0.9, ("none", "fp8", "int8", "int4"))}
+    knobs = {
+        k.name: k
+        for k in core_knobs(
+            256,
+            8192,
+            0.9,
+            ("none", "fp8", "int8", "int4"),
+            "passed to the command template as {kv_cache_fraction}: its meaning is the server's",
+        )
+    }
 
     @classmethod
     def check_options(

@@ -2,7 +2,7 @@
 trtllm-serve's /prometheus/metrics) or trtllm-serve's JSON iteration stats, as one normalized sample.
 
 A sample holds what the tuning figures need, each None when the server does not say it:
-`kv_cache_usage` (0..1), `running` and `waiting` requests, `preemptions` (a counter). The parser is a
+`kv_cache_usage` (0..1), `running` and `waiting` requests, `preemptions` (a counter), `prefix_cache_queries` and `prefix_cache_hits` (token counters). The parser is a
 small one of our own (the worker's environment may lack prometheus_client): a sample line is
 `name{labels} value [timestamp]`; labelled series of one name are summed.
 """
@@ -41,6 +41,9 @@ PROMETHEUS_NAMES: dict[str, tuple[str, ...]] = {
         "sglang:num_retracted_requests_total",
         "workbench_preemptions_total",
     ),
+    # counters of prompt tokens looked up in / found in the prefix cache (vLLM 0.26.0's v1 metrics)
+    "prefix_cache_queries": ("vllm:prefix_cache_queries_total",),
+    "prefix_cache_hits": ("vllm:prefix_cache_hits_total",),
 }
 FIELDS = tuple(PROMETHEUS_NAMES)
 
@@ -84,6 +87,8 @@ def normalize_trtllm_json(body: Any) -> dict[str, float | None]:
         "running": stats.get("numActiveRequests"),
         "waiting": stats.get("numQueuedRequests"),
         "preemptions": ifb.get("numPausedRequests"),
+        "prefix_cache_queries": None,
+        "prefix_cache_hits": None,
     }
 
 

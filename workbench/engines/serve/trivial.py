@@ -29,7 +29,9 @@ def make_app(mode: str, delay_ms: float, extra_metrics: str = ""):  # noqa: ANN2
 
     async def metrics(_: web.Request) -> web.Response:
         text = f"trivial_requests_total {state['requests']}\nvllm:num_requests_running {state['running']}\n"
-        return web.Response(text=text + "vllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.0\n" + extra_metrics)
+        return web.Response(
+            text=text + "vllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.0\n" + extra_metrics
+        )
 
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()

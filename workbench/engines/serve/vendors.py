@@ -19,7 +19,11 @@ from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, Q
 _GPU_ONLY = "needs an NVIDIA GPU (CUDA)"
 
 
-def core_knobs(batch: int, tokens: int, fraction: float, quants: tuple[str, ...]) -> list[KnobDef]:
+def core_knobs(
+    batch: int, tokens: int, fraction: float, quants: tuple[str, ...], fraction_means: str
+) -> list[KnobDef]:
+    """The four core knobs of a vendor server; `fraction_means` says what kv_cache_fraction is there
+    (a share of free memory after the weights, or of the whole GPU: the engines differ)."""
     return [
         KnobDef(MAX_BATCH_SIZE, "int", False, batch, "most requests scheduled at once", low=1),
         KnobDef(
@@ -27,7 +31,7 @@ def core_knobs(batch: int, tokens: int, fraction: float, quants: tuple[str, ...]
             "float",
             False,
             fraction,
-            "share of GPU memory for the KV cache",
+            fraction_means,
             low=0.0,
             high=1.0,
             low_exclusive=True,
@@ -58,7 +62,8 @@ class TrtllmServeEngine(_GpuServer):
     metrics_format = "trtllm-json"
     packages = ("tensorrt_llm", "torch", "transformers")
     knobs = {k.name: k for k in [
-        *core_knobs(2048, 8192, 0.9, ("none",)),
+        *core_knobs(2048, 8192, 0.9, ("none",), "--kv_cache_free_gpu_memory_fraction: share of the memory "
+                    "free after the weights load, for the KV cache"),
         KnobDef("enable_block_reuse", "bool", False, True, "KV-cache block reuse (prefix caching)"),
         KnobDef("cuda_graphs", "bool", False, True, "CUDA graphs for decode batches"),
         KnobDef("enable_chunked_prefill", "bool", False, False, "split long prompts over steps"),
@@ -103,7 +108,8 @@ class SglangEngine(_GpuServer):
     program = None
     packages = ("sglang", "torch", "transformers")
     knobs = {k.name: k for k in [
-        *core_knobs(256, 8192, 0.88, ("none", "fp8")),
+        *core_knobs(256, 8192, 0.88, ("none", "fp8"), "--mem-fraction-static: share of the WHOLE GPU memory "
+                    "for weights and KV cache (the KV pool gets what the weights leave)"),
         KnobDef("disable_radix_cache", "bool", False, False, "turn prefix (radix) caching off"),
         KnobDef("page_size", "int", False, 1, "tokens per KV page", low=1),
         KnobDef("cuda_graphs", "bool", False, True, "CUDA graphs for decode"),

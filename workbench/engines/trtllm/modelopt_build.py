@@ -86,7 +86,12 @@ def _load(req: dict[str, Any]) -> tuple[Any, Any]:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    src, rev, trust, device = req["model_source"], req.get("revision"), bool(req.get("trust_remote_code")), req["device"]
+    src, rev, trust, device = (
+        req["model_source"],
+        req.get("revision"),
+        bool(req.get("trust_remote_code")),
+        req["device"],
+    )
     torch_dtype = "auto" if req["dtype"] == "auto" else getattr(torch, req["dtype"])
     if req.get("random_weights"):
         cfg = AutoConfig.from_pretrained(src, revision=rev, trust_remote_code=trust)
@@ -94,7 +99,9 @@ def _load(req: dict[str, Any]) -> tuple[Any, Any]:
         with torch.device(device):
             model = AutoModelForCausalLM.from_config(cfg, dtype=dtype, trust_remote_code=trust)
     else:
-        model = AutoModelForCausalLM.from_pretrained(src, revision=rev, dtype=torch_dtype, trust_remote_code=trust)
+        model = AutoModelForCausalLM.from_pretrained(
+            src, revision=rev, dtype=torch_dtype, trust_remote_code=trust
+        )
         model = model.to(device)
     model.eval()
     tok = AutoTokenizer.from_pretrained(req.get("tokenizer") or src, revision=rev, trust_remote_code=trust)

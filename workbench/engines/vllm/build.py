@@ -82,6 +82,12 @@ class VllmBuild:
         return material(ctx, {**ctx.knobs, **build_knobs})
 
     def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        return self.build_artifact(ctx, build_knobs, out_dir)
+
+    @classmethod
+    def build_artifact(cls, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        """The ModelOpt build, callable without an engine instance: it needs torch, transformers and
+        nvidia-modelopt, not vLLM, so a checkpoint can be made where vLLM is absent."""
         from workbench.engines.trtllm.build_process import run_child
 
         knobs = {**ctx.knobs, **build_knobs}
