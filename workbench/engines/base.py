@@ -20,6 +20,7 @@ costs nothing. Nothing here imports above `workbench.types` and `workbench.knobs
 from __future__ import annotations
 
 import abc
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,6 +147,20 @@ class RunnerStats:
     model_reused: bool = False
     #: the scheduler's policy, as trtllm-bench reports it in `world_info.scheduling_policy`
     scheduling_policy: str | None = None
+
+
+def drain(finished: queue.Queue[RequestRecord], timeout: float) -> list[RequestRecord]:
+    """Wait up to `timeout` for one finished record, then take every other one already there (the
+    `collect` of runners whose requests finish on an event loop thread)."""
+    try:
+        out = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            out.append(finished.get_nowait())
+        except queue.Empty:
+            return out
 
 
 class Runner(abc.ABC):

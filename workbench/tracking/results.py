@@ -94,7 +94,15 @@ def slug(name: str) -> str:
 
 
 #: server metrics (bench.server_metrics columns) logged as step series, as `server.<name>`
-SERVER_SERIES = ("kv_cache_usage", "running", "waiting", "preemptions", "prefix_cache_queries", "prefix_cache_hits", "inflight")
+SERVER_SERIES = (
+    "kv_cache_usage",
+    "running",
+    "waiting",
+    "preemptions",
+    "prefix_cache_queries",
+    "prefix_cache_hits",
+    "inflight",
+)
 
 
 def series_metrics(bench: dict[str, Any], now: int) -> list[Any]:

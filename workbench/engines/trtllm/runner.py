@@ -21,7 +21,7 @@ from typing import Any
 import workbench.engines.trtllm.args as T
 import workbench.engines.trtllm.args_torch as TT
 from workbench.devicemem import nvml_used, wait_for_release
-from workbench.engines.base import Artifact, OpenContext, Request, RequestRecord, Runner, RunnerStats
+from workbench.engines.base import Artifact, OpenContext, Request, RequestRecord, Runner, RunnerStats, drain
 
 
 def _opts(ctx: OpenContext) -> T.TrtllmOptions:
@@ -93,16 +93,7 @@ class TrtllmRunner(Runner):
         self._done.put(rec)
 
     def collect(self, timeout: float) -> list[RequestRecord]:
-        out = []
-        try:
-            out.append(self._done.get(timeout=timeout))
-        except queue.Empty:
-            return out
-        while True:
-            try:
-                out.append(self._done.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self._done, timeout)
 
     def stats(self) -> RunnerStats:
         cfg = self.resolved_config

@@ -12,11 +12,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workbench.engines.base import Artifact, DeviceInfo, Engine, FeasibilityContext, OpenContext, Runner
+from workbench.engines.base import Artifact, Engine, OpenContext, Runner
 from workbench.engines.vllm.args import engine_args
-from workbench.engines.vllm.build import VllmBuild
-from workbench.engines.vllm.feasibility import infeasible_reason
-from workbench.engines.vllm.knobs import KNOB_DEFS, VllmOptions
+from workbench.engines.vllm.declarations import VllmDeclarations
+from workbench.engines.vllm.knobs import VllmOptions
 from workbench.engines.vllm.server import INSTALL_HINT
 
 #: where each name the runner uses lives in vLLM 0.26.0 (recorded in api/vllm-0.26.0.json)
@@ -38,30 +37,15 @@ def load_api() -> SimpleNamespace:
     return SimpleNamespace(**names, version=importlib.import_module("vllm").__version__)
 
 
-class VllmInProcessEngine(VllmBuild, Engine):
+class VllmInProcessEngine(VllmDeclarations, Engine):
     """vLLM's AsyncLLM in the worker: token-id prompts, per-token streaming, resolved config read back."""
 
     name = "vllm-inprocess"
     version = "1"
-    knobs = KNOB_DEFS
-    options_model = VllmOptions
-    packages = ("vllm", "torch", "transformers", "nvidia-modelopt")
 
     @classmethod
     def check_available(cls) -> str | None:
         return None if importlib.util.find_spec("vllm") is not None else INSTALL_HINT
-
-    @classmethod
-    def doctor_notes(cls) -> list[str]:
-        from workbench.engines.vllm.checks import setups_here
-
-        return setups_here()
-
-    @classmethod
-    def infeasible_reason(
-        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
-    ) -> str | None:
-        return infeasible_reason(knobs, device, context)
 
     @classmethod
     def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats
+from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats, drain
 from workbench.engines.vllm.args import auto_knobs, engine_args
 from workbench.engines.vllm.knobs import VllmOptions
 from workbench.engines.vllm.resolved import from_config, kv_bytes_per_token, weights_bytes
@@ -112,16 +112,7 @@ class VllmRunner(Runner):
         self._done.put(rec)
 
     def collect(self, timeout: float) -> list[RequestRecord]:
-        out = []
-        try:
-            out.append(self._done.get(timeout=timeout))
-        except queue.Empty:
-            return out
-        while True:
-            try:
-                out.append(self._done.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self._done, timeout)
 
     def stats(self) -> RunnerStats:
         cfg = self.resolved_config

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.vllm.api as api
-from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, OpenContext, Runner
+from workbench.engines.base import Artifact, OpenContext, Runner
 from workbench.engines.serve.base import ServerEngine, find_executable
 from workbench.engines.serve.process import http_get
 from workbench.engines.vllm.args import auto_knobs, engine_args, serve_command
-from workbench.engines.vllm.build import VllmBuild
-from workbench.engines.vllm.feasibility import infeasible_reason
-from workbench.engines.vllm.knobs import KNOB_DEFS, VllmOptions
+from workbench.engines.vllm.declarations import VllmDeclarations
+from workbench.engines.vllm.knobs import VllmOptions
 from workbench.engines.vllm.resolved import (
     from_log,
     from_metrics,
@@ -38,28 +37,13 @@ INSTALL_HINT = (
 )
 
 
-class VllmServeEngine(VllmBuild, ServerEngine):
+class VllmServeEngine(VllmDeclarations, ServerEngine):
     """`vllm serve` on 127.0.0.1 with the knobs as vLLM 0.26.0 engine arguments."""
 
     name = "vllm"
     version = "2"
     program = "vllm"
     install_hint = INSTALL_HINT
-    options_model = VllmOptions
-    packages = ("vllm", "torch", "transformers", "nvidia-modelopt")
-    knobs = KNOB_DEFS
-
-    @classmethod
-    def doctor_notes(cls) -> list[str]:
-        from workbench.engines.vllm.checks import setups_here
-
-        return setups_here()
-
-    @classmethod
-    def infeasible_reason(
-        cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
-    ) -> str | None:
-        return infeasible_reason(knobs, device, context)
 
     @classmethod
     def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
