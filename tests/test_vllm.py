@@ -385,3 +385,25 @@ def test_a_modelopt_choice_is_built_once_and_served_from_its_checkpoint(tmp_path
     assert served.model_source == str(art.path / "checkpoint") and served.load_format == "auto"
     cmd = cls.command(served, plan.knobs, 8000, tmp_path / "w")
     assert cmd[2] == str(art.path / "checkpoint") and cmd[cmd.index("--quantization") + 1] == "modelopt"
+
+
+def test_export_is_the_command_the_server_ran(tmp_path):
+    cls = get_engine_class("vllm")
+    knobs = {**DEFAULTS, "max_batch_size": 256, "quantization": "fp8"}
+    ctx = ctx_for(knobs, options={"executable": "/opt/v/bin/vllm"})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (script,) = cls.export(knobs, ctx, tmp_path / "a")
+    assert script.read_text().splitlines()[-1] == "exec " + " ".join(
+        cls.command(ctx, knobs, 8000, tmp_path / "w")
+    )
+    built = {**knobs, "quantization": "modelopt_fp8"}
+    (script,) = cls.export(built, ctx_for(built), tmp_path / "b")
+    text = script.read_text()
+    assert (
+        'serve "$CHECKPOINT" --host' in text
+        and "CHECKPOINT:?" in text
+        and str(SHAPE) not in text.splitlines()[-1]
+    )
+    r = subprocess.run(["sh", str(script)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode != 0 and "ModelOpt checkpoint" in r.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from workbench.engines.serve.base import ServerEngine, find_executable
 from workbench.engines.serve.process import http_get
 from workbench.engines.vllm.args import auto_knobs, engine_args, serve_command
 from workbench.engines.vllm.declarations import VllmDeclarations
-from workbench.engines.vllm.knobs import VllmOptions
+from workbench.engines.vllm.knobs import MODELOPT, VllmOptions
 from workbench.engines.vllm.resolved import (
     from_log,
     from_metrics,
@@ -91,6 +92,19 @@ class VllmServeEngine(VllmDeclarations, ServerEngine):
 
     def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
         return super().open(self.serving_context(ctx, artifact), artifact, runtime_knobs)
+
+    @classmethod
+    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+        """`serve.sh`; a built (modelopt_*) choice serves its checkpoint, which lives in the trial's cache:
+        the script takes it from $CHECKPOINT rather than naming the source model it was built from."""
+        files = super().export(knobs, ctx, out)
+        if {**cls.default_knobs(), **knobs}.get("quantization") in MODELOPT:
+            script = out / "serve.sh"
+            text = script.read_text().replace(f" {shlex.quote(ctx.model_source)} ", ' "$CHECKPOINT" ', 1)
+            need = ('CHECKPOINT="${CHECKPOINT:?set CHECKPOINT to the ModelOpt checkpoint this trial built: '
+                    '<build.artifact_path of its result.json>/checkpoint}"\n')  # fmt: skip
+            script.write_text(text.replace("exec ", need + "exec ", 1))
+        return files
 
     @classmethod
     def export_readme(cls, files: list[Path]) -> list[str]:
