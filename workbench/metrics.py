@@ -215,7 +215,9 @@ def highest_load_meeting(
     points: Sequence[dict[str, float]], ttft_ms: float, tpot_ms: float
 ) -> dict[str, float]:
     """Of sweep points ({load, ttft_ms_p95, tpot_ms_p95, error_rate, ...} in load order), the highest
-    load whose p95 TTFT and TPOT meet the targets without errors, with its throughput (NaN when none)."""
+    load whose p95 TTFT and TPOT meet the targets without errors, with its throughput. When no load meets
+    them all three are 0: nothing is served within the targets, which is a result to rank (the worst), not a
+    missing value, so an SLO objective scores such a configuration instead of failing its trial."""
     ok = [
         p for p in points
         if p["ttft_ms_p95"] <= ttft_ms and (math.isnan(p["tpot_ms_p95"]) or p["tpot_ms_p95"] <= tpot_ms)
@@ -223,7 +225,7 @@ def highest_load_meeting(
     ]  # fmt: skip
     best = max(ok, key=lambda p: p["load"]) if ok else None
     return {
-        "slo_max_load": best["load"] if best else math.nan,
-        "slo_max_load_request_per_s": best["request_per_s"] if best else math.nan,
-        "slo_max_load_output_tok_s": best["output_tok_s"] if best else math.nan,
+        "slo_max_load": best["load"] if best else 0.0,
+        "slo_max_load_request_per_s": best["request_per_s"] if best else 0.0,
+        "slo_max_load_output_tok_s": best["output_tok_s"] if best else 0.0,
     }
