@@ -54,8 +54,14 @@ SPACE = {
 
 def env() -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(SITE), str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "PATH": f"{SITE / 'bin'}:{os.environ['PATH']}",
-            "VLLM_USE_FLASHINFER_SAMPLER": "0", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "PATH": f"{SITE / 'bin'}:{os.environ['PATH']}",
+        "VLLM_USE_FLASHINFER_SAMPLER": "0",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def study(
@@ -77,7 +83,7 @@ def study(
             "scrape_interval_s": 1.0,
         }
         if engine == "vllm"
-        else {},  # fmt: skip
+        else {},
         "search_space": space,
         "workload": {
             "input_len": 128,
@@ -111,8 +117,25 @@ def trial(out: Path, spec: dict[str, Any], limit: float) -> dict[str, Any] | Non
 
 # ------------------------------------------------------------------------------------------ compare
 def start_server(log: Path) -> subprocess.Popen[bytes]:
-    cmd = [str(VLLM), "serve", str(SHAPE), "--host", "127.0.0.1", "--port", "8011", "--load-format", "dummy",
-           "--tokenizer", str(TOKENIZER), "--dtype", "bfloat16", "--max-model-len", "4096", "--seed", "0"]  # fmt: skip
+    cmd = [
+        str(VLLM),
+        "serve",
+        str(SHAPE),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8011",
+        "--load-format",
+        "dummy",
+        "--tokenizer",
+        str(TOKENIZER),
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "4096",
+        "--seed",
+        "0",
+    ]
     proc = subprocess.Popen(
         cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env(), start_new_session=True
     )
@@ -135,17 +158,48 @@ def start_server(log: Path) -> subprocess.Popen[bytes]:
 def vllm_bench(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
     out.mkdir(parents=True, exist_ok=True)
     res = out / f"vllm-bench-c{conc}.json"
-    cmd = [str(VLLM), "bench", "serve", "--backend", "vllm", "--base-url", "http://127.0.0.1:8011",
-           "--model", str(SHAPE), "--tokenizer", str(TOKENIZER), "--dataset-name", "random",
-           "--random-input-len", "128", "--random-output-len", "128", "--ignore-eos", "--num-prompts", str(n),
-           "--max-concurrency", str(conc), "--save-result", "--result-dir", str(out), "--result-filename",
-           res.name, "--seed", "0"]  # fmt: skip
+    cmd = [
+        str(VLLM),
+        "bench",
+        "serve",
+        "--backend",
+        "vllm",
+        "--base-url",
+        "http://127.0.0.1:8011",
+        "--model",
+        str(SHAPE),
+        "--tokenizer",
+        str(TOKENIZER),
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "128",
+        "--random-output-len",
+        "128",
+        "--ignore-eos",
+        "--num-prompts",
+        str(n),
+        "--max-concurrency",
+        str(conc),
+        "--save-result",
+        "--result-dir",
+        str(out),
+        "--result-filename",
+        res.name,
+        "--seed",
+        "0",
+    ]
     run_logged(cmd, out / "log.txt", limit, env())
     if not res.exists():
         return None
     d = json.loads(res.read_text())
-    return {"output_tok_s": d["output_throughput"], "ttft_ms_p50": d["median_ttft_ms"],
-            "tpot_ms_p50": d["median_tpot_ms"], "duration_s": d["duration"], "completed": d["completed"]}  # fmt: skip
+    return {
+        "output_tok_s": d["output_throughput"],
+        "ttft_ms_p50": d["median_ttft_ms"],
+        "tpot_ms_p50": d["median_tpot_ms"],
+        "duration_s": d["duration"],
+        "completed": d["completed"],
+    }
 
 
 def ours(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
@@ -208,14 +262,32 @@ def summarize_compare(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def study_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
     out = args.out / "study"
     out.mkdir(parents=True, exist_ok=True)
-    spec = study("vllm-h200-goodput", "vllm", SPACE, {"num_requests": 8, "sweep": SWEEP}, slo=SLO,
-                 objectives=[{"metric": "slo_max_load_output_tok_s", "direction": "maximize"}],
-                 constraints=[{"metric": "error_rate", "max": 0}], sampler={"name": "tpe", "seed": 0},
-                 budget={"n_trials": args.n_trials})  # fmt: skip
+    spec = study(
+        "vllm-h200-goodput",
+        "vllm",
+        SPACE,
+        {"num_requests": 8, "sweep": SWEEP},
+        slo=SLO,
+        objectives=[{"metric": "slo_max_load_output_tok_s", "direction": "maximize"}],
+        constraints=[{"metric": "error_rate", "max": 0}],
+        sampler={"name": "tpe", "seed": 0},
+        budget={"n_trials": args.n_trials},
+    )
     (out / "study.json").write_text(json.dumps(spec, indent=2))
     left = until - time.monotonic()
-    cmd = [sys.executable, "-m", "workbench.cli", "tune", str(out / "study.json"), "--storage", f"sqlite:///{args.study_db}",
-           "--tracking-uri", "none", "--timeout", str(int(max(1, left - 150)))]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "tune",
+        str(out / "study.json"),
+        "--storage",
+        f"sqlite:///{args.study_db}",
+        "--tracking-uri",
+        "none",
+        "--timeout",
+        str(int(max(1, left - 150))),
+    ]
     run_logged(cmd, out / "log.txt", left, env())
     return study_summary(args.study_db)
 
@@ -227,10 +299,26 @@ def study_summary(db: Path) -> dict[str, Any]:
     rows = []
     for t in s.trials:
         m = t.user_attrs.get("metrics") or {}
-        rows.append({"number": t.number, "state": t.state.name, "knobs": t.user_attrs.get("knobs") or t.params,
-                     "value": t.values[0] if t.values else None, "failure": t.user_attrs.get("failure"),
-                     **{k: m.get(k) for k in ("slo_max_load", "slo_max_load_output_tok_s", "output_tok_s",
-                                              "ttft_ms_p95", "tpot_ms_p95", "kv_cache_tokens")}})  # fmt: skip
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "knobs": t.user_attrs.get("knobs") or t.params,
+                "value": t.values[0] if t.values else None,
+                "failure": t.user_attrs.get("failure"),
+                **{
+                    k: m.get(k)
+                    for k in (
+                        "slo_max_load",
+                        "slo_max_load_output_tok_s",
+                        "output_tok_s",
+                        "ttft_ms_p95",
+                        "tpot_ms_p95",
+                        "kv_cache_tokens",
+                    )
+                },
+            }
+        )
     done = [
         r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None and r["value"] == r["value"]
     ]
@@ -259,14 +347,39 @@ def confirm_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
             min(left, 300),
         )
         m = (res or {}).get("metrics") or {}
-        rows.append({"run": i, "label": label, "engine": engine, "knobs": space, "status": (res or {}).get("status"),
-                     **{k: m.get(k) for k in ("output_tok_s", "slo_max_load", "slo_max_load_output_tok_s",
-                                              "ttft_ms_p95", "tpot_ms_p95", "kv_cache_tokens")},
-                     "points": [{k: p.get(k) for k in ("load", "output_tok_s", "ttft_ms_p95", "tpot_ms_p95")}
-                                for p in ((res or {}).get("bench") or {}).get("sweep", {}).get("points", [])],
-                     "engine_config": {k: v for k, v in ((res or {}).get("engine_config") or {}).items()
-                                       if re.match(r"(server\.)?(kv_cache_tokens|num_gpu_blocks|block_size|max_num_seqs|"
-                                                   r"max_num_batched_tokens|max_model_len|auto_knobs|ready_s|load_s)", k)}})  # fmt: skip
+        rows.append(
+            {
+                "run": i,
+                "label": label,
+                "engine": engine,
+                "knobs": space,
+                "status": (res or {}).get("status"),
+                **{
+                    k: m.get(k)
+                    for k in (
+                        "output_tok_s",
+                        "slo_max_load",
+                        "slo_max_load_output_tok_s",
+                        "ttft_ms_p95",
+                        "tpot_ms_p95",
+                        "kv_cache_tokens",
+                    )
+                },
+                "points": [
+                    {k: p.get(k) for k in ("load", "output_tok_s", "ttft_ms_p95", "tpot_ms_p95")}
+                    for p in ((res or {}).get("bench") or {}).get("sweep", {}).get("points", [])
+                ],
+                "engine_config": {
+                    k: v
+                    for k, v in ((res or {}).get("engine_config") or {}).items()
+                    if re.match(
+                        r"(server\.)?(kv_cache_tokens|num_gpu_blocks|block_size|max_num_seqs|"
+                        r"max_num_batched_tokens|max_model_len|auto_knobs|ready_s|load_s)",
+                        k,
+                    )
+                },
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return {"best_knobs": fixed, "rows": rows}
 
@@ -274,8 +387,12 @@ def confirm_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
 def ceiling_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
     out = args.out / "ceiling"
     out.mkdir(parents=True, exist_ok=True)
-    run_logged([sys.executable, "benchmarks/client_ceiling.py", "--out", str(out)], out / "log.txt",
-               max(30, until - time.monotonic()), env())  # fmt: skip
+    run_logged(
+        [sys.executable, "benchmarks/client_ceiling.py", "--out", str(out)],
+        out / "log.txt",
+        max(30, until - time.monotonic()),
+        env(),
+    )
     return {"log": (out / "log.txt").read_text()[-3000:]}
 
 
@@ -294,8 +411,11 @@ def main() -> None:
     until = time.monotonic() + args.deadline
     args.out.mkdir(parents=True, exist_ok=True)
     if not TOKENIZER.exists():
-        subprocess.run([sys.executable, "-m", "workbench.cli", "make-shape-tokenizer", str(SHAPE), str(TOKENIZER)],
-                       check=True, env=env())  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "workbench.cli", "make-shape-tokenizer", str(SHAPE), str(TOKENIZER)],
+            check=True,
+            env=env(),
+        )
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for name in args.phases.split(","):

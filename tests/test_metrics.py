@@ -83,9 +83,20 @@ def test_empty_summary_rejected():
 def test_no_load_meeting_the_slo_scores_zero_not_nan():
     from workbench.metrics import highest_load_meeting
 
-    pts = [{"load": 8.0, "ttft_ms_p95": 500.0, "tpot_ms_p95": 10.0, "request_per_s": 3.0, "output_tok_s": 300.0},
-           {"load": 16.0, "ttft_ms_p95": 150.0, "tpot_ms_p95": 10.0, "request_per_s": 5.0, "output_tok_s": 500.0,
-            "error_rate": 0.1}]  # fmt: skip
-    assert highest_load_meeting(pts, 200, 50) == {"slo_max_load": 0.0, "slo_max_load_request_per_s": 0.0,
-                                                  "slo_max_load_output_tok_s": 0.0}  # fmt: skip
+    pts = [
+        {"load": 8.0, "ttft_ms_p95": 500.0, "tpot_ms_p95": 10.0, "request_per_s": 3.0, "output_tok_s": 300.0},
+        {
+            "load": 16.0,
+            "ttft_ms_p95": 150.0,
+            "tpot_ms_p95": 10.0,
+            "request_per_s": 5.0,
+            "output_tok_s": 500.0,
+            "error_rate": 0.1,
+        },
+    ]
+    assert highest_load_meeting(pts, 200, 50) == {
+        "slo_max_load": 0.0,
+        "slo_max_load_request_per_s": 0.0,
+        "slo_max_load_output_tok_s": 0.0,
+    }
     assert highest_load_meeting(pts, 600, 50)["slo_max_load"] == 8.0

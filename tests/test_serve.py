@@ -451,8 +451,13 @@ def _trivial_sweep_trial(tiny_model, tmp_path, command, sweep):
     data = small_study(tiny_model, engine="openai")
     data["engine_options"] = {"command": command}
     data["search_space"] = {"max_batch_size": 4}
-    data["workload"] = {"num_requests": 50, "warmup_requests": 0, "input_len": 4, "output_len": 8,
-                        "sweep": sweep}  # fmt: skip
+    data["workload"] = {
+        "num_requests": 50,
+        "warmup_requests": 0,
+        "input_len": 4,
+        "output_len": 8,
+        "sweep": sweep,
+    }
     data["trial"] = {**data.get("trial", {}), "device": "cpu", "timeout_s": 300}
     res = run_trial(StudySpec.model_validate(data), out_dir=tmp_path / "t")
     assert res.status == "COMPLETE", res.failure
@@ -476,9 +481,11 @@ def test_a_time_budgeted_sweep_point_stops_issuing(tiny_model, tmp_path):
     """`duration_s`: a point issues requests only for that long (here ~0.16 s a request, one at a time), so it
     runs far fewer than its list of requests_per_load x load (1000, 2000), and reports how many it ran."""
     res = _trivial_sweep_trial(
-        tiny_model, tmp_path, TRIVIAL + " --delay-ms 20",
+        tiny_model,
+        tmp_path,
+        TRIVIAL + " --delay-ms 20",
         {"concurrency": [1, 2], "requests_per_load": 1000, "min_requests": 2, "duration_s": 0.5},
-    )  # fmt: skip
+    )
     points = res.bench["sweep"]["points"]
     assert [p["load"] for p in points] == [1.0, 2.0]
     assert 2 <= points[0]["num_requests"] < 1000 and 2 <= points[1]["num_requests"] < 2000

@@ -50,26 +50,48 @@ def test_the_record_is_vllm_0_26_read_from_vllm_itself():
         f["path"].startswith("vllm/") and f.get("version", "0.26.0") == "0.26.0" for f in snap["facts"]
     )
     # the names the knobs become, as vLLM 0.26.0 names them
-    for field in ("max_num_seqs", "max_num_batched_tokens", "gpu_memory_utilization", "quantization",
-                  "enable_prefix_caching", "block_size", "kv_cache_dtype", "enforce_eager", "compilation_config",
-                  "enable_chunked_prefill", "max_num_partial_prefills", "max_long_partial_prefills",
-                  "long_prefill_token_threshold", "async_scheduling", "max_model_len"):  # fmt: skip
+    for field in (
+        "max_num_seqs",
+        "max_num_batched_tokens",
+        "gpu_memory_utilization",
+        "quantization",
+        "enable_prefix_caching",
+        "block_size",
+        "kv_cache_dtype",
+        "enforce_eager",
+        "compilation_config",
+        "enable_chunked_prefill",
+        "max_num_partial_prefills",
+        "max_long_partial_prefills",
+        "long_prefill_token_threshold",
+        "async_scheduling",
+        "max_model_len",
+    ):
         assert field in snap["engine_args"], field
     assert snap["engine_args"]["gpu_memory_utilization"]["default"] == 0.92
 
 
 def knob_space() -> list[dict]:
     """Every combination of the knobs whose values change the rendering, the numeric ones cycled."""
-    axes = {k: [None, *v.choices] if v.choices else [None, True, False] for k, v in KNOB_DEFS.items()
-            if v.type in ("categorical", "bool") and k != "quantization"}  # fmt: skip
+    axes = {
+        k: [None, *v.choices] if v.choices else [None, True, False]
+        for k, v in KNOB_DEFS.items()
+        if v.type in ("categorical", "bool") and k != "quantization"
+    }
     axes["kv_cache_dtype"] = list(KNOB_DEFS["kv_cache_dtype"].choices or ())
     axes["enforce_eager"] = [False, True]
     quants = list(KNOB_DEFS["quantization"].choices or ())
-    numbers = itertools.cycle([
-        {"max_batch_size": 256, "max_num_tokens": 8192, "kv_cache_fraction": 0.9, "max_model_len": 4096},
-        {"max_num_partial_prefills": 2, "max_long_partial_prefills": 1, "long_prefill_token_threshold": 256},
-        {},
-    ])  # fmt: skip
+    numbers = itertools.cycle(
+        [
+            {"max_batch_size": 256, "max_num_tokens": 8192, "kv_cache_fraction": 0.9, "max_model_len": 4096},
+            {
+                "max_num_partial_prefills": 2,
+                "max_long_partial_prefills": 1,
+                "long_prefill_token_threshold": 256,
+            },
+            {},
+        ]
+    )
     out = []
     for q, values in itertools.product(quants, itertools.product(*axes.values())):
         out.append({**DEFAULTS, "quantization": q, **dict(zip(axes, values, strict=True)), **next(numbers)})
@@ -91,10 +113,24 @@ def test_every_translation_of_the_knob_space_fits_vllm_0_26():
 def test_auto_knobs_pass_no_flag_so_the_baseline_is_vllms_own_defaults(tmp_path):
     cls = get_engine_class("vllm")
     cmd = cls.command(ctx_for(DEFAULTS, options={"executable": "/x/vllm"}), DEFAULTS, 8123, tmp_path)
-    assert cmd == ["/x/vllm", "serve", str(SHAPE), "--host", "127.0.0.1", "--port", "8123", "--dtype", "bfloat16",
-                   "--seed", "0"]  # fmt: skip
+    assert cmd == [
+        "/x/vllm",
+        "serve",
+        str(SHAPE),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8123",
+        "--dtype",
+        "bfloat16",
+        "--seed",
+        "0",
+    ]
     assert [k for k, v in DEFAULTS.items() if v is None] and engine_args(DEFAULTS, ctx_for(DEFAULTS)) == {
-        "model": str(SHAPE), "dtype": "bfloat16", "seed": 0}  # fmt: skip
+        "model": str(SHAPE),
+        "dtype": "bfloat16",
+        "seed": 0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -190,8 +226,9 @@ def test_resolved_settings_are_read_from_what_vllm_exposes(tmp_path):
     got = from_metrics("# HELP x\n" + line + 'vllm:num_requests_running{engine="0"} 3\n')
     assert got["kv_cache_tokens"] == 921696 and got["num_gpu_blocks"] == 57606 and got["block_size"] == 16
     assert from_metrics("vllm:num_requests_running 1\n") == {}
-    assert from_server_info({"vllm_config": {"scheduler_config": {"max_num_seqs": 1024, "max_num_batched_tokens": 8192}}}) == {
-        "max_num_seqs": 1024, "max_num_batched_tokens": 8192, "scheduler_source": "server_info"}  # fmt: skip
+    assert from_server_info(
+        {"vllm_config": {"scheduler_config": {"max_num_seqs": 1024, "max_num_batched_tokens": 8192}}}
+    ) == {"max_num_seqs": 1024, "max_num_batched_tokens": 8192, "scheduler_source": "server_info"}
     fmt = snap["log_lines"]
     log = tmp_path / "server.log"
     log.write_text(
@@ -200,8 +237,12 @@ def test_resolved_settings_are_read_from_what_vllm_exposes(tmp_path):
         + (fmt["chunked_prefill"]["format"] % 8192)
         + "\n"
     )
-    assert from_log(log) == {"kv_cache_tokens": 921696, "kv_cache_tokens_source": "log",
-                             "max_num_batched_tokens": 8192, "max_num_batched_tokens_source": "log"}  # fmt: skip
+    assert from_log(log) == {
+        "kv_cache_tokens": 921696,
+        "kv_cache_tokens_source": "log",
+        "max_num_batched_tokens": 8192,
+        "max_num_batched_tokens_source": "log",
+    }
 
 
 # ---------------------------------------------------------------------------------- the stand-ins
@@ -219,8 +260,10 @@ def standin_serve(tmp_path) -> Path:
     """A `vllm` program: the recorded parser's checks, then the trivial server with vLLM's routes."""
     exe = tmp_path / "bin" / "vllm"
     exe.parent.mkdir()
-    exe.write_text(f"#!{sys.executable}\nimport sys\nfrom workbench.engines.vllm.api.standin import serve_main\n"
-                   "sys.exit(serve_main())\n")  # fmt: skip
+    exe.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom workbench.engines.vllm.api.standin import serve_main\n"
+        "sys.exit(serve_main())\n"
+    )
     exe.chmod(0o755)
     return exe
 
@@ -255,8 +298,12 @@ def test_the_in_process_runner_against_the_strict_stand_in(standin_vllm, tiny_mo
 
 def test_the_stand_in_refuses_an_argument_vllm_lacks(standin_vllm, tiny_model):
     knobs = DEFAULTS
-    ctx = OpenContext(model_source=str(tiny_model), device=C.CPU, knobs=knobs,
-                      options={"target_device": "cpu", "engine_args": {"max_batch_size": 8}})  # fmt: skip
+    ctx = OpenContext(
+        model_source=str(tiny_model),
+        device=C.CPU,
+        knobs=knobs,
+        options={"target_device": "cpu", "engine_args": {"max_batch_size": 8}},
+    )
     with pytest.raises(TypeError, match="EngineArgs has no field 'max_batch_size'"):
         get_engine_class("vllm-inprocess")().open(ctx, Artifact(tiny_model, None, {}), knobs)
 
@@ -267,17 +314,33 @@ def test_the_server_engine_runs_a_trial_against_the_stand_in(standin_serve, tiny
         C.Setup(model=str(tiny_model), options={"executable": str(standin_serve), "target_device": "cpu"}),
     )
     study = {
-        "name": "vllm-standin", "model": {"path": str(tiny_model), "dtype": "float32"}, "engine": "vllm",
-        "engine_options": {"executable": str(standin_serve), "target_device": "cpu", "startup_timeout_s": scaled(60)},
+        "name": "vllm-standin",
+        "model": {"path": str(tiny_model), "dtype": "float32"},
+        "engine": "vllm",
+        "engine_options": {
+            "executable": str(standin_serve),
+            "target_device": "cpu",
+            "startup_timeout_s": scaled(60),
+        },
         "search_space": {"max_batch_size": 8, "enable_prefix_caching": False},
-        "workload": {"num_requests": 4, "warmup_requests": 1, "input_len": 16, "output_len": 8,
-                     "sweep": {"concurrency": [1, 4], "requests_per_load": 2}},
-        "slo": {"ttft_ms_p95": 60_000, "tpot_ms_p95": 60_000}, "trial": {"device": "cpu", "timeout_s": scaled(300)},
-    }  # fmt: skip
+        "workload": {
+            "num_requests": 4,
+            "warmup_requests": 1,
+            "input_len": 16,
+            "output_len": 8,
+            "sweep": {"concurrency": [1, 4], "requests_per_load": 2},
+        },
+        "slo": {"ttft_ms_p95": 60_000, "tpot_ms_p95": 60_000},
+        "trial": {"device": "cpu", "timeout_s": scaled(300)},
+    }
     p = tmp_path / "s.yaml"
     p.write_text(yaml.safe_dump(study))
-    r = subprocess.run([sys.executable, "-m", "workbench.cli", "trial", str(p), "--out", str(tmp_path / "t"), "--json"],
-                       capture_output=True, text=True, timeout=scaled(300))  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "trial", str(p), "--out", str(tmp_path / "t"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     res = json.loads((tmp_path / "t" / "result.json").read_text())
     ec = res["engine_config"]
@@ -300,8 +363,12 @@ def test_the_server_engine_runs_a_trial_against_the_stand_in(standin_serve, tiny
 
 def test_a_command_vllm_would_refuse_fails_the_trial_with_its_message(standin_serve, tiny_model, tmp_path):
     knobs = DEFAULTS
-    opts = {"executable": str(standin_serve), "target_device": "cpu", "extra_args": ["--max-batch-size", "8"],
-            "startup_timeout_s": scaled(60)}  # fmt: skip
+    opts = {
+        "executable": str(standin_serve),
+        "target_device": "cpu",
+        "extra_args": ["--max-batch-size", "8"],
+        "startup_timeout_s": scaled(60),
+    }
     ctx = OpenContext(
         model_source=str(tiny_model), device=C.CPU, knobs=knobs, options=opts, out_dir=str(tmp_path)
     )
@@ -318,13 +385,23 @@ def test_check_available_reads_the_configured_executable(standin_serve, tmp_path
 
 @pytest.mark.parametrize("engine", ["vllm", "vllm-inprocess"])
 def test_without_vllm_a_study_stops_with_the_install_route(engine, tiny_model, tmp_path):
-    study = {"name": "novllm", "model": {"path": str(tiny_model)}, "engine": engine, "search_space": {"max_batch_size": 8},
-             "engine_options": {"executable": str(tmp_path / "missing-vllm")} if engine == "vllm" else {}}  # fmt: skip
+    study = {
+        "name": "novllm",
+        "model": {"path": str(tiny_model)},
+        "engine": engine,
+        "search_space": {"max_batch_size": 8},
+        "engine_options": {"executable": str(tmp_path / "missing-vllm")} if engine == "vllm" else {},
+    }
     p = tmp_path / "s.yaml"
     p.write_text(yaml.safe_dump(study))
     for cmd in ("trial", "tune"):
-        r = subprocess.run([sys.executable, "-m", "workbench.cli", cmd, str(p)], capture_output=True, text=True,
-                           timeout=scaled(120), cwd=tmp_path)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", cmd, str(p)],
+            capture_output=True,
+            text=True,
+            timeout=scaled(120),
+            cwd=tmp_path,
+        )
         assert r.returncode in (2, 3), (cmd, r.returncode, r.stderr)
         out = r.stdout + r.stderr
         assert "pip install vllm==0.26.0" in out and "Traceback" not in out, out
@@ -357,17 +434,29 @@ def test_a_modelopt_choice_is_built_once_and_served_from_its_checkpoint(tmp_path
     (data / "calib.jsonl").write_text(
         "".join(json.dumps({"text": f"The cat sat on mat {i}. " * 4}) + "\n" for i in range(8))
     )
-    study = {"name": "vq", "model": {"path": str(tiny_model), "dtype": "float32"}, "engine": "vllm",
-             "engine_options": {"calib_dataset": "data/calib.jsonl", "calib_samples": 8, "calib_max_seq_length": 32,
-                                "calib_batch_size": 4, "target_device": "cpu"},
-             "search_space": {"quantization": {"choices": ["none", "fp8", "modelopt_fp8"]}},
-             "workload": {"num_requests": 2, "input_len": 8, "output_len": 2}, "trial": {"device": "cpu"}}  # fmt: skip
+    study = {
+        "name": "vq",
+        "model": {"path": str(tiny_model), "dtype": "float32"},
+        "engine": "vllm",
+        "engine_options": {
+            "calib_dataset": "data/calib.jsonl",
+            "calib_samples": 8,
+            "calib_max_seq_length": 32,
+            "calib_batch_size": 4,
+            "target_device": "cpu",
+        },
+        "search_space": {"quantization": {"choices": ["none", "fp8", "modelopt_fp8"]}},
+        "workload": {"num_requests": 2, "input_len": 8, "output_len": 2},
+        "trial": {"device": "cpu"},
+    }
     p = tmp_path / "studies" / "vq.yaml"
     p.write_text(yaml.safe_dump(study))
     spec = load_spec(p)
     cls = get_engine_class("vllm")
-    plans = {q: TrialPlan.make(spec, q, {"quantization": q}, C.CPU, tmp_path / "cache", tmp_path / q)
-             for q in ("none", "fp8", "modelopt_fp8")}  # fmt: skip
+    plans = {
+        q: TrialPlan.make(spec, q, {"quantization": q}, C.CPU, tmp_path / "cache", tmp_path / q)
+        for q in ("none", "fp8", "modelopt_fp8")
+    }
     assert (
         plans["none"].build_key is None and plans["fp8"].build_key is None
     )  # vLLM quantizes fp8 while loading

@@ -157,8 +157,10 @@ class _InstantRunner:
         from workbench.engines.base import RequestRecord
 
         out, self.pending = self.pending, []
-        return [RequestRecord(id=r.id, input_len=len(r.input_ids), arrival=0.0, token_times=[0.1], finish=0.1)
-                for r in out]  # fmt: skip
+        return [
+            RequestRecord(id=r.id, input_len=len(r.input_ids), arrival=0.0, token_times=[0.1], finish=0.1)
+            for r in out
+        ]
 
 
 def test_drive_stops_issuing_after_the_budget_and_issues_at_least_min_requests():

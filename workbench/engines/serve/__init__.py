@@ -10,5 +10,11 @@ from workbench.engines.serve.openai import OpenAIEngine
 from workbench.engines.serve.transformers_serve import TransformersServeEngine
 from workbench.engines.serve.vendors import SglangEngine, TrtllmServeEngine
 
-__all__ = ["OpenAIEngine", "ServeOptions", "ServerEngine", "SglangEngine", "TransformersServeEngine",
-           "TrtllmServeEngine"]  # fmt: skip
+__all__ = [
+    "OpenAIEngine",
+    "ServeOptions",
+    "ServerEngine",
+    "SglangEngine",
+    "TransformersServeEngine",
+    "TrtllmServeEngine",
+]

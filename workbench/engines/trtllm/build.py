@@ -107,6 +107,12 @@ def _torch_material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
 def modelopt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     """The child's request of a ModelOpt build: model, algorithm, KV dtype and the calibration texts."""
     opts = TrtllmOptions.model_validate(ctx.options)
+    return child_request(ctx, knobs["quantization"], knobs["kv_cache_dtype"], opts)
+
+
+def child_request(ctx: OpenContext, algorithm: str, kv_cache_dtype: str, opts: Any) -> dict[str, Any]:
+    """A ModelOpt build child's request for any engine whose options carry the `calib_*` fields (trtllm,
+    vllm): `algorithm` is a `modelopt_build.ALGORITHMS` name; random weights for `load_format: dummy`."""
     texts = calib.load_texts(calib_source(ctx), opts.calib_samples, opts.calib_text_field)
     return {
         "model_source": ctx.model_source,
@@ -114,8 +120,10 @@ def modelopt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
         "dtype": ctx.model_dtype,
         "device": "cuda" if ctx.device.kind == "cuda" else "cpu",
         "trust_remote_code": ctx.trust_remote_code,
-        "quantization": knobs["quantization"],
-        "kv_cache_dtype": knobs["kv_cache_dtype"],
+        "random_weights": ctx.load_format == "dummy",
+        "tokenizer": ctx.tokenizer,
+        "quantization": algorithm,
+        "kv_cache_dtype": kv_cache_dtype,
         "texts": texts,
         "calib_max_seq_length": opts.calib_max_seq_length,
         "calib_batch_size": opts.calib_batch_size,

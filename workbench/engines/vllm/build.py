@@ -15,18 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import workbench.engines.trtllm.calib as calib
-from workbench.engines.base import Artifact, EngineError, OpenContext
+from workbench.engines.base import Artifact, OpenContext
+from workbench.engines.trtllm.build import calib_key, child_request
 from workbench.engines.vllm.knobs import MODELOPT, VllmOptions
 from workbench.knobs import QUANTIZATION
-
-
-def calib_key(ctx: OpenContext) -> dict[str, Any]:
-    """The calibration data's part of the key (an unusable source keys as its error; the build stops)."""
-    try:
-        return calib.resolve(ctx.options, ctx.study_dir).key()
-    except calib.CalibError as e:
-        return {"unusable": str(e)}
 
 
 def material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
@@ -36,34 +28,22 @@ def material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     if q not in MODELOPT:
         return out
     o = VllmOptions.model_validate(ctx.options)
-    return {**out, "modelopt_algorithm": MODELOPT[q], "calib": calib_key(ctx), "calib_samples": o.calib_samples,
-            "calib_max_seq_length": o.calib_max_seq_length, "calib_batch_size": o.calib_batch_size,
-            "random_weights": ctx.load_format == "dummy", "calib_device": ctx.device.kind}  # fmt: skip
+    return {
+        **out,
+        "modelopt_algorithm": MODELOPT[q],
+        "calib": calib_key(ctx),
+        "calib_samples": o.calib_samples,
+        "calib_max_seq_length": o.calib_max_seq_length,
+        "calib_batch_size": o.calib_batch_size,
+        "random_weights": ctx.load_format == "dummy",
+        "calib_device": ctx.device.kind,
+    }
 
 
 def modelopt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
-    """The build child's request: model, algorithm, KV dtype and the calibration texts."""
-    o = VllmOptions.model_validate(ctx.options)
-    try:
-        texts = calib.load_texts(
-            calib.resolve(ctx.options, ctx.study_dir), o.calib_samples, o.calib_text_field
-        )
-    except calib.CalibError as e:
-        raise EngineError(str(e)) from e
-    return {
-        "model_source": ctx.model_source,
-        "revision": ctx.model_revision,
-        "dtype": ctx.model_dtype,
-        "device": "cuda" if ctx.device.kind == "cuda" else "cpu",
-        "trust_remote_code": ctx.trust_remote_code,
-        "random_weights": ctx.load_format == "dummy",
-        "tokenizer": ctx.tokenizer,
-        "quantization": MODELOPT[knobs[QUANTIZATION]],
-        "kv_cache_dtype": "fp8" if str(knobs.get("kv_cache_dtype", "auto")).startswith("fp8") else "auto",
-        "texts": texts,
-        "calib_max_seq_length": o.calib_max_seq_length,
-        "calib_batch_size": o.calib_batch_size,
-    }
+    """The build child's request (the trtllm build's, with vLLM's options and algorithm names)."""
+    kv = "fp8" if str(knobs.get("kv_cache_dtype", "auto")).startswith("fp8") else "auto"
+    return child_request(ctx, MODELOPT[knobs[QUANTIZATION]], kv, VllmOptions.model_validate(ctx.options))
 
 
 class VllmBuild:

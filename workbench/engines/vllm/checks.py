@@ -26,13 +26,22 @@ def setups_here() -> list[str]:
     """One line per set-up: vLLM in this interpreter, its `vllm` program, and the other routes."""
     v = installed_version()
     if v is None:
-        lines = [f"vLLM is not importable here; the engines are checked against vLLM {RECORDED} (torch 2.11.0, "
-                 "CUDA 13.0): install it into its own venv and set runtime.python (both engines) or "
-                 "engine_options.executable to its `vllm` program (the server)"]  # fmt: skip
+        lines = [
+            f"vLLM is not importable here; the engines are checked against vLLM {RECORDED} (torch 2.11.0, "
+            "CUDA 13.0): install it into its own venv and set runtime.python (both engines) or "
+            "engine_options.executable to its `vllm` program (the server)"
+        ]
     else:
         same = v == RECORDED
-        lines = [f"vLLM {v} is importable here" + ("" if same else f" (the arguments are recorded from vLLM {RECORDED}: "
-                                                                    "a newer release may have renamed some)")]  # fmt: skip
+        lines = [
+            f"vLLM {v} is importable here"
+            + (
+                ""
+                if same
+                else f" (the arguments are recorded from vLLM {RECORDED}: "
+                "a newer release may have renamed some)"
+            )
+        ]
     exe = shutil.which("vllm")
     lines.append(
         f"server program: {exe}" if exe else "no `vllm` program on PATH: set engine_options.executable"

@@ -12,12 +12,13 @@ from typing import Any
 import workbench.engines.vllm.api as api
 from workbench import estimate
 from workbench.engines.base import DeviceInfo, FeasibilityContext
+from workbench.engines.trtllm.modelopt_build import EXPORTED_ALGO as MODELOPT_EXPORTS
 from workbench.engines.vllm.args import MODELOPT_METHOD
 from workbench.engines.vllm.knobs import MODELOPT, WEIGHT_FORMAT
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION
 
-#: what a study's ModelOpt choice writes as quant_algo (engines/trtllm/modelopt_build.EXPORTED_ALGO)
-EXPORTED_ALGO = {"modelopt_fp8": "FP8", "modelopt_nvfp4": "NVFP4", "modelopt_w4a16_awq": "W4A16_AWQ"}
+#: what a study's ModelOpt choice writes as quant_algo in its checkpoint
+EXPORTED_ALGO = {choice: MODELOPT_EXPORTS[algorithm] for choice, algorithm in MODELOPT.items()}
 #: CUDA context, torch.compile and CUDA-graph pools, sampler buffers: below this, no KV cache is left
 RESERVE_BYTES = 3 * 1024**3
 
@@ -34,8 +35,10 @@ def infeasible_reason(knobs: dict[str, Any], device: DeviceInfo, ctx: Feasibilit
 def _device(device: DeviceInfo, options: dict[str, Any]) -> str | None:
     target = options.get("target_device", "cuda")
     if device.kind != target:
-        return (f"vllm built for {target} cannot run on {device.kind}: vLLM 0.26.0's wheel is built for CUDA 13.0 "
-                "and needs an NVIDIA GPU (engine_options.target_device: cpu for a CPU build of vLLM)")  # fmt: skip
+        return (
+            f"vllm built for {target} cannot run on {device.kind}: vLLM 0.26.0's wheel is built for CUDA 13.0 "
+            "and needs an NVIDIA GPU (engine_options.target_device: cpu for a CPU build of vLLM)"
+        )
     return None
 
 
@@ -51,15 +54,19 @@ def _quantization(knobs: dict[str, Any], device: DeviceInfo) -> str | None:
     if q in MODELOPT:
         algos = api.modelopt_algos(method, snap)
         if EXPORTED_ALGO[q] not in algos:
-            return (f"quantization={q}: vLLM {snap['vllm_version']}'s {method!r} loader takes quant_algo "
-                    f"{', '.join(algos) or 'none'}, not {EXPORTED_ALGO[q]} (recorded from its source)")  # fmt: skip
+            return (
+                f"quantization={q}: vLLM {snap['vllm_version']}'s {method!r} loader takes quant_algo "
+                f"{', '.join(algos) or 'none'}, not {EXPORTED_ALGO[q]} (recorded from its source)"
+            )
     need = snap.get("quantization_min_capability", {}).get(method)
     have = device.compute_capability
     if device.kind != "cuda":
         return f"quantization={q} needs a GPU in vLLM {snap['vllm_version']}"
     if need and have and have[0] * 10 + have[1] < int(need):
-        return (f"quantization={q} needs compute capability {int(need) // 10}.{int(need) % 10} in vLLM "
-                f"{snap['vllm_version']} ({method}); {device.name} has {have[0]}.{have[1]}")  # fmt: skip
+        return (
+            f"quantization={q} needs compute capability {int(need) // 10}.{int(need) % 10} in vLLM "
+            f"{snap['vllm_version']} ({method}); {device.name} has {have[0]}.{have[1]}"
+        )
     return None
 
 
@@ -67,8 +74,10 @@ def _scheduler(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | None:
     """The scheduler checks vLLM makes at start (vllm/config/scheduler.py), where both values are known."""
     seqs, tokens = knobs.get(MAX_BATCH_SIZE), knobs.get(MAX_NUM_TOKENS)
     if seqs is not None and tokens is not None and tokens < seqs:
-        return (f"max_num_tokens={tokens} < max_batch_size={seqs}: vLLM requires max_num_batched_tokens >= "
-                "max_num_seqs (every scheduled sequence needs a token of the budget)")  # fmt: skip
+        return (
+            f"max_num_tokens={tokens} < max_batch_size={seqs}: vLLM requires max_num_batched_tokens >= "
+            "max_num_seqs (every scheduled sequence needs a token of the budget)"
+        )
     longest = (ctx.longest_prompt or 0) + (ctx.longest_output or 0)
     max_len = knobs.get("max_model_len")
     if max_len is not None and longest and longest > max_len:
@@ -77,8 +86,10 @@ def _scheduler(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | None:
         text = ctx.model_config.get("text_config") or ctx.model_config
         limit = max_len or int(text.get("max_position_embeddings") or 0)
         if limit and tokens < limit:
-            return (f"enable_chunked_prefill=false needs max_num_tokens >= max_model_len ({limit}): without chunks "
-                    f"vLLM must fit a whole prompt in one step's budget ({tokens})")  # fmt: skip
+            return (
+                f"enable_chunked_prefill=false needs max_num_tokens >= max_model_len ({limit}): without chunks "
+                f"vLLM must fit a whole prompt in one step's budget ({tokens})"
+            )
     return None
 
 
@@ -93,7 +104,9 @@ def _memory(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) 
         return None
     budget = float(fraction) * device.total_memory_bytes
     if weights + RESERVE_BYTES > budget:
-        return (f"kv_cache_fraction={fraction} (gpu_memory_utilization) gives vLLM {budget / 1e9:.1f} GB of "
-                f"{device.total_memory_bytes / 1e9:.1f} GB, less than the weights ({weights / 1e9:.1f} GB, "
-                f"estimated) and {RESERVE_BYTES / 1e9:.1f} GB for its buffers: no KV cache would be left")  # fmt: skip
+        return (
+            f"kv_cache_fraction={fraction} (gpu_memory_utilization) gives vLLM {budget / 1e9:.1f} GB of "
+            f"{device.total_memory_bytes / 1e9:.1f} GB, less than the weights ({weights / 1e9:.1f} GB, "
+            f"estimated) and {RESERVE_BYTES / 1e9:.1f} GB for its buffers: no KV cache would be left"
+        )
     return None

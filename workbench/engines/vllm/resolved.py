@@ -15,12 +15,21 @@ import re
 from pathlib import Path
 from typing import Any
 
+from workbench import estimate
+from workbench.engines.vllm.knobs import WEIGHT_FORMAT
+
 _INFO = re.compile(r"^vllm:cache_config_info\{(.*)\}\s+\S+", re.M)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 #: CacheConfig labels worth recording, as result keys
-CACHE_LABELS = {"block_size": int, "num_gpu_blocks": int, "kv_cache_size_tokens": int,
-                "kv_cache_max_concurrency": float, "gpu_memory_utilization": float, "cache_dtype": str,
-                "enable_prefix_caching": str}  # fmt: skip
+CACHE_LABELS = {
+    "block_size": int,
+    "num_gpu_blocks": int,
+    "kv_cache_size_tokens": int,
+    "kv_cache_max_concurrency": float,
+    "gpu_memory_utilization": float,
+    "cache_dtype": str,
+    "enable_prefix_caching": str,
+}
 #: startup-log lines of vLLM 0.26.0 (vllm/v1/core/kv_cache_utils.py, vllm/config/scheduler.py)
 LOG_PATTERNS = {
     "kv_cache_tokens": re.compile(r"GPU KV cache size: ([\d,]+) tokens"),
@@ -117,8 +126,6 @@ def from_config(cfg: Any) -> dict[str, Any]:
 
 def kv_bytes_per_token(model_source: str, kv_cache_dtype: str | None) -> int | None:
     """Bytes one token of KV cache takes over all layers (config.json; 1 byte a value for fp8)."""
-    from workbench import estimate
-
     try:
         cfg = estimate.read_config(model_source)
         return estimate.kv_bytes_per_token(cfg, 1.0 if str(kv_cache_dtype or "").startswith("fp8") else 2.0)
@@ -129,9 +136,6 @@ def kv_bytes_per_token(model_source: str, kv_cache_dtype: str | None) -> int | N
 def weights_bytes(model_source: str, quantization: str | None) -> int | None:
     """The weights' size at their quantized format, an ESTIMATE from config.json (vLLM exposes no
     structured figure; its log's "Model loading took" line is per worker): `weights_bytes_source`."""
-    from workbench import estimate
-    from workbench.engines.vllm.knobs import WEIGHT_FORMAT
-
     try:
         return estimate.weight_bytes(
             estimate.read_config(model_source), WEIGHT_FORMAT[quantization or "none"]
@@ -142,7 +146,5 @@ def weights_bytes(model_source: str, quantization: str | None) -> int | None:
 
 def model_dtype(model_source: str) -> str | None:
     """The checkpoint's own dtype (config.json), which `--dtype auto` serves."""
-    from workbench import estimate
-
     cfg = estimate.read_config(model_source)
     return cfg.get("torch_dtype") or cfg.get("dtype") or (cfg.get("text_config") or {}).get("torch_dtype")

@@ -27,8 +27,12 @@ from workbench.engines.vllm.resolved import from_config, kv_bytes_per_token, wei
 
 def sampling_kwargs(req: Request, api: Any) -> dict[str, Any]:
     """SamplingParams of one request: greedy, exact length when `ignore_eos`, deltas streamed."""
-    out: dict[str, Any] = {"max_tokens": req.max_new_tokens, "temperature": 0.0,
-                           "output_kind": api.RequestOutputKind.DELTA, "detokenize": bool(req.stop)}  # fmt: skip
+    out: dict[str, Any] = {
+        "max_tokens": req.max_new_tokens,
+        "temperature": 0.0,
+        "output_kind": api.RequestOutputKind.DELTA,
+        "detokenize": bool(req.stop),
+    }
     if req.ignore_eos:
         out.update(ignore_eos=True, min_tokens=req.max_new_tokens)
     if req.stop:
@@ -116,9 +120,12 @@ class VllmRunner(Runner):
 
     def stats(self) -> RunnerStats:
         cfg = self.resolved_config
-        return RunnerStats(weights_bytes=cfg.get("weights_bytes"), kv_cache_tokens=cfg.get("kv_cache_tokens"),
-                           kv_bytes_per_token=cfg.get("kv_bytes_per_token"),
-                           dtype=str(self.engine.vllm_config.model_config.dtype).removeprefix("torch."))  # fmt: skip
+        return RunnerStats(
+            weights_bytes=cfg.get("weights_bytes"),
+            kv_cache_tokens=cfg.get("kv_cache_tokens"),
+            kv_bytes_per_token=cfg.get("kv_bytes_per_token"),
+            dtype=str(self.engine.vllm_config.model_config.dtype).removeprefix("torch."),
+        )
 
     def close(self) -> None:
         try:

@@ -101,8 +101,10 @@ class VllmServeEngine(VllmDeclarations, ServerEngine):
         if {**cls.default_knobs(), **knobs}.get("quantization") in MODELOPT:
             script = out / "serve.sh"
             text = script.read_text().replace(f" {shlex.quote(ctx.model_source)} ", ' "$CHECKPOINT" ', 1)
-            need = ('CHECKPOINT="${CHECKPOINT:?set CHECKPOINT to the ModelOpt checkpoint this trial built: '
-                    '<build.artifact_path of its result.json>/checkpoint}"\n')  # fmt: skip
+            need = (
+                'CHECKPOINT="${CHECKPOINT:?set CHECKPOINT to the ModelOpt checkpoint this trial built: '
+                '<build.artifact_path of its result.json>/checkpoint}"\n'
+            )
             script.write_text(text.replace("exec ", need + "exec ", 1))
         return files
 

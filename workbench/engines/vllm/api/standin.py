@@ -38,13 +38,21 @@ def _defaults(snap: dict[str, Any], usage: str) -> dict[str, Any]:
 def _check_call(snap: dict[str, Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Refuse a call whose arguments do not bind to the recorded signature of `name`."""
     params = [p for p in snap["classes"][name]["params"] if p["name"] != "self"]
-    kinds = {"POSITIONAL_OR_KEYWORD": inspect.Parameter.POSITIONAL_OR_KEYWORD,
-             "KEYWORD_ONLY": inspect.Parameter.KEYWORD_ONLY, "VAR_KEYWORD": inspect.Parameter.VAR_KEYWORD,
-             "VAR_POSITIONAL": inspect.Parameter.VAR_POSITIONAL, "POSITIONAL_ONLY": inspect.Parameter.POSITIONAL_ONLY}  # fmt: skip
-    sig = inspect.Signature([
-        inspect.Parameter(p["name"], kinds[p["kind"]], **({"default": p["default"]} if "default" in p else {}))
-        for p in params
-    ])  # fmt: skip
+    kinds = {
+        "POSITIONAL_OR_KEYWORD": inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        "KEYWORD_ONLY": inspect.Parameter.KEYWORD_ONLY,
+        "VAR_KEYWORD": inspect.Parameter.VAR_KEYWORD,
+        "VAR_POSITIONAL": inspect.Parameter.VAR_POSITIONAL,
+        "POSITIONAL_ONLY": inspect.Parameter.POSITIONAL_ONLY,
+    }
+    sig = inspect.Signature(
+        [
+            inspect.Parameter(
+                p["name"], kinds[p["kind"]], **({"default": p["default"]} if "default" in p else {})
+            )
+            for p in params
+        ]
+    )
     try:
         sig.bind(*args, **kwargs)
     except TypeError as e:
@@ -108,12 +116,23 @@ def _vllm_config(snap: dict[str, Any], a: dict[str, Any], usage: str, num_gpu_bl
     prefix = (
         d["enable_prefix_caching"] if a.get("enable_prefix_caching") is None else a["enable_prefix_caching"]
     )
-    cache = _record(snap, "CacheConfig", block_size=block, num_gpu_blocks=num_gpu_blocks,
-                    kv_cache_size_tokens=num_gpu_blocks * block, kv_cache_max_concurrency=num_gpu_blocks * block / max_len,
-                    gpu_memory_utilization=a["gpu_memory_utilization"], cache_dtype=a["kv_cache_dtype"],
-                    enable_prefix_caching=prefix)  # fmt: skip
-    sched = _record(snap, "SchedulerConfig", max_num_seqs=a.get("max_num_seqs") or d["max_num_seqs"],
-                    max_num_batched_tokens=a.get("max_num_batched_tokens") or d["max_num_batched_tokens"])  # fmt: skip
+    cache = _record(
+        snap,
+        "CacheConfig",
+        block_size=block,
+        num_gpu_blocks=num_gpu_blocks,
+        kv_cache_size_tokens=num_gpu_blocks * block,
+        kv_cache_max_concurrency=num_gpu_blocks * block / max_len,
+        gpu_memory_utilization=a["gpu_memory_utilization"],
+        cache_dtype=a["kv_cache_dtype"],
+        enable_prefix_caching=prefix,
+    )
+    sched = _record(
+        snap,
+        "SchedulerConfig",
+        max_num_seqs=a.get("max_num_seqs") or d["max_num_seqs"],
+        max_num_batched_tokens=a.get("max_num_batched_tokens") or d["max_num_batched_tokens"],
+    )
     model = _record(snap, "ModelConfig", max_model_len=max_len, dtype=a.get("dtype") or "bfloat16")
     return _record(snap, "VllmConfig", cache_config=cache, scheduler_config=sched, model_config=model)
 
@@ -136,8 +155,16 @@ def _outputs(snap: dict[str, Any], sp: Any, prompt: dict[str, Any], request_id: 
             token_ids=ids,
             finish_reason="length" if done else None,
         )
-        out.append(_record(snap, "RequestOutput", request_id=request_id, prompt_token_ids=prompt["prompt_token_ids"],
-                           outputs=[comp], finished=done))  # fmt: skip
+        out.append(
+            _record(
+                snap,
+                "RequestOutput",
+                request_id=request_id,
+                prompt_token_ids=prompt["prompt_token_ids"],
+                outputs=[comp],
+                finished=done,
+            )
+        )
     return out
 
 
@@ -221,9 +248,14 @@ def serve_main(argv: list[str] | None = None) -> int:
     seqs = int(_option(argv, "--max-num-seqs", d["max_num_seqs"]))
     tokens = int(_option(argv, "--max-num-batched-tokens", d["max_num_batched_tokens"]))
     kv_tokens = NUM_GPU_BLOCKS * block
-    info = {"block_size": block, "num_gpu_blocks": NUM_GPU_BLOCKS, "kv_cache_size_tokens": kv_tokens,
-            "gpu_memory_utilization": _option(argv, "--gpu-memory-utilization", 0.92),
-            "cache_dtype": _option(argv, "--kv-cache-dtype", "auto"), "kv_cache_max_concurrency": kv_tokens / max_len}  # fmt: skip
+    info = {
+        "block_size": block,
+        "num_gpu_blocks": NUM_GPU_BLOCKS,
+        "kv_cache_size_tokens": kv_tokens,
+        "gpu_memory_utilization": _option(argv, "--gpu-memory-utilization", 0.92),
+        "cache_dtype": _option(argv, "--kv-cache-dtype", "auto"),
+        "kv_cache_max_concurrency": kv_tokens / max_len,
+    }
     print(f"non-default args: {argv[2:]}", flush=True)
     print(f"Chunked prefill is enabled with max_num_batched_tokens={tokens}.", flush=True)
     print(f"GPU KV cache size: {kv_tokens:,} tokens", flush=True)
@@ -260,8 +292,13 @@ def _serve(argv: list[str], snap: dict[str, Any], info: dict[str, Any], sched: d
     app.router.add_get("/v1/models", models)
     if os.environ.get("VLLM_SERVER_DEV_MODE") == "1":  # as vLLM: the dev routes only in dev mode
         app.router.add_get("/server_info", server_info)
-    web.run_app(app, host=str(_option(argv, "--host", "127.0.0.1")), port=int(_option(argv, "--port", 8000)),
-                print=None, access_log=None)  # fmt: skip
+    web.run_app(
+        app,
+        host=str(_option(argv, "--host", "127.0.0.1")),
+        port=int(_option(argv, "--port", 8000)),
+        print=None,
+        access_log=None,
+    )
     return 0
 
 
