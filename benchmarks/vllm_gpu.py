@@ -9,6 +9,16 @@
   confirm  the study's best and vLLM's defaults as single `vllm` trials, alternated (d, b, d, b), then the
            defaults once more in-process (`vllm-inprocess`): best/defaults and server/in-process, one call.
   ceiling  our streaming client against the trivial server on this host (benchmarks/client_ceiling.py).
+  paths    the same knobs (KNOBS) and sweep (PATH_SWEEP) through `vllm-inprocess`, then the `vllm` server
+           with GSM8K (the committed 64-question sample, lm-eval local-completions): the HTTP path's cost,
+           and GSM8K questions per second through the server.
+  modelopt ModelOpt FP8 and NVFP4 checkpoints of the random-weight shape, built by the trial's build step
+           and served by `vllm` (eager, to spend the minutes on whether and how fast each serves).
+  hf       transformers' continuous batching (`hf`) at the same knobs, sweep and GSM8K sample: the
+           vLLM-against-transformers table, from the same call as `paths`.
+
+`--phases compare,paths,modelopt,hf --deadline 1300` runs the lot as one background job across
+consecutive device calls (benchmarks/vllm_gpu_session.md); summary.json is rewritten after every run.
 
     python3 benchmarks/vllm_gpu.py --out $OUT --phases compare --deadline 560
     python3 benchmarks/vllm_gpu.py --out $OUT --phases study --deadline 560
@@ -38,9 +48,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHAPE = ROOT / "studies" / "shapes" / "llama-3.1-8b"
 TOKENIZER = Path("/tmp/llama-3.1-8b-tokenizer")
 SITE = Path("/tmp/site")
+#: Llama-3.1-8B's shape with random bf16 weights saved as a checkpoint (made once on the GPU)
+RANDOM = Path("/tmp/random-llama-3.1-8b")
 VLLM = SITE / "bin" / "vllm"
 #: requests per run at each concurrency, so a run lasts >= ~20 s at the throughputs measured before
-RUN_REQUESTS = {1: 32, 64: 1408, 256: 3072}
+RUN_REQUESTS = {1: 26, 64: 1408, 256: 2304}
+#: the knobs every server-and-engine comparison of this file runs at (the compare server's flags too)
+KNOBS = {"max_batch_size": 256, "max_num_tokens": 8192, "kv_cache_fraction": 0.9, "max_model_len": 4096}
+KNOB_FLAGS = ["--max-num-seqs", "256", "--max-num-batched-tokens", "8192", "--gpu-memory-utilization", "0.9"]
+#: one workload for in-process, server and hf: each point issues for 20 s, then drains
+PATH_SWEEP = {"concurrency": [1, 64, 256], "duration_s": 20, "min_requests": 8}
+GSM8K = {"data_path": str(ROOT / "tests" / "fixtures" / "gsm8k"), "limit": 64, "reuse": "never"}
 SLO = {"ttft_ms_p95": 200, "tpot_ms_p95": 50}
 SWEEP = {"concurrency": [8, 16, 32, 64, 128, 256], "requests_per_load": 4}
 SPACE = {
@@ -50,6 +68,16 @@ SPACE = {
     "quantization": {"choices": ["none", "fp8"]},
     "max_model_len": 4096,
 }
+
+
+def machine_facts() -> dict[str, Any]:
+    """The GPU and the date, so the numbers say where they come from."""
+    q = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+    )
+    return {"gpu": q.stdout.strip(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count()}
 
 
 def env() -> dict[str, str]:
@@ -67,11 +95,14 @@ def env() -> dict[str, str]:
 def study(
     name: str, engine: str, space: dict[str, Any], workload: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
+    """A one-trial study on the shape: random weights made at load (`dummy`), or with `accuracy` (which
+    refuses `dummy`) the random checkpoint saved on disk (RANDOM), so GSM8K's mechanics run on them."""
+    on_disk = "accuracy" in extra
     return {
         "name": name,
         "model": {
-            "path": str(SHAPE),
-            "load_format": "dummy",
+            "path": str(RANDOM if on_disk else SHAPE),
+            "load_format": "auto" if on_disk else "dummy",
             "dtype": "bfloat16",
             "tokenizer": str(TOKENIZER),
         },
@@ -135,6 +166,7 @@ def start_server(log: Path) -> subprocess.Popen[bytes]:
         "4096",
         "--seed",
         "0",
+        *KNOB_FLAGS,
     ]
     proc = subprocess.Popen(
         cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env(), start_new_session=True
@@ -233,6 +265,7 @@ def compare_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
                     got = fn(base / f"{label}-r{rep}-c{conc}", conc, n, min(left, 120))
                     rows.append({"rep": rep, "concurrency": conc, "tool": label, **(got or {"failed": True})})
                     print(json.dumps(rows[-1]), flush=True)
+                    args.save("compare", summarize_compare(rows))
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=60)
@@ -396,7 +429,148 @@ def ceiling_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
     return {"log": (out / "log.txt").read_text()[-3000:]}
 
 
-PHASES = {"compare": compare_phase, "study": study_phase, "confirm": confirm_phase, "ceiling": ceiling_phase}
+# -------------------------------------------------------------------- paths, modelopt, hf (one call)
+def brief(label: str, engine: str, res: dict[str, Any] | None) -> dict[str, Any]:
+    """The row a comparison needs from a trial's result.json."""
+    res = res or {}
+    m = res.get("metrics") or {}
+    timings = res.get("timings_s") or {}
+    n = m.get("gsm8k_n")
+    acc_s = timings.get("accuracy")
+    return {
+        "label": label,
+        "engine": engine,
+        "status": res.get("status"),
+        "failure": (res.get("failure") or res.get("error") or None),
+        "timings_s": timings,
+        "gsm8k_n": n,
+        "gsm8k_questions_per_s": n / acc_s if n and acc_s else None,
+        **{
+            k: m.get(k)
+            for k in ("output_tok_s", "kv_cache_tokens", "gsm8k_score", "build_s", "peak_memory_gb")
+        },
+        "points": [
+            {
+                k: p.get(k)
+                for k in (
+                    "load",
+                    "num_requests",
+                    "output_tok_s",
+                    "ttft_ms_p50",
+                    "tpot_ms_p50",
+                    "ttft_ms_p95",
+                    "tpot_ms_p95",
+                    "duration_s",
+                )
+            }
+            for p in (res.get("bench") or {}).get("sweep", {}).get("points", [])
+        ],
+        "engine_config": {
+            k: v
+            for k, v in (res.get("engine_config") or {}).items()
+            if re.match(
+                r"(server\.)?(kv_cache_tokens|num_gpu_blocks|block_size|max_num_seqs|max_num_batched_tokens|"
+                r"max_model_len|auto_knobs|ready_s|load_s|quantization|checkpoint|quant)",
+                k,
+            )
+        },
+    }
+
+
+def run_plan(
+    args: argparse.Namespace,
+    until: float,
+    phase: str,
+    plan: list[tuple[str, str, dict[str, Any], dict[str, Any]]],
+) -> dict[str, Any]:
+    """Trials one after another while the deadline allows, each row saved as soon as it exists."""
+    rows: list[dict[str, Any]] = []
+    for i, (label, engine, space, extra) in enumerate(plan):
+        left = until - time.monotonic()
+        if left < 100:
+            rows.append({"label": label, "engine": engine, "skipped": f"{left:.0f} s left"})
+            continue
+        work = {"num_requests": 8, "sweep": extra.pop("sweep", PATH_SWEEP)}
+        options = extra.pop("options", {})
+        spec = study(f"{phase}-{label}", engine, space, work, slo=SLO, **extra)
+        spec["engine_options"].update(options)
+        res = trial(args.out / f"{phase}-{i}-{label}", spec, min(left, 400))
+        rows.append(brief(label, engine, res))
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "engine_config"}), flush=True)
+        args.save(phase, {"rows": rows})
+    return {"rows": rows}
+
+
+def random_checkpoint() -> float:
+    """Save the shape with random bf16 weights (made on the GPU, in a child so its memory is freed)."""
+    if (RANDOM / "config.json").exists():
+        return 0.0
+    code = """
+import sys, torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+cfg = AutoConfig.from_pretrained(sys.argv[1])
+torch.manual_seed(0)
+with torch.device("cuda"):
+    m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+m.save_pretrained(sys.argv[3])
+AutoTokenizer.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3])
+"""
+    t0 = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-c", code, str(SHAPE), str(TOKENIZER), str(RANDOM)], check=True, env=env()
+    )
+    return time.monotonic() - t0
+
+
+def paths_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    print(f"random checkpoint: {random_checkpoint():.0f} s", flush=True)
+    return run_plan(
+        args,
+        until,
+        "paths",
+        [
+            ("inprocess", "vllm-inprocess", dict(KNOBS), {}),
+            ("server", "vllm", dict(KNOBS), {"accuracy": dict(GSM8K)}),
+        ],
+    )
+
+
+def modelopt_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    one = {
+        "sweep": {"concurrency": [64], "duration_s": 20, "min_requests": 8},
+        # the committed GSM8K sample's questions as calibration text (the weights are random anyway)
+        "options": {
+            "calib_dataset": str(ROOT / "tests" / "fixtures" / "gsm8k" / "train.jsonl"),
+            "calib_text_field": "question",
+            "calib_samples": 32,
+        },
+    }
+    return run_plan(
+        args,
+        until,
+        "modelopt",
+        [
+            (q, "vllm", {**KNOBS, "quantization": q, "enforce_eager": True}, dict(one))
+            for q in ("modelopt_fp8", "modelopt_nvfp4")
+        ],
+    )
+
+
+def hf_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    random_checkpoint()
+    hf = {k: v for k, v in KNOBS.items() if k != "max_model_len"}
+    return run_plan(args, until, "hf", [("hf", "hf", hf, {"accuracy": dict(GSM8K)})])
+
+
+PHASES = {
+    "compare": compare_phase,
+    "study": study_phase,
+    "confirm": confirm_phase,
+    "ceiling": ceiling_phase,
+    "paths": paths_phase,
+    "modelopt": modelopt_phase,
+    "hf": hf_phase,
+}
 
 
 def main() -> None:
@@ -405,6 +579,7 @@ def main() -> None:
     ap.add_argument("--phases", default="compare")
     ap.add_argument("--deadline", type=float, default=560, help="seconds from start for all phases")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--compare-s", type=float, default=1e9, help="the most seconds the compare phase takes")
     ap.add_argument("--n-trials", type=int, default=4)
     ap.add_argument("--study-db", type=Path, default=Path("/tmp/vllm-study.db"))
     args = ap.parse_args()
@@ -418,9 +593,17 @@ def main() -> None:
         )
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    for name in args.phases.split(","):
-        summary[name] = PHASES[name](args, until)
+    summary.setdefault("machine", machine_facts())
+
+    def save(name: str, value: dict[str, Any]) -> None:
+        summary[name] = value
         summary_path.write_text(json.dumps(summary, indent=2, default=str))
+
+    args.save = save
+    for name in args.phases.split(","):
+        cap = until if name != "compare" else min(until, time.monotonic() + args.compare_s)
+        save(name, PHASES[name](args, cap))
+    (args.out / "done").write_text("done")
     print(
         json.dumps(
             {k: v.get("median_ratio", v.get("best", v.get("rows"))) for k, v in summary.items()},
