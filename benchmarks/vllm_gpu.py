@@ -238,7 +238,8 @@ def ours(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
     spec = study(
         "compare-ours",
         "openai",
-        {},
+        # a study needs one knob; the openai engine passes none to the server (the server's are KNOB_FLAGS)
+        {"max_batch_size": KNOBS["max_batch_size"]},
         {"num_requests": n, "arrival": {"mode": "concurrency", "concurrency": conc}},
     )
     spec["engine_options"] = {"url": "http://127.0.0.1:8011", "request_timeout_s": 300}
