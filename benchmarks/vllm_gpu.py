@@ -18,7 +18,7 @@
            vLLM-against-transformers table, from the same call as `paths`.
 
 `--phases compare,paths,modelopt,hf --deadline 1300` runs the lot as one background job across
-consecutive device calls (benchmarks/vllm_gpu_session.md); summary.json is rewritten after every run.
+consecutive device calls (benchmarks/gpu_session.sh); summary.json is rewritten after every run.
 
     python3 benchmarks/vllm_gpu.py --out $OUT --phases compare --deadline 560
     python3 benchmarks/vllm_gpu.py --out $OUT --phases study --deadline 560
