@@ -12,6 +12,7 @@
   paths    the same knobs (KNOBS) and sweep (PATH_SWEEP) through `vllm-inprocess`, then the `vllm` server
            with GSM8K (the committed 64-question sample, lm-eval local-completions): the HTTP path's cost,
            and GSM8K questions per second through the server.
+  server   the paths phase's server trial alone (when the in-process side is already measured).
   modelopt ModelOpt FP8 and NVFP4 checkpoints of the random-weight shape, built by the trial's build step
            and served by `vllm` (eager, to spend the minutes on whether and how fast each serves).
   hf       transformers' continuous batching (`hf`) at the same knobs, sweep and GSM8K sample: the
@@ -523,17 +524,20 @@ AutoTokenizer.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3])
     return time.monotonic() - t0
 
 
-def paths_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+def paths_phase(
+    args: argparse.Namespace, until: float, ways: tuple[str, ...] = ("inprocess", "server")
+) -> dict[str, Any]:
     print(f"random checkpoint: {random_checkpoint():.0f} s", flush=True)
-    return run_plan(
-        args,
-        until,
-        "paths",
-        [
-            ("inprocess", "vllm-inprocess", dict(KNOBS), {}),
-            ("server", "vllm", dict(KNOBS), {"accuracy": dict(GSM8K)}),
-        ],
-    )
+    plan = {
+        "inprocess": ("inprocess", "vllm-inprocess", dict(KNOBS), {}),
+        "server": ("server", "vllm", dict(KNOBS), {"accuracy": dict(GSM8K)}),
+    }
+    return run_plan(args, until, "paths", [plan[w] for w in ways])
+
+
+def server_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
+    """The paths phase's server trial alone (GSM8K through the server), when in-process is measured."""
+    return paths_phase(args, until, ("server",))
 
 
 def modelopt_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
@@ -569,6 +573,7 @@ PHASES = {
     "confirm": confirm_phase,
     "ceiling": ceiling_phase,
     "paths": paths_phase,
+    "server": server_phase,
     "modelopt": modelopt_phase,
     "hf": hf_phase,
 }
