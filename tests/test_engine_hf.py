@@ -122,6 +122,24 @@ def test_quantized_build_is_smaller_and_reloads(tiny_model, tmp_path):
         runner.close()
 
 
+def test_without_torchao_unquantized_runs_and_a_quantized_build_says_what_to_install(
+    tiny_model, tmp_path, monkeypatch
+):
+    """torchao is needed by a quantized build only (the H200 run of 2026-12-03 stopped on it at none)."""
+    import importlib.util
+
+    from workbench.types import EngineNotInstalled
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "torchao" else real(n, *a))
+    assert HFEngine.check_available() is None
+    knobs = {**HFEngine.default_knobs(), "quantization": "int8"}
+    build, _ = split_knobs(HFEngine.knobs, knobs)
+    with pytest.raises(EngineNotInstalled, match=r"quantization int8 of the hf engine needs torchao.*\[hf\]"):
+        HFEngine().build(_plan(tiny_model, knobs).open_context(), build, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
     from safetensors.torch import load_file
 

@@ -26,6 +26,7 @@ from typing import Any
 from workbench.engines.base import Artifact, DeviceInfo, Engine, FeasibilityContext, OpenContext, Runner
 from workbench.engines.hf.quantize import QUANTIZATIONS, torch_dtype, torchao_config
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
+from workbench.types import EngineNotInstalled
 
 _KNOBS = [
     KnobDef(MAX_BATCH_SIZE, "int", False, None, "most requests scheduled in one step (null: auto)", low=1),
@@ -80,8 +81,13 @@ _KNOBS = [
 ]
 
 INSTALL_HINT = (
-    "the hf engine needs torch, transformers (>= 5, continuous batching) and torchao, which are not all "
+    "the hf engine needs torch and transformers (>= 5, continuous batching), which are not both "
     "installed in this environment: install them with `pip install -e '.[hf]'` (docs/install.md)"
+)
+#: torchao is needed only by a quantized build; an unquantized trial runs without it
+TORCHAO_HINT = (
+    "quantization {q} of the hf engine needs torchao, which is not installed in this environment: "
+    "install it with `pip install -e '.[hf]'` (docs/install.md)"
 )
 
 
@@ -120,7 +126,7 @@ class HFEngine(Engine):
 
     @classmethod
     def check_available(cls) -> str | None:
-        missing = [m for m in ("torch", "transformers", "torchao") if importlib.util.find_spec(m) is None]
+        missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
         return f"{INSTALL_HINT} (missing: {', '.join(missing)})" if missing else None
 
     @classmethod
@@ -148,6 +154,8 @@ class HFEngine(Engine):
         from transformers import AutoModelForCausalLM, AutoTokenizer, TorchAoConfig
 
         q = build_knobs[QUANTIZATION]
+        if importlib.util.find_spec("torchao") is None:
+            raise EngineNotInstalled(TORCHAO_HINT.format(q=q))
         t0 = time.perf_counter()
         if ctx.load_format == "dummy":
             # random weights are made and quantized on the device when the engine opens: nothing to save
