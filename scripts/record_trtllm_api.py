@@ -144,6 +144,15 @@ def record_click(cmd: Any) -> dict[str, Any]:
     return out
 
 
+def serve_command(main: Any) -> Any:
+    """The click command holding trtllm-serve's options.
+
+    `tensorrt_llm.commands.serve.main` is a `DefaultGroup` without options of its own; `trtllm-serve MODEL`
+    resolves to its `serve` subcommand, where the options live (serve.py's DefaultGroup.resolve_command)."""
+    commands = getattr(main, "commands", None) or {}
+    return commands.get("serve", main)
+
+
 def report_keys() -> dict[str, list[str]]:
     """The literal keys of get_statistics_dict's dicts, by top-level block (read from the installed source)."""
     mod = importlib.import_module("tensorrt_llm.bench.dataclasses.reporting")
@@ -222,7 +231,7 @@ def record(old: dict[str, Any]) -> dict[str, Any]:
     try:
         from tensorrt_llm.commands.serve import main as serve
 
-        snap["cli"]["trtllm-serve"] = {"options": record_click(serve), "subcommands": {}}
+        snap["cli"]["trtllm-serve"] = {"options": record_click(serve_command(serve)), "subcommands": {}}
     except ImportError:
         snap["cli"]["trtllm-serve"] = old["cli"]["trtllm-serve"]
     snap["report"] = {

@@ -48,7 +48,7 @@ def study(tmp_path: Path, tiny_model: Path, **options) -> Path:
             "calib_batch_size": 4,
             **options,
         },  # fmt: skip
-        "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq", "int8_sq_per_channel"]}},
+        "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq"]}},
         "workload": {"num_requests": 4, "input_len": 16, "output_len": 4},
         "trial": {"device": "cpu"},
     }
@@ -98,7 +98,6 @@ def bf16_bytes(tiny_model: Path) -> int:
     [
         ("fp8", "fp8", "FP8"),
         ("w4a16_awq", "auto", "W4A16_AWQ"),
-        ("int8_sq_per_channel", "auto", "W8A8_SQ_PER_CHANNEL"),
     ],
 )
 def test_modelopt_builds_a_checkpoint_tensorrt_llm_reads(tmp_path, tiny_model, q, kv, algo):

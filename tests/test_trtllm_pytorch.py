@@ -113,9 +113,27 @@ def test_every_pytorch_translation_of_the_knob_space_conforms():
         assert not check_cli("throughput", TT.bench_throughput_flags(k, {}), snap), k
         assert not check_cli("", TT.serve_flags(k, {}), snap, tool="trtllm-serve"), k
         n += 1
-    assert n == 6 * 2 * 2 * 5 * 2 * 2 * 2**5
+    assert n == 5 * 2 * 2 * 5 * 2 * 2 * 2**5  # 5 loadable quantizations (int8_sq_per_channel is refused)
     with pytest.raises(TypeError, match="no argument"):
         api.CudaGraphConfig(padding=True)  # the stand-ins reject what 1.2.1 does not have
+
+
+def test_defect_pytorch_trials_ask_for_iteration_stats_and_label_device_wide_memory():
+    """The audit: without enable_iter_perf_stats the PyExecutor's get_stats() is empty, so the KV pool
+    was never recorded; its gpuMemUsage is total - free of the device, not the executor's own."""
+    from workbench.engines.trtllm.runner import TorchRunner, TrtllmRunner, kv_stats
+
+    snap = torch_snapshot()
+    for k in torch_space():
+        a = TT.llm_args(k, {}, "bfloat16", "auto")
+        assert a["enable_iter_perf_stats"] is True
+        assert TT.serve_options(k, {}, "auto", "auto")["enable_iter_perf_stats"] is True
+        assert not check_kwargs("TorchLlmArgs", a, snap)
+        break
+    entry = '{"kvCacheStats": {"maxNumBlocks": 10, "tokensPerBlock": 32}, "gpuMemUsage": 7}'
+    torch_side = kv_stats([entry], TorchRunner.GPU_MEM_KEY)
+    assert torch_side == {"kv_cache_tokens": 320, "kv_cache_hit_rate": None, "device_gpu_mem_used_bytes": 7}
+    assert kv_stats([entry], TrtllmRunner.GPU_MEM_KEY)["executor_gpu_mem_bytes"] == 7
 
 
 def test_pytorch_backend_needs_a_build_only_for_a_quantized_choice_it_must_make():
@@ -145,6 +163,10 @@ def test_pytorch_feasibility():
         and r(knobs(quantization="nvfp4"), B200, ctx()) is None
     )
     assert "TensorRT-backend choice" in r(knobs(quantization="kv_int8"), H200, ctx())
+    # the audit's first defect: W8A8 SmoothQuant does not load on the 1.2.1 PyTorch backend (refused
+    # before ModelOpt builds anything); the TensorRT-backend engine keeps it
+    assert "unsupported quant mode" in r(knobs(quantization="int8_sq_per_channel"), H200, ctx())
+    assert F.infeasible_reason(knobs(quantization="int8_sq_per_channel"), H200, ctx(options=TRT), TRT) is None
     assert "TensorRT-backend knob" in r(knobs(engine_max_batch_size=64), H200, ctx())
     assert "PyTorch-backend knob" in r(knobs(cuda_graphs=False), H200, ctx(options=TRT))
     assert "cuda_graph_max_batch_size=256" in r(
@@ -384,3 +406,31 @@ def test_the_worked_examples_validate_with_their_calibration_folder(tmp_path, na
     if backend == "pytorch":
         assert set(spec.search_space["quantization"].choices) == {"none", "fp8", "w4a16_awq"}
         assert "kv_cache_dtype" in spec.search_space and "cuda_graph_padding" in spec.search_space
+
+
+def test_defect_the_recorder_reads_trtllm_serve_options_from_its_serve_subcommand():
+    """The audit: `commands.serve.main` is a group with no options; they live on main.commands["serve"]."""
+    import importlib.util
+
+    import click
+
+    spec = importlib.util.spec_from_file_location(
+        "record_trtllm_api", Path(__file__).resolve().parent.parent / "scripts" / "record_trtllm_api.py"
+    )
+    rec = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rec)
+
+    @click.group()
+    def main() -> None: ...
+
+    @main.command("serve")
+    @click.argument("model")
+    @click.option("--config", "--extra_llm_api_options", type=str, default=None)
+    @click.option("--max_batch_size", type=int, default=2048)
+    def serve(model: str, config: str | None, max_batch_size: int) -> None: ...
+
+    assert rec.record_click(main) == {}  # what the recorder wrote before: an empty option set
+    got = rec.record_click(rec.serve_command(main))
+    assert set(got) == {"--config", "--extra_llm_api_options", "--max_batch_size"}
+    assert got["--max_batch_size"] == {"type": "int", "default": 2048}
+    assert rec.serve_command(serve) is serve  # a plain command is its own holder

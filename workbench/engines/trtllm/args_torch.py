@@ -63,6 +63,11 @@ def llm_args(
         "cuda_graph_config": cuda_graph_config(knobs),
         "disable_overlap_scheduler": not bool(knobs["overlap_scheduler"]),
         "attn_backend": str(knobs["attn_backend"]),
+        # the PyExecutor builds iteration stats only with this set (TorchLlmArgs default False): without it
+        # get_stats() is empty and the KV pool size and hit rate are never recorded. trtllm-serve's JSON
+        # /metrics needs it too, so the exported YAML keeps it (1.2.1 docs: it "can slightly impact
+        # performance"; what was measured is what is exported).
+        "enable_iter_perf_stats": True,
     }
     if load_format != "auto":
         args["load_format"] = load_format

@@ -19,6 +19,7 @@ from workbench.engines.trtllm.knobs import (
     KNOBS_BY_NAME,
     SHARED_KNOBS,
     TORCH_QUANTIZATIONS,
+    TORCH_REFUSED,
     TrtllmOptions,
 )
 
@@ -39,6 +40,8 @@ def _device(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) 
     if device.kind != "cuda":
         return "the trtllm engine needs an NVIDIA GPU; this trial's device is the CPU (use engine: hf there)"
     q = knobs["quantization"]
+    if q in TORCH_REFUSED:
+        return TORCH_REFUSED[q]
     if q not in TORCH_QUANTIZATIONS:
         return (
             f"quantization {q} is a TensorRT-backend choice; the PyTorch backend loads checkpoints quantized "

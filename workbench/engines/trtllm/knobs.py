@@ -179,8 +179,18 @@ TORCH_QUANTIZATIONS: dict[str, Quantization] = {
     "fp8": QUANTIZATIONS["fp8"],
     "w4a16_awq": QUANTIZATIONS["w4a16_awq"],
     "w4a8_awq": QUANTIZATIONS["w4a8_awq"],
-    "int8_sq_per_channel": QUANTIZATIONS["int8_sq_per_channel"],
     "nvfp4": QUANTIZATIONS["nvfp4"],
+}
+#: ModelOpt formats the PyTorch backend of TensorRT-LLM 1.2.1 cannot load, and why (read from its source:
+#: NVIDIA/TensorRT-LLM gh-pages@58fb435e 1.2.1/_sources/features/quantization.md.txt, generated from
+#: v1.2.1 376f7e1; `_torch/modules/linear.py` get_quant_method of the 1.2 era). Infeasible before any build.
+TORCH_REFUSED: dict[str, str] = {
+    "int8_sq_per_channel": (
+        "quantization int8_sq_per_channel (W8A8 SmoothQuant) does not load on TensorRT-LLM 1.2.1's PyTorch "
+        "backend: its linear-layer dispatch has no INT8 weight-and-activation method and raises 'unsupported "
+        "quant mode', and its quantization support matrix lists no SmoothQuant; use fp8, w4a16_awq or "
+        "w4a8_awq, or the TensorRT backend (engine_options.backend: tensorrt)"
+    ),
 }
 ATTN_BACKENDS = ("TRTLLM", "FLASHINFER")
 

@@ -23,7 +23,6 @@ ALGORITHMS: dict[str, str] = {
     "fp8": "FP8_DEFAULT_CFG",
     "w4a16_awq": "INT4_AWQ_CFG",
     "w4a8_awq": "W4A8_AWQ_BETA_CFG",
-    "int8_sq_per_channel": "INT8_SMOOTHQUANT_CFG",
     "nvfp4": "NVFP4_DEFAULT_CFG",
 }
 #: what hf_quant_config.json's quantization.quant_algo says for each
@@ -31,7 +30,6 @@ EXPORTED_ALGO = {
     "fp8": "FP8",
     "w4a16_awq": "W4A16_AWQ",
     "w4a8_awq": "W4A8_AWQ",
-    "int8_sq_per_channel": "W8A8_SQ_PER_CHANNEL",
     "nvfp4": "NVFP4",
 }
 NEEDS_CUDA = ("nvfp4",)

@@ -31,6 +31,9 @@ def _opts(ctx: OpenContext) -> T.TrtllmOptions:
 class TrtllmRunner(Runner):
     """A saved TensorRT engine (backend: tensorrt)."""
 
+    #: where get_stats()'s gpuMemUsage is recorded (the TensorRT executor's own memory accounting)
+    GPU_MEM_KEY = "executor_gpu_mem_bytes"
+
     def __init__(self, api: Any, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
         from transformers import AutoTokenizer
 
@@ -111,7 +114,7 @@ class TrtllmRunner(Runner):
             stats = self.llm.get_stats(timeout=2)
         except Exception:  # noqa: BLE001 - stats are beta in 1.2.x; their absence is not a failure
             return
-        info = kv_stats(stats)
+        info = kv_stats(stats, self.GPU_MEM_KEY)
         if info.get("kv_cache_tokens"):
             self.kv_cache_tokens = int(info["kv_cache_tokens"])
         self.resolved_config.update(info)
@@ -185,8 +188,10 @@ def resolved_config(
     return out
 
 
-def kv_stats(stats: Any) -> dict[str, Any]:
-    """The KV pool (maxNumBlocks x tokensPerBlock) and memory accounting from get_stats() entries."""
+def kv_stats(stats: Any, mem_key: str = "executor_gpu_mem_bytes") -> dict[str, Any]:
+    """The KV pool (maxNumBlocks x tokensPerBlock) and `gpuMemUsage` (under `mem_key`) from get_stats().
+
+    Entries come as dicts or as JSON strings (the 1.2.1 docstring's example shows strings)."""
     out: dict[str, Any] = {}
     for s in stats or []:
         if isinstance(s, str):
@@ -199,12 +204,15 @@ def kv_stats(stats: Any) -> dict[str, Any]:
             out["kv_cache_tokens"] = int(kv["maxNumBlocks"]) * int(kv["tokensPerBlock"])
             out["kv_cache_hit_rate"] = kv.get("cacheHitRate")
         if s.get("gpuMemUsage") is not None:
-            out["executor_gpu_mem_bytes"] = s["gpuMemUsage"]
+            out[mem_key] = s["gpuMemUsage"]
     return out
 
 
 class TorchRunner(TrtllmRunner):
     """A Hugging Face checkpoint on the PyTorch backend (backend: pytorch, the default)."""
+
+    #: the PyExecutor's gpuMemUsage is total - free of torch.cuda.mem_get_info(): the whole device's use
+    GPU_MEM_KEY = "device_gpu_mem_used_bytes"
 
     def __init__(
         self, api: Any, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any], model_path: str
