@@ -159,3 +159,23 @@ def test_missing_required_key(tmp_path, tiny_model):
     data = small_study(tiny_model)
     del data["model"]
     assert "model: required key is missing" in str(_error(_write(tmp_path, data)))
+
+
+def test_every_shipped_study_validates_on_a_fresh_clone(tmp_path, tiny_model):
+    """Each file under studies/ validates as cloned, given only the models the project makes
+    (`make tiny-model`: models/tiny-llama; `workbench make-shape-tokenizer`: models/llama-3.1-8b-tokenizer)."""
+    import shutil
+
+    from workbench.spec import load_spec
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "studies", tmp_path / "studies")
+    (tmp_path / "tests").symlink_to(root / "tests", target_is_directory=True)  # the committed GSM8K sample
+    (tmp_path / "models").mkdir()
+    for made in ("tiny-llama", "llama-3.1-8b-tokenizer"):
+        (tmp_path / "models" / made).symlink_to(tiny_model, target_is_directory=True)
+    files = sorted((tmp_path / "studies").glob("*.yaml"))
+    assert len(files) >= 11
+    for f in files:
+        spec = load_spec(f)
+        assert spec.name and spec.search_space, f.name

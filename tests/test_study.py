@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT, scaled, small_study
+from workbench import api
 from workbench.spec import validate_spec
 from workbench.study import best_trials, load_study, trial_rows, tune
 
@@ -78,7 +79,7 @@ def _assert_reconciled(study: optuna.Study, tracking: str) -> None:
         assert run.info.status == want, (t.number, t.state, run.info.status)
 
 
-def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
+def test_tune_sqlite_end_to_end(tiny_model, tmp_path, monkeypatch):
     storage, tracking = _uris(tmp_path)
     spec = validate_spec(fast_study(tiny_model, constraints=[{"metric": "ttft_ms_p95", "max": 60000}]))
     rep = tune(spec, storage=storage, tracking_uri=tracking, n_trials=4)
@@ -146,6 +147,12 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path):
     cb = yaml.safe_load((out / "continuous_batching.yaml").read_text())["continuous_batching_config"]
     assert cb.get("max_requests_per_batch") == best.user_attrs["knobs"]["max_batch_size"]  # auto: not written
     assert "x the baseline's" in (out / "README.md").read_text()
+    # without --out (and from the notebook API) the export lands under the exports folder, not the cwd
+    monkeypatch.setenv("WORKBENCH_EXPORTS", str(tmp_path / "exports"))
+    monkeypatch.chdir(tmp_path / "export")
+    files = api.export("t", storage=storage)
+    assert files and all(f.parent == tmp_path / "exports" / f"t-trial{best.number}" for f in files)
+    assert not (tmp_path / "export" / "exports").exists()
     r = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "export", "t", "--storage", storage, "--trial", "99"],
         capture_output=True,

@@ -86,6 +86,14 @@ def export_context(
     )
 
 
+def default_out(study_name: str, number: int) -> Path:
+    """Where a trial's export goes without `out`: under `settings.exports_dir()`, whatever the working
+    folder (a notebook's is notebooks/)."""
+    from workbench import settings
+
+    return settings.exports_dir() / f"{study_name}-trial{number}"
+
+
 def export_trial(
     study: Any, number: int | None = None, out: Path | None = None, spec: StudySpec | None = None
 ) -> list[Path]:
@@ -104,7 +112,7 @@ def export_trial(
         t.number,
         t.user_attrs.get("knobs", t.params),
         t.user_attrs.get("metrics", {}),
-        out or Path(f"exports/{spec.name}-trial{t.number}"),
+        out or default_out(spec.name, t.number),
         baseline_metrics=base.user_attrs.get("metrics") if base else None,
         run_id=t.user_attrs.get("mlflow_run_id"),
         environment=env,

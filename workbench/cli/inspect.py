@@ -58,11 +58,11 @@ def report(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from workbench.export import export_trial
+    from workbench.export import default_out, export_trial
 
     study, spec = study_and_spec(args)
     t = trial_of(study, args.trial)
-    out = Path(args.out) if args.out else settings.exports_dir() / f"{spec.name}-trial{t.number}"
+    out = Path(args.out) if args.out else default_out(spec.name, t.number)
     files = export_trial(study, t.number, out, spec=spec)
     which = "the best trial" if args.trial is None else "trial"
     print(f"exported {which} {t.number} of {spec.name!r} to {out}/:")

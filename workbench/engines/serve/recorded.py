@@ -23,7 +23,7 @@ TRTLLM_SERVE_OPTIONS = frozenset({
 #: keys of the LLM-API YAML we write (tensorrt_llm/llmapi/llm_args.py, TorchLlmArgs)
 TRTLLM_YAML_KEYS = frozenset({
     "kv_cache_config", "cuda_graph_config", "enable_chunked_prefill", "enable_iter_perf_stats",
-    "scheduler_config", "quant_config", "attn_backend", "disable_overlap_scheduler", "print_iter_log",
+    "scheduler_config", "attn_backend", "disable_overlap_scheduler", "print_iter_log",
 })  # fmt: skip
 
 SGLANG_OPTIONS = frozenset({
