@@ -201,3 +201,40 @@ def test_small_kv_cache_preempts_but_keeps_every_token_time(tiny_model):
     for r in res.bench["requests"]:
         t = r["token_times_s"]
         assert r["output_len"] == len(t) == 8 and t == sorted(t) and t[0] >= r["arrival_s"]
+
+
+def test_a_cuda_study_on_a_host_without_a_gpu_is_one_message_and_exit_2(project_tiny_model, tmp_path):
+    """trial.device: cuda where NVML finds no GPU ended in a DeviceError traceback; it is bad input for
+    this machine (exit 2, one line), from `trial` and from `tune`, and the error is a WorkbenchError."""
+    from workbench.trials.environment import DeviceError, detect_device
+    from workbench.types import InputError
+
+    try:
+        detect_device("cuda")
+        pytest.skip("this machine has an NVIDIA GPU")
+    except DeviceError as e:
+        assert isinstance(e, InputError) and "trial.device: auto or cpu" in str(e)
+    study = str(ROOT / "studies" / "quickstart.yaml")
+    for cmd in (
+        ["trial", study, "--set", "trial.device=cuda", "--out", str(tmp_path / "t")],
+        [
+            "tune",
+            study,
+            "--set",
+            "trial.device=cuda",
+            "--n-trials",
+            "1",
+            "--tracking-uri",
+            "none",
+            "--storage",
+            f"sqlite:///{tmp_path / 's.db'}",
+        ],
+    ):
+        r = subprocess.run([sys.executable, "-m", "workbench.cli", *cmd], capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert errors == [
+            "error: trial.device is 'cuda' but NVML finds no NVIDIA GPU on this machine "
+            "(set trial.device: auto or cpu, or run the study on a GPU host)"
+        ], r.stderr

@@ -41,6 +41,10 @@ class InputError(WorkbenchError, ValueError):
     """Bad input (a study file, an option, a path): one clear message, exit code 2."""
 
 
+class DeviceError(InputError):
+    """The study asks for a device this machine lacks (trial.device: cuda without a GPU): exit code 2."""
+
+
 class EngineError(WorkbenchError, RuntimeError):
     """The engine itself failed (requests failed, a build failed): the trial fails with this cause."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engines.base import DeviceInfo
+from workbench.types import DeviceError
 
 PACKAGES = (
     "workbench",
@@ -28,10 +29,6 @@ PACKAGES = (
     "tensorrt",
     "nvidia-ml-py",
 )
-
-
-class DeviceError(RuntimeError):
-    pass
 
 
 def _nvml() -> Any:
@@ -71,7 +68,10 @@ def detect_device(requested: str = "auto", index: int = 0) -> DeviceInfo:
             _visible_index(index),
         )
     if requested == "cuda":
-        raise DeviceError("trial.device is 'cuda' but NVML finds no NVIDIA GPU on this machine")
+        raise DeviceError(
+            "trial.device is 'cuda' but NVML finds no NVIDIA GPU on this machine "
+            "(set trial.device: auto or cpu, or run the study on a GPU host)"
+        )
     import psutil
 
     return DeviceInfo("cpu", _cpu_model(), int(psutil.virtual_memory().total), None, None)

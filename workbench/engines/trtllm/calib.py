@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.types import InputError
+
 #: the hub names TensorRT-LLM 1.2.x's TensorRT-backend calibration loader understands
 TRT_HUB_NAMES = ("pileval", "cnn_dailymail", "scienceqa")
 DEFAULT_HUB = "cnn_dailymail"
 TEXT_SUFFIXES = (".jsonl", ".json", ".txt")
 
 
-class CalibError(ValueError):
+class CalibError(InputError):
     """The calibration data cannot be used (missing, not allowed from the hub, wrong shape)."""
 
 
