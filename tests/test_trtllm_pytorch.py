@@ -442,3 +442,63 @@ def test_defect_the_recorder_reads_trtllm_serve_options_from_its_serve_subcomman
     assert set(got) == {"--config", "--extra_llm_api_options", "--max_batch_size"}
     assert got["--max_batch_size"] == {"type": "int", "default": 2048}
     assert rec.serve_command(serve) is serve  # a plain command is its own holder
+
+
+#: the audit's missing knobs, each at its bounds or choices (null is every trial's default)
+NEW_KNOB_VALUES = {
+    "stream_interval": [1, 64],
+    "batch_wait_timeout_iters": [0, 20],
+    "batch_wait_max_tokens_ratio": [0.0, 0.5, 1.0],
+    "host_cache_size": [0, 64 * 1024**3],
+    "enable_partial_reuse": [False, True],
+    "kv_cache_max_tokens": [1, 1_000_000],
+    "torch_compile": ["fullgraph", "piecewise_cuda_graph"],
+}
+
+
+def test_the_knobs_users_tune_translate_to_recorded_1_2_1_fields():
+    """stream_interval, batch waiting, KV offload / partial reuse / max tokens and torch.compile: null
+    passes nothing (TensorRT-LLM's default), a value lands in its 1.2.1 field, on strict stand-ins."""
+    snap = torch_snapshot()
+    api = strict_api(snap)
+    base = TT.llm_args(DEFAULTS, {}, "bfloat16", "auto")
+    assert not {"stream_interval", "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio"} & set(base)
+    assert "torch_compile_config" not in base
+    assert not {"host_cache_size", "enable_partial_reuse", "max_tokens"} & set(base["kv_cache_config"])
+    sample = list(itertools.islice(torch_space(), 0, None, 997))  # a spread of the full space
+    checked = 0
+    for name, values in NEW_KNOB_VALUES.items():
+        for value in values:
+            assert TrtllmEngine.knobs[name].check(value) == value
+            for k in sample:
+                a = TT.llm_args({**k, name: value}, {}, "bfloat16", "auto")
+                assert not check_kwargs("TorchLlmArgs", a, snap), (name, value)
+                objs = TT.llm_kwargs(a, api)
+                assert not check_kwargs(
+                    "TorchLlmArgs", TT.serve_options({**k, name: value}, {}, "auto", "auto"), snap
+                )
+                checked += 1
+            kv = a["kv_cache_config"]
+            if name in TT.OPTIONAL_KV:
+                assert (
+                    kv[TT.OPTIONAL_KV[name]] == value
+                    and getattr(objs["kv_cache_config"], TT.OPTIONAL_KV[name]) == value
+                )
+            elif name == "torch_compile":
+                cfg = objs["torch_compile_config"]
+                assert cfg.enable_piecewise_cuda_graph is (value == "piecewise_cuda_graph")
+            else:
+                assert a[name] == value
+    assert checked == sum(len(v) for v in NEW_KNOB_VALUES.values()) * len(sample) > 100
+    bad_values = [
+        ("stream_interval", 0),
+        ("batch_wait_max_tokens_ratio", 1.5),
+        ("host_cache_size", -1),
+        ("batch_wait_timeout_iters", -1),
+        ("torch_compile", "max-autotune"),
+    ]
+    for name, bad in bad_values:
+        with pytest.raises(ValueError, match=name):
+            TrtllmEngine.knobs[name].check(bad)
+    with pytest.raises(TypeError, match="no argument"):
+        api.TorchCompileConfig(piecewise=True)  # the stand-in refuses what 1.2.1 lacks

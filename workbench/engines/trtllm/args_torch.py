@@ -17,6 +17,7 @@ import workbench.engines.trtllm.args as A
 from workbench.engines.trtllm.knobs import (
     CHUNKING_POLICIES,
     SCHEDULER_POLICIES,
+    TORCH_COMPILE,
     TORCH_QUANTIZATIONS,
     TrtllmOptions,
 )
@@ -71,7 +72,27 @@ def llm_args(
     }
     if load_format != "auto":
         args["load_format"] = load_format
-    return args
+    return {**args, **_optional(knobs, args["kv_cache_config"])}
+
+
+#: knob -> TorchLlmArgs field, passed only when the knob is set (null: TensorRT-LLM's own default)
+OPTIONAL_ARGS = ("stream_interval", "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio")
+#: knob -> KvCacheConfig field, likewise
+OPTIONAL_KV = {
+    "host_cache_size": "host_cache_size",
+    "enable_partial_reuse": "enable_partial_reuse",
+    "kv_cache_max_tokens": "max_tokens",
+}
+
+
+def _optional(knobs: dict[str, Any], kv: dict[str, Any]) -> dict[str, Any]:
+    """The set optional knobs as arguments (KvCacheConfig fields are added to `kv` in place)."""
+    out: dict[str, Any] = {k: knobs[k] for k in OPTIONAL_ARGS if knobs.get(k) is not None}
+    kv.update({field: knobs[k] for k, field in OPTIONAL_KV.items() if knobs.get(k) is not None})
+    compile_cfg = TORCH_COMPILE[knobs.get("torch_compile", "off")]
+    if compile_cfg is not None:
+        out["torch_compile_config"] = dict(compile_cfg)
+    return out
 
 
 def serve_options(
@@ -92,6 +113,8 @@ def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
     for k, v in args.items():
         if k == "kv_cache_config":
             out[k] = api.KvCacheConfig(**v)
+        elif k == "torch_compile_config":
+            out[k] = api.TorchCompileConfig(**v)
         elif k == "cuda_graph_config":
             out[k] = None if v is None else api.CudaGraphConfig(**v)
         elif k == "scheduler_config":

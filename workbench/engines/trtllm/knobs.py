@@ -193,6 +193,12 @@ TORCH_REFUSED: dict[str, str] = {
     ),
 }
 ATTN_BACKENDS = ("TRTLLM", "FLASHINFER")
+#: torch_compile choices -> TorchCompileConfig fields (None: no torch_compile_config, TorchLlmArgs' default)
+TORCH_COMPILE: dict[str, dict[str, Any] | None] = {
+    "off": None,
+    "fullgraph": {},
+    "piecewise_cuda_graph": {"enable_piecewise_cuda_graph": True},
+}
 
 TORCH_KNOBS: list[KnobDef] = [
     KnobDef(
@@ -216,6 +222,65 @@ TORCH_KNOBS: list[KnobDef] = [
     KnobDef("overlap_scheduler", "bool", False, True, "not disable_overlap_scheduler (PyTorch backend)"),
     KnobDef(
         "attn_backend", "categorical", False, "TRTLLM", "TorchLlmArgs.attn_backend", choices=ATTN_BACKENDS
+    ),
+    # the knobs 1.2.1 users tune beyond the core (the audit's list, each a TorchLlmArgs / KvCacheConfig
+    # field at v1.2.1); null (the default) passes nothing, so TensorRT-LLM's own default holds
+    KnobDef(
+        "stream_interval",
+        "int",
+        False,
+        None,
+        "TorchLlmArgs.stream_interval: iterations per streamed response (1.2.1 default 1; larger for big batches)",
+        low=1,
+    ),
+    KnobDef(
+        "batch_wait_timeout_iters",
+        "int",
+        False,
+        None,
+        "TorchLlmArgs.batch_wait_timeout_iters: iterations to wait for a fuller batch (default 0; prototype)",
+        low=0,
+    ),
+    KnobDef(
+        "batch_wait_max_tokens_ratio",
+        "float",
+        False,
+        None,
+        "TorchLlmArgs.batch_wait_max_tokens_ratio: stop waiting at this share of max_num_tokens (0..1; prototype)",
+        low=0,
+        high=1,
+    ),
+    KnobDef(
+        "host_cache_size",
+        "int",
+        False,
+        None,
+        "KvCacheConfig.host_cache_size: bytes of host memory KV blocks are offloaded to (default none)",
+        low=0,
+    ),
+    KnobDef(
+        "enable_partial_reuse",
+        "bool",
+        False,
+        None,
+        "KvCacheConfig.enable_partial_reuse: reuse a partly matching block (1.2.1 default true)",
+    ),
+    KnobDef(
+        "kv_cache_max_tokens",
+        "int",
+        False,
+        None,
+        "KvCacheConfig.max_tokens: cap the KV pool at this many tokens (the smaller of it and the fraction wins)",
+        low=1,
+    ),
+    KnobDef(
+        "torch_compile",
+        "categorical",
+        False,
+        "off",
+        "TorchLlmArgs.torch_compile_config: off (none), fullgraph (TorchCompileConfig's defaults) or "
+        "piecewise_cuda_graph (enable_piecewise_cuda_graph); prototype in 1.2.1",
+        choices=TORCH_COMPILE,
     ),
 ]
 TORCH_KNOBS_BY_NAME = {k.name: k for k in TORCH_KNOBS}
