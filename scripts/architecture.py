@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, int]] = [
     ("workbench.types", 0),
     ("workbench.settings", 0),
     ("workbench.format", 0),
+    ("workbench.metric_registry", 0),
     ("workbench.knobs", 1),
     ("workbench.estimate", 1),
     ("workbench.metrics", 1),

@@ -81,7 +81,13 @@ def _assert_reconciled(study: optuna.Study, tracking: str) -> None:
 
 def test_tune_sqlite_end_to_end(tiny_model, tmp_path, monkeypatch):
     storage, tracking = _uris(tmp_path)
-    spec = validate_spec(fast_study(tiny_model, constraints=[{"metric": "ttft_ms_p95", "max": 60000}]))
+    spec = validate_spec(
+        fast_study(
+            tiny_model,
+            constraints=[{"metric": "ttft_ms_p95", "max": 60000}],
+            cost={"usd_per_gpu_hour": 3.6},  # a derived metric of the registry, shown everywhere it says
+        )
+    )
     rep = tune(spec, storage=storage, tracking_uri=tracking, n_trials=4)
     study = load_study("t", storage)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
@@ -99,6 +105,16 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path, monkeypatch):
             and t.values[0] == t.user_attrs["metrics"]["output_tok_s"] > 0
         )
     assert sorted(rep.ran) == [t.number for t in study.trials]
+    # the registry's derived metric: $3.6/GPU-hour x 1 GPU over the measured output throughput
+    for t in study.trials:
+        m = t.user_attrs["metrics"]
+        assert m["usd_per_m_output_tokens"] == pytest.approx(1000.0 / m["output_tok_s"])
+        assert "energy_j_per_output_token" not in m  # the CPU has no energy counter: absent, not zero
+    from workbench.format import status_table
+    from workbench.report import render
+
+    assert "USD / M output tok" in status_table(trial_rows(study), ["output_tok_s"]).splitlines()[0]
+    assert "usd_per_m_output_tokens" in render(study)
 
     c, parents, runs = _runs(tracking, "t")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -109,6 +125,9 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path, monkeypatch):
         if "duplicate_of" in t.user_attrs:
             continue
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.metrics["usd_per_m_output_tokens"] == pytest.approx(
+            t.user_attrs["metrics"]["usd_per_m_output_tokens"]
+        )
         assert run.data.params["max_batch_size"] == str(t.user_attrs["knobs"]["max_batch_size"])
         # transformers clamps requests per step to the token budget
         k = t.user_attrs["knobs"]
@@ -147,6 +166,7 @@ def test_tune_sqlite_end_to_end(tiny_model, tmp_path, monkeypatch):
     cb = yaml.safe_load((out / "continuous_batching.yaml").read_text())["continuous_batching_config"]
     assert cb.get("max_requests_per_batch") == best.user_attrs["knobs"]["max_batch_size"]  # auto: not written
     assert "x the baseline's" in (out / "README.md").read_text()
+    assert "usd_per_m_output_tokens" in (out / "README.md").read_text()
     # without --out (and from the notebook API) the export lands under the exports folder, not the cwd
     monkeypatch.setenv("WORKBENCH_EXPORTS", str(tmp_path / "exports"))
     monkeypatch.chdir(tmp_path / "export")

@@ -14,6 +14,7 @@ from typing import Any
 
 from workbench.engines import get_engine_class
 from workbench.engines.base import OpenContext
+from workbench.metric_registry import shown_in
 from workbench.spec import StudySpec
 from workbench.types import DeviceInfo
 
@@ -134,19 +135,7 @@ def _readme(
             return f" ({metrics[k] / base[k]:.2f}x the baseline's {base[k]:.4g})"
         return ""
 
-    shown = [
-        k
-        for k in (
-            "output_tok_s",
-            "request_per_s",
-            "ttft_ms_p50",
-            "ttft_ms_p95",
-            "tpot_ms_p50",
-            "peak_memory_gb",
-            "gsm8k_score",
-        )
-        if k in metrics
-    ]
+    shown = [k for k in shown_in("export") if k in metrics]
     gpu = (env or {}).get("gpu") or (env or {}).get("device") or {}
     lines = [
         f"# {spec.name}, trial {number}: deployable configuration",

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from workbench.metric_registry import label, shown_in
+
 MISSING = "-"
 #: knobs shown as columns of the status table (the common ones; all are in `--json`)
 STATUS_KNOBS = ("max_batch_size", "kv_cache_fraction", "max_num_tokens", "quantization")
-#: metrics shown after the objectives when any trial has them
-STATUS_EXTRA = ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score", "roofline_fraction")
-LABELS = {"roofline_fraction": "roofline (est.)"}
+#: metrics shown after the objectives when any trial has them (metric_registry: shown in "status")
+STATUS_EXTRA = shown_in("status")
 
 
 def _missing(v: Any) -> bool:
@@ -129,7 +130,7 @@ def status_table(rows: list[dict[str, Any]], objective_names: list[str]) -> str:
     """The `workbench status` table of `trial_rows()`, with the roofline note when the table shows it."""
     knob_names = sorted({k for r in rows for k in (r["knobs"] or {}) if k in STATUS_KNOBS})
     extra = [k for k in STATUS_EXTRA if k not in objective_names and any(k in r["metrics"] for r in rows)]
-    head = ["#", "state", *knob_names, *objective_names, *[LABELS.get(k, k) for k in extra], "x base", "note"]
+    head = ["#", "state", *knob_names, *objective_names, *[label(k) for k in extra], "x base", "note"]
     body = [
         [
             str(r["number"]),

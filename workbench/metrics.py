@@ -12,43 +12,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from workbench.metric_registry import METRICS
+
 PERCENTILE_KEYS = ("minimum", "maximum", "average", "p50", "p90", "p95", "p99")
 _LATENCIES = ("ttft", "tpot", "itl", "e2e")
 _STATS = ("mean", "p50", "p90", "p95", "p99")
 
 #: flat metric names, as logged to Optuna and MLflow and usable in objectives and constraints
-METRIC_NAMES: frozenset[str] = frozenset(
-    [
-        "output_tok_s",
-        "total_tok_s",
-        "request_per_s",
-        "per_user_output_tok_s",
-        "peak_memory_gb",
-        "kv_cache_tokens",
-        "build_s",
-        "weights_gb",
-        "kv_cache_gb",
-        "duration_s",
-        "gsm8k_strict",
-        "gsm8k_flexible",
-        "gsm8k_score",
-        # the decode roofline (estimates; workbench.trials.roofline)
-        "roofline_output_tok_s",
-        "roofline_fraction",
-        "roofline_decode_fraction",
-        "roofline_step_ms",
-        "memory_bandwidth_gb_s",
-        # serving: requests that failed or timed out, and service targets (study `slo:`)
-        "error_rate",
-        "goodput_request_per_s",
-        "goodput_output_tok_s",
-        "goodput_fraction",
-        "slo_max_load",
-        "slo_max_load_request_per_s",
-        "slo_max_load_output_tok_s",
-    ]
-    + [f"{m}_ms_{s}" for m in _LATENCIES for s in _STATS]
-)
+METRIC_NAMES: frozenset[str] = frozenset(METRICS)
 
 
 class TimedRequest(Protocol):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import plots
+from workbench.metric_registry import shown_in
 from workbench.study import TrialRecord, baseline_trial, best_trials, trials_frame
 
 
@@ -77,7 +78,7 @@ def render(study: Any) -> str:
     best = best_trials(study)
     shown = [
         *objectives,
-        *[m for m in ("ttft_ms_p95", "peak_memory_gb", "gsm8k_score") if m not in objectives],
+        *[m for m in shown_in("report") if m not in objectives],
     ]
     knob_names, rows = _best_rows(best, shown, base_m)
     env = _environment([*best, *([base] if base else [])])

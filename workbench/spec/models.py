@@ -128,6 +128,12 @@ class SloSpec(_Strict):
     tpot_ms_p95: float = Field(50.0, gt=0)
 
 
+class CostSpec(_Strict):
+    """What the GPUs cost, for `usd_per_m_output_tokens` (price x GPUs of a trial x the time per token)."""
+
+    usd_per_gpu_hour: Float = Field(gt=0, le=1e4, description="the price of one GPU hour (list or your own)")
+
+
 class SamplerSpec(_Strict):
     name: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
     seed: Int | None = 0
@@ -240,6 +246,7 @@ class StudySpec(_Strict):
     slo: SloSpec | None = Field(
         None, description="service targets: goodput and the highest load meeting them"
     )
+    cost: CostSpec | None = Field(None, description="GPU price: adds usd_per_m_output_tokens to every trial")
     sampler: SamplerSpec = SamplerSpec()
     budget: Budget = Budget()
     accuracy: AccuracySpec | None = None

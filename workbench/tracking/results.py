@@ -9,18 +9,13 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
+from workbench.metric_registry import shown_in
+
 if TYPE_CHECKING:
     from workbench.trials.result import TrialResult
 
 #: metrics also logged as `<name>_vs_baseline`, the trial's value over the baseline trial's
-RATIO_METRICS = (
-    "output_tok_s",
-    "total_tok_s",
-    "request_per_s",
-    "ttft_ms_p95",
-    "tpot_ms_p50",
-    "peak_memory_gb",
-)
+RATIO_METRICS = shown_in("vs_baseline")
 
 
 def finite(v: Any) -> bool:

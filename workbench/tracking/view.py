@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from workbench.metric_registry import shown_in
 from workbench.spec import StudySpec
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -26,7 +27,7 @@ MODEL_TRAINING = "custom_model_development"
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 VIEW_KEY = "workbench-trials"
 #: metrics worth a column in every study (after its objectives and constraints)
-KEY_METRICS = ("output_tok_s", "ttft_ms_p95", "tpot_ms_p50", "peak_memory_gb", "output_tok_s_vs_baseline")
+KEY_METRICS = (*shown_in("mlflow_columns"), "output_tok_s_vs_baseline")
 #: short names of knobs in run names
 SHORT = {"max_batch_size": "bs", "max_num_tokens": "tok", "kv_cache_fraction": "kv"}
 

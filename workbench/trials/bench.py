@@ -14,6 +14,7 @@ from typing import Any
 import workbench.trials.serving as S
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
+from workbench.trials.energy import EnergyMeter
 from workbench.trials.workload import (
     Drawn,
     arrival_offsets,
@@ -145,6 +146,8 @@ def run_benchmark(
         return sweep_report(runner, plan, common, deadline, warmup_s, t0)
     concurrency = getattr(w.arrival, "concurrency", None)
     runs, flats, kept = [], [], []
+    meter = EnergyMeter(plan.device_kind, plan.device_index)
+    meter.start()
     for rep in range(w.repeats):
         reqs = measured_requests(w, rep, **common)
         records = drive(runner, reqs, arrival_offsets(w, len(reqs), seed=w.seed + rep), concurrency, deadline)
@@ -156,6 +159,7 @@ def run_benchmark(
         runs.append(summary)
         flats.append(flat)
         kept.append(records)
+    energy = meter.block(sum(r.output_len for records in kept for r in records))
     # the run with the median output throughput stands for the trial; the mean and CV cover all runs
     order = sorted(range(len(runs)), key=lambda i: flats[i]["output_tok_s"])
     median = order[len(order) // 2]
@@ -170,6 +174,7 @@ def run_benchmark(
         # per-request timings of the median run (trtllm-bench --request_json), relative to its start
         "requests": request_timings(kept[median]),
         **serving_blocks(runner, t0, min(r.arrival for r in kept[median])),
+        **({"energy": energy} if energy else {}),
     }
 
 

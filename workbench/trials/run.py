@@ -16,6 +16,7 @@ from typing import Any
 from workbench.accuracy.gate import AccuracyGate, AccuracyReuse
 from workbench.engines import get_engine_class
 from workbench.engines.base import DeviceInfo, FeasibilityContext
+from workbench.metric_registry import DeriveInput, derive
 from workbench.settings import workbench_home
 from workbench.spec import StudySpec
 from workbench.trials.environment import collect_environment, detect_device
@@ -58,6 +59,14 @@ def cache_dir(spec: StudySpec) -> Path:
     ).resolve()
 
 
+def derived_metrics(spec: StudySpec, res: TrialResult) -> dict[str, float]:
+    """The registry's derived metrics of a result: cost from the study's `cost:` and the trial's GPUs
+    (the engine's tensor_parallel_size), energy per token from the benchmark's NVML window."""
+    gpus = int(spec.engine_options.get("tensor_parallel_size") or 1)
+    price = spec.cost.usd_per_gpu_hour if spec.cost else None
+    return derive(DeriveInput(res.metrics, res.bench or {}, price, gpus))
+
+
 def run_trial(
     spec: StudySpec,
     values: dict[str, Any] | None = None,
@@ -89,6 +98,8 @@ def run_trial(
     else:
         plan.add_keys(spec, executor.launcher)
         res = executor.measure(plan)
+    if res.status == "COMPLETE":  # derived metrics, from any executor's result (a replayed grid too)
+        res.metrics = {**res.metrics, **derived_metrics(spec, res)}
     if executor.adds_environment or reason:
         res.environment = {**collect_environment(device), **res.environment}
     res.files = {**res.files, "result": str(result_path)}
