@@ -240,7 +240,7 @@ def test_status_shows_the_roofline(recorded, tmp_path):
     s = subprocess.run([*WB, "status", "r", "--storage", storage], cwd=ROOT, capture_output=True, text=True)
     head, base_row = s.stdout.splitlines()[:2]
     assert "roofline (est.)" in head
-    from workbench.trials.run import resolve_knobs
+    from workbench.trials.knobs import resolve_knobs
 
     base = load_grid(out).find(resolve_knobs(load_spec(f), {}))
     assert f"{100 * base['metrics']['roofline_fraction']:.1f}%" in base_row

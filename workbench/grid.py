@@ -176,7 +176,8 @@ def record(
 
 def _subprocess(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str], Any]:
     """Each point is a normal trial: its own worker process (isolated, slower)."""
-    from workbench.trials.run import run_trial, workbench_home
+    from workbench.settings import workbench_home
+    from workbench.trials.run import run_trial
 
     def measure(knobs: dict[str, Any], tid: str) -> Any:
         return run_trial(
@@ -193,8 +194,9 @@ def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
     grid on a GPU reuses it (`InProcessExecutor` and its model pool); everything after the load is the
     trial worker's code. Engines without a model pool load as usual.
     """
+    from workbench.settings import workbench_home
     from workbench.trials.executors import InProcessExecutor
-    from workbench.trials.run import run_trial, workbench_home
+    from workbench.trials.run import run_trial
 
     executor = InProcessExecutor(timeout_s=spec.trial.timeout_s)
 

@@ -70,7 +70,6 @@ def check_declarations(name: str) -> None:
         assert isinstance(cls.options_model, type) and issubclass(cls.options_model, BaseModel), name
     assert cls.executor in ("worker", "replay"), name
     assert isinstance(cls.packages, tuple) and all(isinstance(p, str) for p in cls.packages), name
-    assert isinstance(cls.report_fields(cls.default_knobs()), dict), name
 
 
 def check_available(name: str) -> None:

@@ -295,11 +295,6 @@ class Engine(abc.ABC):
         return []
 
     @classmethod
-    def report_fields(cls, knobs: dict[str, Any]) -> dict[str, Any]:
-        """Fields of trtllm-bench's report this engine can fill from its knobs (e.g. scheduling policy)."""
-        return {}
-
-    @classmethod
     def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
         """Run `crosscheck_tool` on the trial's configuration and compare; return the comparison.
 

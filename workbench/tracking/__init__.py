@@ -24,7 +24,6 @@ from workbench.tracking.mlflow_sink import MlflowTracker
 from workbench.tracking.results import RATIO_METRICS
 
 #: the name `--tracking-uri none` had before the protocol
-NoTracker = NullTracker
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
@@ -32,7 +31,6 @@ __all__ = [
     "ROLE",
     "FiguresFactory",
     "MlflowTracker",
-    "NoTracker",
     "NullTracker",
     "StudySummary",
     "Tracker",

@@ -11,8 +11,6 @@ import json
 import time
 from pathlib import Path
 
-from workbench.devicemem import nvml_used, wait_for_release  # noqa: F401 - re-exported
-
 MARKS_FILE = "phases.jsonl"
 
 

@@ -21,11 +21,10 @@ from workbench.settings import workbench_home
 from workbench.spec import StudySpec
 from workbench.trials.environment import collect_environment, detect_device
 from workbench.trials.executors import Executor, executor_for
-from workbench.trials.knobs import resolve_knobs  # noqa: F401 - re-exported for callers of this module
 from workbench.trials.plan import TrialPlan
 from workbench.trials.result import TrialResult
 
-__all__ = ["feasibility_context", "new_trial_id", "resolve_knobs", "run_trial", "workbench_home"]
+__all__ = ["derived_metrics", "feasibility_context", "new_trial_id", "run_trial"]
 
 
 def feasibility_context(spec: StudySpec) -> FeasibilityContext:

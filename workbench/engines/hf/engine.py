@@ -146,10 +146,6 @@ class HFEngine(Engine):
 
         return write_settings({**cls.default_knobs(), **knobs}, ctx, out)
 
-    @classmethod
-    def report_fields(cls, knobs: dict[str, Any]) -> dict[str, Any]:
-        return {"scheduling_policy": knobs.get("scheduler"), "tokens_per_block": knobs.get("page_size")}
-
     def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer, TorchAoConfig
 

@@ -10,12 +10,10 @@ from workbench.engines.trtllm.engine import (
     INSTALL_HINT,
     TrtllmEngine,
     TrtllmNotInstalled,
-    TrtllmRunner,
     available,
-    kv_stats,
     load_api,
-    resolved_config,
 )
+from workbench.engines.trtllm.runner import TrtllmRunner, kv_stats, resolved_config
 
 __all__ = [
     "INSTALL_HINT",

@@ -264,12 +264,3 @@ def run(inp: CrosscheckInput) -> dict[str, Any]:
         "\n".join(shlex.join(c) for c in (cmds.build, cmds.throughput) if c is not None) + "\n"
     )
     return {**comparison, "their_metrics": theirs}
-
-
-def format_comparison(comparison: dict[str, Any]) -> str:
-    lines = [f"{'metric':<24}{'workbench':>14}{'trtllm-bench':>14}{'ratio':>8}"]
-    for k, row in comparison["metrics"].items():
-        ours = "-" if row["workbench"] is None else f"{row['workbench']:.4g}"
-        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(f"{k:<24}{ours:>14}{row['trtllm_bench']:>14.4g}{ratio:>8}")
-    return "\n".join(lines)

@@ -41,7 +41,7 @@ from workbench.engines.base import (
     Runner,
 )
 from workbench.engines.trtllm.knobs import TORCH_KNOBS, backend
-from workbench.engines.trtllm.runner import TorchRunner, TrtllmRunner, kv_stats, resolved_config  # noqa: F401
+from workbench.engines.trtllm.runner import TorchRunner, TrtllmRunner
 
 INSTALL_HINT = (
     "the trtllm engine needs TensorRT-LLM 1.2.x (Python package tensorrt_llm), which is not installed in "
@@ -144,13 +144,6 @@ class TrtllmEngine(Engine):
         from workbench.engines.trtllm.export_torch import README_LINES as TORCH_LINES
 
         return list(TORCH_LINES if any(f.name == "config.yaml" for f in files) else README_LINES)
-
-    @classmethod
-    def report_fields(cls, knobs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "scheduling_policy": knobs.get("scheduler_policy"),
-            "tokens_per_block": knobs.get("tokens_per_block"),
-        }
 
     @classmethod
     def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
