@@ -28,8 +28,11 @@ def main() -> int:
     p.add_argument("--out", default=None)
     a = p.parse_args()
     port = free_port()
-    srv = ServerProcess([sys.executable, "-m", "workbench.engines.serve.trivial", "--port", str(port)], port,
-                        Path("/tmp/client_ceiling_server.log"))  # fmt: skip
+    srv = ServerProcess(
+        [sys.executable, "-m", "workbench.engines.serve.trivial", "--port", str(port)],
+        port,
+        Path("/tmp/client_ceiling_server.log"),
+    )
     srv.start()
     srv.wait_ready("/health", 60)
     payload = lambda r: {"model": "m", "prompt": r.input_ids, "max_tokens": r.max_new_tokens, "stream": True}  # noqa: E731
@@ -50,10 +53,17 @@ def main() -> int:
     wall = time.perf_counter() - t0
     client.close()
     srv.stop()
-    out = {"date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
-           "requests": a.requests, "tokens_per_request": a.tokens, "concurrency": a.concurrency,
-           "seconds": round(wall, 3), "request_per_s": round(a.requests / wall, 1),
-           "token_per_s": round(tokens / wall, 1), "errors": errors}  # fmt: skip
+    out = {
+        "date": datetime.date.today().isoformat(),
+        "machine": platform.processor() or platform.machine(),
+        "requests": a.requests,
+        "tokens_per_request": a.tokens,
+        "concurrency": a.concurrency,
+        "seconds": round(wall, 3),
+        "request_per_s": round(a.requests / wall, 1),
+        "token_per_s": round(tokens / wall, 1),
+        "errors": errors,
+    }
     print(json.dumps(out))
     if a.out:
         Path(a.out).write_text(json.dumps(out, indent=2))

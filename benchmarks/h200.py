@@ -28,10 +28,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 STUDY, GRID = ROOT / "studies/h200-llama-3.1-8b.yaml", ROOT / "studies/h200-grid.yaml"
 SMALL = [  # the same commands on the tiny model and the CPU, for a smoke test of this script
-    "--set", "model.path=../models/tiny-llama", "--set", "model.dtype=float32", "--set", "model.tokenizer=null",
-    "--set", "workload.num_requests=8", "--set", "workload.warmup_requests=1", "--set", "workload.output_len=8",
-    "--set", "workload.input_len=32", "--set", "trial.cpu_kv_budget_gb=0.05",
-]  # fmt: skip
+    "--set",
+    "model.path=../models/tiny-llama",
+    "--set",
+    "model.dtype=float32",
+    "--set",
+    "model.tokenizer=null",
+    "--set",
+    "workload.num_requests=8",
+    "--set",
+    "workload.warmup_requests=1",
+    "--set",
+    "workload.output_len=8",
+    "--set",
+    "workload.input_len=32",
+    "--set",
+    "trial.cpu_kv_budget_gb=0.05",
+]
 
 
 def main() -> int:
@@ -53,8 +66,13 @@ def main() -> int:
             dst = out / p.name
             if not dst.exists():
                 shutil.copytree(p, dst) if p.is_dir() else shutil.copy2(p, dst)
-    env = {**os.environ, "WORKBENCH_HOME": str(out / "home"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-           "WORKBENCH_FIGURE_PNG": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "WORKBENCH_HOME": str(out / "home"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "WORKBENCH_FIGURE_PNG": "0",
+    }
     wb = [sys.executable, "-m", "workbench.cli"]
     extra = SMALL if args.small else []
     log = out / "h200.log"
@@ -62,19 +80,56 @@ def main() -> int:
         run_logged([*wb, "make-tiny-model", "models/tiny-llama"], log, 120, env)
     facts = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": sys.version}
     try:
-        facts["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.memory,clocks.max.sm",
-                                              "--format=csv"], capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+        facts["nvidia_smi"] = subprocess.run(
+            [
+                "nvidia-smi",
+                "--query-gpu=name,driver_version,memory.total,clocks.max.memory,clocks.max.sm",
+                "--format=csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as e:
         facts["nvidia_smi"] = str(e)
     if not args.skip_study:
         left = args.study_until - (time.monotonic() - t0)
-        rc = run_logged([*wb, "tune", str(STUDY), "--storage", f"sqlite:///{out}/h200-study.db", "--tracking-uri", "none",
-                         "--timeout", str(max(left, 1)), *extra], log, args.deadline - (time.monotonic() - t0) - 30, env)  # fmt: skip
+        rc = run_logged(
+            [
+                *wb,
+                "tune",
+                str(STUDY),
+                "--storage",
+                f"sqlite:///{out}/h200-study.db",
+                "--tracking-uri",
+                "none",
+                "--timeout",
+                str(max(left, 1)),
+                *extra,
+            ],
+            log,
+            args.deadline - (time.monotonic() - t0) - 30,
+            env,
+        )
         facts["study_rc"] = rc
     left = args.deadline - (time.monotonic() - t0)
     if left > 90:
-        rc = run_logged([*wb, "grid", str(GRID), "--out", str(out / "grid.jsonl"), "--reuse-model",
-                         "--time-budget", str(left - 75), *extra], log, left - 10, env)  # fmt: skip
+        rc = run_logged(
+            [
+                *wb,
+                "grid",
+                str(GRID),
+                "--out",
+                str(out / "grid.jsonl"),
+                "--reuse-model",
+                "--time-budget",
+                str(left - 75),
+                *extra,
+            ],
+            log,
+            left - 10,
+            env,
+        )
         facts["grid_rc"] = rc
     if (out / "home").is_dir():  # trial folders are deeper than the device tool brings back: one archive
         subprocess.run(["tar", "czf", str(out / "home.tgz"), "-C", str(out), "home"], check=False)

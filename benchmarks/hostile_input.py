@@ -64,8 +64,12 @@ def _child(command: str, path: Path) -> tuple[float, float, int, str]:
     t = time.perf_counter()
     p = subprocess.Popen(
         [sys.executable, "-c", WRAP, command, str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=path.parent, env=env, preexec_fn=_cap,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=path.parent,
+        env=env,
+        preexec_fn=_cap,
+    )
     timer = threading.Timer(KILL_S, p.kill)
     timer.start()
     err = p.stderr.read().decode(errors="replace") if p.stderr else ""
@@ -93,9 +97,17 @@ def _measure(name: str, data: bytes, expected: str, command: str, repeats: int, 
         and err.startswith("error: ")
         and len(err) < 8000
     )
-    return {"case": name, "command": command, "bytes": len(data), "max_wall_s": round(wall, 3),
-            "max_rss_mb": round(rss, 1), "exit_code": rc, "message_ok": ok,
-            "within_limits": ok and wall <= MAX_S and rss <= MAX_MB, "message": err.strip()[:300]}  # fmt: skip
+    return {
+        "case": name,
+        "command": command,
+        "bytes": len(data),
+        "max_wall_s": round(wall, 3),
+        "max_rss_mb": round(rss, 1),
+        "exit_code": rc,
+        "message_ok": ok,
+        "within_limits": ok and wall <= MAX_S and rss <= MAX_MB,
+        "message": err.strip()[:300],
+    }
 
 
 def main() -> int:
@@ -130,11 +142,18 @@ def main() -> int:
             for name, build, expected in CASES:
                 rows.append(_measure(name, build(text, folder), expected, command, args.repeats, folder))
                 r = rows[-1]
-                print(f"{command:8} {name:34} {r['max_wall_s']:6.2f} s {r['max_rss_mb']:7.1f} MB  "
-                      f"exit {r['exit_code']}  {'ok' if r['within_limits'] else 'OVER OR WRONG'}")  # fmt: skip
+                print(
+                    f"{command:8} {name:34} {r['max_wall_s']:6.2f} s {r['max_rss_mb']:7.1f} MB  "
+                    f"exit {r['exit_code']}  {'ok' if r['within_limits'] else 'OVER OR WRONG'}"
+                )
     bad = [r for r in rows if not r["within_limits"]]
-    out = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "limits": {"s": MAX_S, "mb": MAX_MB},
-           "kinds": len(CASES), "rows": rows, "failures": len(bad)}  # fmt: skip
+    out = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "limits": {"s": MAX_S, "mb": MAX_MB},
+        "kinds": len(CASES),
+        "rows": rows,
+        "failures": len(bad),
+    }
     print(
         f"{len(CASES)} kinds x {len(args.commands.split(','))} commands: {len(bad)} over the limits or wrong"
     )
@@ -148,8 +167,10 @@ def markdown(rows: list[dict]) -> str:
     by_case: dict[str, list[dict]] = {}
     for r in rows:
         by_case.setdefault(r["case"], []).append(r)
-    lines = ["| broken file | bytes | commands | exit | worst wall s | worst max RSS MB | message starts |",
-             "| --- | ---: | --- | --- | ---: | ---: | --- |"]  # fmt: skip
+    lines = [
+        "| broken file | bytes | commands | exit | worst wall s | worst max RSS MB | message starts |",
+        "| --- | ---: | --- | --- | ---: | ---: | --- |",
+    ]
     for case, rs in by_case.items():
         msg = rs[0]["message"].split("\n")[1].strip(" -") if "\n" in rs[0]["message"] else ""
         msg = (msg[:70] + " ...") if len(msg) > 70 else msg
@@ -164,8 +185,10 @@ def markdown(rows: list[dict]) -> str:
 def compare(before: list[dict], after: list[dict]) -> str:
     """docs/benchmarks.md's table: each kind unfixed (validate) and fixed (the worst of its commands)."""
     old = {r["case"]: r for r in before}
-    lines = ["| broken file | bytes | unfixed: exit, s, MB | fixed: exit, worst s, worst MB | the message now |",
-             "| --- | ---: | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| broken file | bytes | unfixed: exit, s, MB | fixed: exit, worst s, worst MB | the message now |",
+        "| --- | ---: | --- | --- | --- |",
+    ]
     cases: dict[str, list[dict]] = {}
     for r in after:
         cases.setdefault(r["case"], []).append(r)

@@ -34,14 +34,30 @@ STUDY = ROOT / "studies" / "h200-replay.yaml"
 
 
 def tune_cmd(storage: str, tracking: str, n: int) -> list[str]:
-    return [sys.executable, "-m", "workbench.cli", "tune", str(STUDY), "--storage", storage,
-            "--tracking-uri", tracking, "--n-trials", str(n)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "tune",
+        str(STUDY),
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking,
+        "--n-trials",
+        str(n),
+    ]
 
 
 def start(storage: str, tracking: str, n: int, home: Path) -> subprocess.Popen:
     env = {**os.environ, "WORKBENCH_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(tune_cmd(storage, tracking, n), cwd=home, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        tune_cmd(storage, tracking, n),
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def window_hit(storage_engine, mlflow_db: Path) -> bool:
@@ -125,9 +141,12 @@ def check(storage: str, tracking: str, budget: int, complete_seen: set[int]) -> 
     disagree = sum(
         1
         for t in own
-        if t.state in want and (t.user_attrs["mlflow_run_id"] not in by_id
-                                or by_id[t.user_attrs["mlflow_run_id"]].info.status != want[t.state])
-    )  # fmt: skip
+        if t.state in want
+        and (
+            t.user_attrs["mlflow_run_id"] not in by_id
+            or by_id[t.user_attrs["mlflow_run_id"]].info.status != want[t.state]
+        )
+    )
     linked = {t.user_attrs["mlflow_run_id"] for t in own}
     trial_runs = [r for r in runs if r.data.tags.get("workbench.role") == "trial"]
     disagree += sum(1 for r in trial_runs if r.info.run_id not in linked)  # a run no trial points at
@@ -140,22 +159,28 @@ def check(storage: str, tracking: str, budget: int, complete_seen: set[int]) -> 
     fails = [t for t in trials if t.state == TrialState.FAIL]
     retries = [t for t in trials if "failed_trial" in t.system_attrs]
     stale_links = sum(
-        1 for t in retries
-        if t.user_attrs.get("mlflow_run_id") and t.user_attrs["mlflow_run_id"] == trials[t.system_attrs["failed_trial"]].user_attrs.get("mlflow_run_id")
-    )  # fmt: skip
+        1
+        for t in retries
+        if t.user_attrs.get("mlflow_run_id")
+        and t.user_attrs["mlflow_run_id"]
+        == trials[t.system_attrs["failed_trial"]].user_attrs.get("mlflow_run_id")
+    )
     return {
         "trials": len(trials),
         "fail_trials": len(fails),
         "finished_trials_lost": len([n for n in complete_seen if trials[n].state != TrialState.COMPLETE]),
         "runs_left_running": sum(1 for r in runs if r.info.status == "RUNNING"),
         "optuna_mlflow_disagreements": disagree,
-        "duplicate_configurations_measured": (len(keys) - len(set(keys))) + (len(run_keys) - len(set(run_keys))),
-        "fail_without_cause": sum(1 for t in fails if not (t.user_attrs.get("failure_kind") and t.user_attrs.get("failure"))),
+        "duplicate_configurations_measured": (len(keys) - len(set(keys)))
+        + (len(run_keys) - len(set(run_keys))),
+        "fail_without_cause": sum(
+            1 for t in fails if not (t.user_attrs.get("failure_kind") and t.user_attrs.get("failure"))
+        ),
         "retries_with_dead_links": stale_links,
         "baseline_complete": sum(1 for t in measured if t.user_attrs.get("baseline")),
         "distinct_configurations_measured": len(set(keys)),
         "budget": budget,
-    }  # fmt: skip
+    }
 
 
 def complete_numbers(storage: str) -> set[int]:
@@ -223,10 +248,15 @@ def main() -> None:
     rc = p.wait(timeout=900)
     result = check(storage, tracking, a.n_trials, seen)
     result.update(
-        backend=a.backend, kills=a.kills, kills_by_kind={k: hows.count(k) for k in sorted(set(hows))},
-        final_rc=rc, seconds=round(time.time() - t0, 1), machine=f"{platform.node()} {os.cpu_count()} CPUs",
-        date=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=" ".join(sys.argv),
-    )  # fmt: skip
+        backend=a.backend,
+        kills=a.kills,
+        kills_by_kind={k: hows.count(k) for k in sorted(set(hows))},
+        final_rc=rc,
+        seconds=round(time.time() - t0, 1),
+        machine=f"{platform.node()} {os.cpu_count()} CPUs",
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=" ".join(sys.argv),
+    )
     a.out.mkdir(parents=True, exist_ok=True)
     out = a.out / f"kill_campaign_{a.backend}.json"
     out.write_text(json.dumps(result, indent=2))

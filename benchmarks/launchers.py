@@ -56,9 +56,11 @@ def main() -> None:
             res = run_trial(_study(model, py), knobs, trial_id=f"{i}-{py is not None}")
             assert res.status == "COMPLETE", res.failure
             rows[label].append(res)
-    print(f"machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}; date: {_dt.date.today()}; command: .venv/bin/python "
-          f"benchmarks/launchers.py --runs {args.runs}\n")  # fmt: skip
+    print(
+        f"machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; date: {_dt.date.today()}; command: .venv/bin/python "
+        f"benchmarks/launchers.py --runs {args.runs}\n"
+    )
     head = ["launcher", *METRICS, "trial wall s", "outside worker s", "worker imports s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))

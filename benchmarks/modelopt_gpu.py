@@ -64,16 +64,31 @@ def run_small(algos: list[str], out: Path, samples: int, seq_len: int) -> list[d
         ckpt = out / f"ckpt-{algo}"
         t0 = time.perf_counter()
         res = quantize_checkpoint(
-            {"model_source": str(model), "dtype": "float32", "device": "cpu", "quantization": q,
-             "kv_cache_dtype": "fp8" if kv else "auto", "texts": texts, "calib_max_seq_length": seq_len,
-             "calib_batch_size": 8}, ckpt)  # fmt: skip
-        rows.append({
-            "algorithm": algo, "total_s": time.perf_counter() - t0, **res["steps_s"],
-            "checkpoint_bytes": dir_size(ckpt), "source_fp32_bytes": dir_size(model),
-            "quant_algo": res["hf_quant_config"]["quantization"]["quant_algo"],
-            "kv_cache_quant_algo": res["hf_quant_config"]["quantization"]["kv_cache_quant_algo"],
-            "calib_samples": res["calib_samples"], "calib_tokens": res["calib_tokens"],
-        })  # fmt: skip
+            {
+                "model_source": str(model),
+                "dtype": "float32",
+                "device": "cpu",
+                "quantization": q,
+                "kv_cache_dtype": "fp8" if kv else "auto",
+                "texts": texts,
+                "calib_max_seq_length": seq_len,
+                "calib_batch_size": 8,
+            },
+            ckpt,
+        )
+        rows.append(
+            {
+                "algorithm": algo,
+                "total_s": time.perf_counter() - t0,
+                **res["steps_s"],
+                "checkpoint_bytes": dir_size(ckpt),
+                "source_fp32_bytes": dir_size(model),
+                "quant_algo": res["hf_quant_config"]["quantization"]["quant_algo"],
+                "kv_cache_quant_algo": res["hf_quant_config"]["quantization"]["kv_cache_quant_algo"],
+                "calib_samples": res["calib_samples"],
+                "calib_tokens": res["calib_tokens"],
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -133,13 +148,21 @@ def run_gpu(
             export_hf_checkpoint(model, dtype=torch.bfloat16, export_dir=str(ckpt))
         export_s = time.perf_counter() - t2
         hq = json.loads((ckpt / "hf_quant_config.json").read_text())["quantization"]
-        rows.append({
-            "algorithm": algo, "make_model_s": make_s, "calibrate_quantize_s": calib_s, "export_s": export_s,
-            "checkpoint_bytes": dir_size(ckpt), "bf16_bytes": sum(p.numel() * 2 for p in model.parameters()),
-            "quant_algo": hq["quant_algo"], "kv_cache_quant_algo": hq["kv_cache_quant_algo"],
-            "peak_gpu_allocated_bytes": torch.cuda.max_memory_allocated() if cuda else None,
-            "calib_samples": samples, "calib_seq_len": seq_len,
-        })  # fmt: skip
+        rows.append(
+            {
+                "algorithm": algo,
+                "make_model_s": make_s,
+                "calibrate_quantize_s": calib_s,
+                "export_s": export_s,
+                "checkpoint_bytes": dir_size(ckpt),
+                "bf16_bytes": sum(p.numel() * 2 for p in model.parameters()),
+                "quant_algo": hq["quant_algo"],
+                "kv_cache_quant_algo": hq["kv_cache_quant_algo"],
+                "peak_gpu_allocated_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+                "calib_samples": samples,
+                "calib_seq_len": seq_len,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
         del model
         if not keep:
@@ -180,13 +203,25 @@ def main() -> None:
     if a.small:
         rows = run_small(algos, a.out, a.samples or 64, a.seq_len or 128)
     elif a.dry_run:
-        shape = {**LLAMA_31_8B, "vocab_size": 1024, "hidden_size": 128, "intermediate_size": 384,
-                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}  # fmt: skip
+        shape = {
+            **LLAMA_31_8B,
+            "vocab_size": 1024,
+            "hidden_size": 128,
+            "intermediate_size": 384,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+        }
         rows = run_gpu(algos, a.out, a.samples or 16, a.seq_len or 32, a.keep, "cpu", shape)
     else:
         rows = run_gpu(algos, a.out, a.samples or 256, a.seq_len or 512, a.keep)
-    summary = {"mode": "small-cpu" if a.small else ("dry-run" if a.dry_run else "gpu"), "started": started, "command": " ".join(sys.argv),
-               "environment": environment(), "rows": rows}  # fmt: skip
+    summary = {
+        "mode": "small-cpu" if a.small else ("dry-run" if a.dry_run else "gpu"),
+        "started": started,
+        "command": " ".join(sys.argv),
+        "environment": environment(),
+        "rows": rows,
+    }
     for r in rows:
         (a.out / f"{r['algorithm']}.json").write_text(json.dumps(r, indent=2))
     (a.out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -80,13 +80,20 @@ def one_run(study: Path, cache: Path) -> dict:
         keys.add(plan.build_key)
         ctx = plan.open_context()
         art = EngineCache(cache).get_or_build(
-            "trtllm", plan.build_key, plan.key_material,
+            "trtllm",
+            plan.build_key,
+            plan.key_material,
             lambda out, ctx=ctx, plan=plan: TrtllmEngine.build_artifact(ctx, plan.build_knobs, out),
-        )  # fmt: skip
+        )
         built += not art.cache_hit
         reused += art.cache_hit
-    return {"builds": built, "cache_hits": reused, "no_build_needed": unbuilt, "distinct_keys": len(keys),
-            "wall_s": time.perf_counter() - t0}  # fmt: skip
+    return {
+        "builds": built,
+        "cache_hits": reused,
+        "no_build_needed": unbuilt,
+        "distinct_keys": len(keys),
+        "wall_s": time.perf_counter() - t0,
+    }
 
 
 def main() -> None:
@@ -101,15 +108,22 @@ def main() -> None:
         study = write_study(Path(tmp))
         runs = []
         for _ in range(2):  # two separate processes: nothing survives between them but the cache
-            p = subprocess.run([sys.executable, __file__, "--child", str(study), str(Path(tmp) / "cache")],
-                               capture_output=True, text=True, check=True)  # fmt: skip
+            p = subprocess.run(
+                [sys.executable, __file__, "--child", str(study), str(Path(tmp) / "cache")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]), flush=True)
     from benchmarks._common import machine
 
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"machine": machine(), "command": "python benchmarks/modelopt_reuse.py",
-                                 "runs": runs}, indent=2))  # fmt: skip
+    a.out.write_text(
+        json.dumps(
+            {"machine": machine(), "command": "python benchmarks/modelopt_reuse.py", "runs": runs}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

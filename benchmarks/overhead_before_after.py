@@ -27,8 +27,11 @@ def run_once(tree: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree), "WORKBENCH_HOME": str(tree / ".workbench")}
     subprocess.run(
         [sys.executable, str(tree / "benchmarks" / "orchestration_overhead.py")],
-        cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=tree,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     data = json.loads((tree / "benchmarks" / "results" / "orchestration_overhead.json").read_text())
     return {k: data["median"][k] for k in KEYS}
 
@@ -48,8 +51,12 @@ def main() -> int:
     print("| per trial (median of round medians) | before | after |\n|---|---|---|")
     for k in KEYS:
         print(f"| {k} | {med['before'][k]:.2f} s | {med['after'][k]:.2f} s |")
-    print(save("overhead_before_after", {"before": str(trees["before"]), "runs": runs, "median": med,
-                                         "machine_now": machine()}))  # fmt: skip
+    print(
+        save(
+            "overhead_before_after",
+            {"before": str(trees["before"]), "runs": runs, "median": med, "machine_now": machine()},
+        )
+    )
     return 0
 
 

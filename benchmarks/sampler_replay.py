@@ -46,11 +46,22 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for s, m in meas.items():
         t = trials[s]
-        print(f"| {s} | {m['reached']}/{m['runs']} | {m.get('median')} | {m.get('p25')}–{m.get('p75')} | "
-              f"{m.get('min')}–{m.get('max')} | {t.get('median')} ({t.get('p25')}–{t.get('p75')}) |")  # fmt: skip
-    out = {"study": args.study, "best": best, "goal": goal, "within": args.within, "seeds": args.seeds,
-           "cap": args.cap, "summary": {"measurements": meas, "trials": trials},
-           "runs": runs.to_dict(orient="records"), "seconds": seconds, "date": time.strftime("%Y-%m-%d %H:%M %Z")}  # fmt: skip
+        print(
+            f"| {s} | {m['reached']}/{m['runs']} | {m.get('median')} | {m.get('p25')}–{m.get('p75')} | "
+            f"{m.get('min')}–{m.get('max')} | {t.get('median')} ({t.get('p25')}–{t.get('p75')}) |"
+        )
+    out = {
+        "study": args.study,
+        "best": best,
+        "goal": goal,
+        "within": args.within,
+        "seeds": args.seeds,
+        "cap": args.cap,
+        "summary": {"measurements": meas, "trials": trials},
+        "runs": runs.to_dict(orient="records"),
+        "seconds": seconds,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2, default=str))
     print(f"wrote {args.out} ({seconds:.0f} s)")

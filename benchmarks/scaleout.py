@@ -51,15 +51,18 @@ def one(n: int, pg: str) -> float:
         storage, tracking = f"postgresql+psycopg://{pg.split('://', 1)[1]}/{db}", f"sqlite:///{tmp}/mlflow.db"
         spec = study_file(tmp, f"scale{n}")
         wb = [sys.executable, "-m", "workbench.cli"]
-        subprocess.run([*wb, "tune", str(spec), "--storage", storage, "--tracking-uri", tracking, "--n-trials", "0"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*wb, "tune", str(spec), "--storage", storage, "--tracking-uri", tracking, "--n-trials", "0"],
+            check=True,
+            capture_output=True,
+        )
         t0 = time.perf_counter()
         procs = [
             subprocess.Popen(
                 [*wb, "worker", f"scale{n}", "--storage", storage, "--tracking-uri", tracking],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            )
             for _ in range(n)
         ]
         for p in procs:

@@ -25,12 +25,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 LLAMA_31_8B = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
-    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
-    "vocab_size": 128256, "max_position_embeddings": 131072, "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
-    "tie_word_embeddings": False, "torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2,
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 128256,
+    "max_position_embeddings": 131072,
+    "rope_theta": 500000.0,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+    "bos_token_id": 1,
+    "eos_token_id": 2,
     "hidden_act": "silu",
-}  # fmt: skip
+}
 
 
 def model_dir(out: Path, small: bool) -> Path:
@@ -47,8 +59,16 @@ def model_dir(out: Path, small: bool) -> Path:
             (d / f.name).write_bytes(f.read_bytes())
     cfg = dict(LLAMA_31_8B)
     if small:  # a CPU smoke test of this script
-        cfg.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=2, head_dim=16, vocab_size=1024, torch_dtype="float32")  # fmt: skip
+        cfg.update(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            vocab_size=1024,
+            torch_dtype="float32",
+        )
     (d / "config.json").write_text(json.dumps(cfg))
     return d
 
@@ -60,7 +80,7 @@ def configs(n: int) -> list[dict]:
             "max_batch_size": rng.choice([16, 32, 64, 128]),
             "max_num_tokens": rng.choice([512, 1024, 2048]),
             "kv_cache_fraction": round(rng.uniform(0.3, 0.8), 2),
-        }  # fmt: skip
+        }
         for _ in range(n)
     ]
 
@@ -89,16 +109,23 @@ def stream(args: argparse.Namespace) -> None:
                 "output_len": 8 if small else 128,
             },
             "trial": {"timeout_s": 600, "device": "cpu" if small else "cuda", "cpu_kv_budget_gb": 0.05},
-        }  # fmt: skip
+        }
     )
     mine = configs(args.trials)[args.index :: args.of]
     rows = []
     for i, k in enumerate(mine):
         t0 = time.perf_counter()
         res = run_trial(spec, k, trial_id=f"gpu{os.environ.get('CUDA_VISIBLE_DEVICES', 'x')}-{i}")
-        rows.append({"knobs": k, "status": res.status, "wall_s": time.perf_counter() - t0,
-                     "output_tok_s": res.metrics.get("output_tok_s"), "device": res.environment.get("device", {}).get("name"),
-                     "failure": res.failure.message if res.failure else None})  # fmt: skip
+        rows.append(
+            {
+                "knobs": k,
+                "status": res.status,
+                "wall_s": time.perf_counter() - t0,
+                "output_tok_s": res.metrics.get("output_tok_s"),
+                "device": res.environment.get("device", {}).get("name"),
+                "failure": res.failure.message if res.failure else None,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     (out / f"stream{args.index}of{args.of}.json").write_text(json.dumps(rows, indent=1))
 
@@ -126,7 +153,7 @@ def drive(args: argparse.Namespace) -> None:
                 *(["--small"] if args.small else []),
             ],
             env={**os.environ, "CUDA_VISIBLE_DEVICES": g, "WORKBENCH_HOME": str(out / f"home{g}")},
-        )  # fmt: skip
+        )
         for i, g in enumerate(gpus)
     ]
     for p in procs:
@@ -136,12 +163,15 @@ def drive(args: argparse.Namespace) -> None:
         r for i in range(len(gpus)) for r in json.loads((out / f"stream{i}of{len(gpus)}.json").read_text())
     ]
     summary = {
-        "gpus": gpus, "trials": len(rows), "complete": sum(r["status"] == "COMPLETE" for r in rows),
-        "wall_s": wall, "trials_per_hour": len(rows) / wall * 3600,
+        "gpus": gpus,
+        "trials": len(rows),
+        "complete": sum(r["status"] == "COMPLETE" for r in rows),
+        "wall_s": wall,
+        "trials_per_hour": len(rows) / wall * 3600,
         "median_trial_s": sorted(r["wall_s"] for r in rows)[len(rows) // 2],
         "devices": sorted({r["device"] for r in rows if r["device"]}),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }  # fmt: skip
+    }
     (out / f"summary_{len(gpus)}gpu.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary))
 

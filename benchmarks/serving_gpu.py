@@ -41,11 +41,18 @@ SHAPE = ROOT / "studies" / "shapes" / "llama-3.1-8b"
 SHAPE_TOKENIZER = ROOT / "models" / "llama-3.1-8b-tokenizer"
 LOADS = {"gpu": [1, 2, 4, 8, 16, 32, 64, 128, 256], "small": [1, 2, 4]}
 STUDY_SPACE = {  # the hf knobs: the four core ones, CUDA graphs and async batching
-    "gpu": {"max_batch_size": {"choices": [64, 128, 256]}, "max_num_tokens": {"choices": [2048, 4096, 8192]},
-            "cuda_graphs": {"choices": [True, False]}, "use_async_batching": {"choices": ["auto", True, False]}},
-    "small": {"max_batch_size": {"choices": [2, 4, 8]}, "max_num_tokens": {"choices": [64, 128, 256]},
-              "page_size": 32},
-}  # fmt: skip
+    "gpu": {
+        "max_batch_size": {"choices": [64, 128, 256]},
+        "max_num_tokens": {"choices": [2048, 4096, 8192]},
+        "cuda_graphs": {"choices": [True, False]},
+        "use_async_batching": {"choices": ["auto", True, False]},
+    },
+    "small": {
+        "max_batch_size": {"choices": [2, 4, 8]},
+        "max_num_tokens": {"choices": [64, 128, 256]},
+        "page_size": 32,
+    },
+}
 
 
 def model_block(small: bool) -> dict[str, Any]:
@@ -60,8 +67,14 @@ def model_block(small: bool) -> dict[str, Any]:
 
 
 def workload(small: bool, sweep: bool) -> dict[str, Any]:
-    w: dict[str, Any] = {"num_requests": 4 if small else 8, "warmup_requests": 2 if small else 8,
-                         "input_len": 32 if small else 128, "output_len": 8 if small else 128, "ignore_eos": True, "seed": 0}  # fmt: skip
+    w: dict[str, Any] = {
+        "num_requests": 4 if small else 8,
+        "warmup_requests": 2 if small else 8,
+        "input_len": 32 if small else 128,
+        "output_len": 8 if small else 128,
+        "ignore_eos": True,
+        "seed": 0,
+    }
     if sweep:
         w["sweep"] = {"concurrency": LOADS["small" if small else "gpu"], "requests_per_load": 1}
     else:  # the study: one batch at the sweep's top load
@@ -74,14 +87,26 @@ def workload(small: bool, sweep: bool) -> dict[str, Any]:
 
 def study(name: str, engine: str, small: bool, sweep: bool, space: dict[str, Any]) -> dict[str, Any]:
     s: dict[str, Any] = {
-        "name": name, "model": model_block(small), "engine": engine, "search_space": space,
-        "workload": workload(small, sweep), "objectives": [{"metric": "output_tok_s", "direction": "maximize"}],
-        "sampler": {"name": "tpe", "seed": 0}, "budget": {"n_trials": 8},
-        "trial": {"timeout_s": 240 if small else 120, **({"device": "cpu", "cpu_kv_budget_gb": 0.05, "threads": 1} if small else {})},
-    }  # fmt: skip
+        "name": name,
+        "model": model_block(small),
+        "engine": engine,
+        "search_space": space,
+        "workload": workload(small, sweep),
+        "objectives": [{"metric": "output_tok_s", "direction": "maximize"}],
+        "sampler": {"name": "tpe", "seed": 0},
+        "budget": {"n_trials": 8},
+        "trial": {
+            "timeout_s": 240 if small else 120,
+            **({"device": "cpu", "cpu_kv_budget_gb": 0.05, "threads": 1} if small else {}),
+        },
+    }
     if engine == "transformers-serve":
-        s["engine_options"] = {"startup_timeout_s": 180, "request_timeout_s": 180, "scrape_interval_s": 0.5,
-                               **({"threads": 1} if small else {})}  # fmt: skip
+        s["engine_options"] = {
+            "startup_timeout_s": 180,
+            "request_timeout_s": 180,
+            "scrape_interval_s": 0.5,
+            **({"threads": 1} if small else {}),
+        }
     return s
 
 
@@ -104,9 +129,14 @@ def stream_of(result: Path) -> dict[str, Any] | None:
 
 
 def trial_phase(
-    name: str, engine: str, args: argparse.Namespace, env: dict[str, str], until: float,
-    options: dict[str, Any] | None = None, loads: list[int] | None = None,
-) -> list[dict[str, Any]]:  # fmt: skip
+    name: str,
+    engine: str,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    until: float,
+    options: dict[str, Any] | None = None,
+    loads: list[int] | None = None,
+) -> list[dict[str, Any]]:
     out = args.out / name
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "study.json"
@@ -164,8 +194,19 @@ def study_phase(args: argparse.Namespace, env: dict[str, str], until: float) -> 
     db = f"sqlite:///{args.study_db}"  # a later call passes the same file to go on with the study
     left = until - time.monotonic()
     if left > 90:
-        cmd = [sys.executable, "-m", "workbench.cli", "tune", str(spec), "--storage", db, "--tracking-uri", "none",
-               "--timeout", str(int(max(1, left - args.study_reserve_s)))]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "tune",
+            str(spec),
+            "--storage",
+            db,
+            "--tracking-uri",
+            "none",
+            "--timeout",
+            str(int(max(1, left - args.study_reserve_s))),
+        ]
         run_logged(cmd, out / "log.txt", left, env)
     if args.study_db.exists() and args.study_db.resolve() != (out / "optuna.db").resolve():
         shutil.copy(args.study_db, out / "optuna.db")  # comes back with $OUT
@@ -187,8 +228,20 @@ def confirm_phase(args: argparse.Namespace, env: dict[str, str], until: float) -
             data = study(f"confirm-{label}", "hf", args.small, False, space)
             data["trial"]["timeout_s"] = int(max(30, per - 10))
             (out / "study.json").write_text(json.dumps(data, indent=2))
-            run_logged([sys.executable, "-m", "workbench.cli", "trial", str(out / "study.json"), "--out", str(out / "trial")],
-                out / "log.txt", max(30, per), env)  # fmt: skip
+            run_logged(
+                [
+                    sys.executable,
+                    "-m",
+                    "workbench.cli",
+                    "trial",
+                    str(out / "study.json"),
+                    "--out",
+                    str(out / "trial"),
+                ],
+                out / "log.txt",
+                max(30, per),
+                env,
+            )
             res = out / "trial" / "result.json"
             if res.exists() and json.loads(res.read_text())["status"] == "COMPLETE":
                 runs[label].append(json.loads(res.read_text())["metrics"]["output_tok_s"])
@@ -214,11 +267,19 @@ def study_summary(db: str) -> dict[str, Any]:
         if t is None:
             return None
         m = t.user_attrs.get("metrics") or {}
-        return {"number": t.number, "knobs": t.user_attrs.get("knobs") or t.params, "output_tok_s": t.values[0],
-                **{k: m.get(k) for k in ("ttft_ms_p95", "tpot_ms_p50", "peak_memory_gb")}}  # fmt: skip
+        return {
+            "number": t.number,
+            "knobs": t.user_attrs.get("knobs") or t.params,
+            "output_tok_s": t.values[0],
+            **{k: m.get(k) for k in ("ttft_ms_p95", "tpot_ms_p50", "peak_memory_gb")},
+        }
 
-    out = {"trials": [row(t) for t in done], "failed": sum(t.state.name == "FAIL" for t in s.trials),
-           "baseline": row(base), "best": row(best)}  # fmt: skip
+    out = {
+        "trials": [row(t) for t in done],
+        "failed": sum(t.state.name == "FAIL" for t in s.trials),
+        "baseline": row(base),
+        "best": row(best),
+    }
     if base is not None and best is not None and base.values[0]:
         out["best_vs_defaults"] = best.values[0] / base.values[0]
     return out
@@ -231,29 +292,40 @@ def markdown(summary: dict[str, Any]) -> str:
         v = (r or {}).get(k)
         return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
-    lines = [f"# serving_gpu ({summary['mode']}), {summary['date']}", "",
-             "| concurrency | server tok/s | in-process tok/s | ratio | server TTFT p50/p95 ms | in-process TTFT p50/p95 ms "
-             "| server TPOT p50/p95 ms | in-process TPOT p50/p95 ms |", "|" + "---:|" * 8]  # fmt: skip
+    lines = [
+        f"# serving_gpu ({summary['mode']}), {summary['date']}",
+        "",
+        "| concurrency | server tok/s | in-process tok/s | ratio | server TTFT p50/p95 ms | in-process TTFT p50/p95 ms "
+        "| server TPOT p50/p95 ms | in-process TPOT p50/p95 ms |",
+        "|" + "---:|" * 8,
+    ]
     srv = {r["concurrency"]: r for r in summary["server"]}
     hf = {r["concurrency"]: r for r in summary["in_process"]}
     for c in sorted(set(srv) | set(hf)):
         a, b = srv.get(c), hf.get(c)
         ratio = a["output_tok_s"] / b["output_tok_s"] if a and b and b.get("output_tok_s") else None
-        lines.append(f"| {c:g} | {cell(a, 'output_tok_s')} | {cell(b, 'output_tok_s')} | "
-                     f"{'-' if ratio is None else f'{ratio:.2f}'} | {cell(a, 'ttft_ms_p50')} / {cell(a, 'ttft_ms_p95')} | "
-                     f"{cell(b, 'ttft_ms_p50')} / {cell(b, 'ttft_ms_p95')} | {cell(a, 'tpot_ms_p50', '.1f')} / "
-                     f"{cell(a, 'tpot_ms_p95', '.1f')} | {cell(b, 'tpot_ms_p50', '.1f')} / {cell(b, 'tpot_ms_p95', '.1f')} |")  # fmt: skip
+        lines.append(
+            f"| {c:g} | {cell(a, 'output_tok_s')} | {cell(b, 'output_tok_s')} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}'} | {cell(a, 'ttft_ms_p50')} / {cell(a, 'ttft_ms_p95')} | "
+            f"{cell(b, 'ttft_ms_p50')} / {cell(b, 'ttft_ms_p95')} | {cell(a, 'tpot_ms_p50', '.1f')} / "
+            f"{cell(a, 'tpot_ms_p95', '.1f')} | {cell(b, 'tpot_ms_p50', '.1f')} / {cell(b, 'tpot_ms_p95', '.1f')} |"
+        )
     for r in summary.get("switch_interval") or []:
-        lines.append(f"switch interval {r['switch_interval']} (run {r['repeat']}), concurrency {r['concurrency']:g}: "
-                     f"{cell(r, 'output_tok_s')} tok/s, TTFT p50 {cell(r, 'ttft_ms_p50')} ms, TPOT p50 {cell(r, 'tpot_ms_p50', '.1f')} ms")  # fmt: skip
+        lines.append(
+            f"switch interval {r['switch_interval']} (run {r['repeat']}), concurrency {r['concurrency']:g}: "
+            f"{cell(r, 'output_tok_s')} tok/s, TTFT p50 {cell(r, 'ttft_ms_p50')} ms, TPOT p50 {cell(r, 'tpot_ms_p50', '.1f')} ms"
+        )
     if summary.get("server_stream"):
         lines += ["", f"Server stream check: {summary['server_stream']}"]
     if summary.get("confirm"):
         lines += ["", f"Confirmed (alternated single trials): {summary['confirm']}"]
     st = summary["study"]
     if st:
-        lines += ["", f"Study: {len(st.get('trials') or [])} complete, {st.get('failed', 0)} failed; "
-                  f"defaults {st.get('baseline')}; best {st.get('best')}; best/defaults {st.get('best_vs_defaults')}"]  # fmt: skip
+        lines += [
+            "",
+            f"Study: {len(st.get('trials') or [])} complete, {st.get('failed', 0)} failed; "
+            f"defaults {st.get('baseline')}; best {st.get('best')}; best/defaults {st.get('best_vs_defaults')}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -264,8 +336,11 @@ def main() -> int:
     ap.add_argument(
         "--small", action="store_true", help="the tiny model on CPU (a smoke test of this script)"
     )
-    ap.add_argument("--phases", default="server,in_process,study",
-                    help="which of server,in_process,study,confirm,switch_interval")  # fmt: skip
+    ap.add_argument(
+        "--phases",
+        default="server,in_process,study",
+        help="which of server,in_process,study,confirm,switch_interval",
+    )
     ap.add_argument(
         "--phase-s", type=float, help="seconds for each sweep phase (default: 35 %% of --deadline)"
     )
@@ -283,8 +358,13 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.study_db = (args.study_db or args.out / "study" / "optuna.db").resolve()
     phases = set(args.phases.split(","))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p),
-           "WORKBENCH_HOME": str(args.out / "home"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p),
+        "WORKBENCH_HOME": str(args.out / "home"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+    }
     if args.small and not (TINY / "config.json").exists():
         run_logged(
             [sys.executable, "-m", "workbench.cli", "make-tiny-model", str(TINY)],
@@ -306,8 +386,11 @@ def main() -> int:
     phase_s = args.phase_s or share * args.deadline
     import datetime as dt
 
-    summary: dict[str, Any] = {"mode": "small" if args.small else "gpu", "date": dt.datetime.now().isoformat(timespec="seconds"),
-                               "command": " ".join(sys.argv)}  # fmt: skip
+    summary: dict[str, Any] = {
+        "mode": "small" if args.small else "gpu",
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
     summary["server"], summary["in_process"], summary["study"] = [], [], {}
     if "server" in phases:
         summary["server"] = trial_phase("server", "transformers-serve", args, env, time.monotonic() + phase_s)

@@ -128,17 +128,17 @@ CASES: list[tuple[str, Builder, str]] = [
         "duplicated nested key",
         _replace("  num_requests: 8\n", "  num_requests: 8\n  num_requests: 9\n"),
         "num_requests: key given twice",
-    ),  # fmt: skip
+    ),
     (
         "yes for a number",
         _replace("num_requests: 8", "num_requests: yes"),
         "workload.num_requests: got yes; a number is expected, not a boolean",
-    ),  # fmt: skip
+    ),
     (
         "on for a float bound",
         _replace("low: 0.1", "low: on"),
         "search_space.kv_cache_fraction.low: got on; a number is expected, not a boolean",
-    ),  # fmt: skip
+    ),
     ("NaN bound", _replace("low: 0.1", "low: .nan"), "search_space.kv_cache_fraction.low"),
     ("infinite timeout", _sub(r"timeout_s: \S+", "timeout_s: .inf"), "trial.timeout_s"),
     ("300-character name", _replace("name: t", "name: " + "n" * 300), "name: got 'nnnn"),
@@ -147,7 +147,7 @@ CASES: list[tuple[str, Builder, str]] = [
         "unknown sampler option",
         _append("sampler: {name: tpe, options: {bogus: 1}}\n"),
         "sampler.options.bogus: unknown option of optuna.samplers.TPESampler; allowed: consider_prior",
-    ),  # fmt: skip
+    ),
     (
         "sampler option taking a function",
         _append("sampler: {name: tpe, options: {gamma: 0.1}}\n"),
@@ -157,24 +157,24 @@ CASES: list[tuple[str, Builder, str]] = [
         "sampler option of the wrong type",
         _append("sampler: {name: tpe, options: {n_startup_trials: ten}}\n"),
         "sampler.options.n_startup_trials: got 'ten'; n_startup_trials must be int",
-    ),  # fmt: skip
+    ),
     (
         "seed inside sampler options",
         _append("sampler: {name: tpe, options: {seed: 3}}\n"),
         "give the seed as sampler.seed",
-    ),  # fmt: skip
+    ),
     (
         "options for the random sampler",
         _append("sampler: {name: random, options: {x: 1}}\n"),
         "sampler 'random' takes no options",
-    ),  # fmt: skip
+    ),
     ("missing local model", _missing_model, "model.path: no such folder"),
     ("model path is a file", _model_is_file, "model.path: not a folder"),
     (
         "missing dataset file",
         _replace("workload:\n", "workload:\n  dataset: {path: no-such.jsonl}\n"),
         "workload.dataset.path: no such file",
-    ),  # fmt: skip
+    ),
     (
         "missing accuracy data",
         _append("accuracy: {data_path: no-such-folder}\n"),
@@ -184,7 +184,7 @@ CASES: list[tuple[str, Builder, str]] = [
         "absurd num_requests",
         _replace("num_requests: 8", "num_requests: 1000000000000000000000000000000"),
         "workload.num_requests: got 1000000000000000000000000000000; Input should be less than or equal to 1000000",
-    ),  # fmt: skip
+    ),
     ("5000-digit number", _huge_int, "a value cannot be read"),
     (
         "too many prompt tokens",
@@ -193,7 +193,7 @@ CASES: list[tuple[str, Builder, str]] = [
             "num_requests: 900000\n  input_len: 100000\n",
         ),
         "prompt tokens; at most 100,000,000",
-    ),  # fmt: skip
+    ),
     (
         "absurd output length",
         _replace("output_len: 8", "output_len: 1000000000"),
@@ -203,7 +203,7 @@ CASES: list[tuple[str, Builder, str]] = [
         "misspelt range key",
         _replace("high: 0.9", "hgih: 0.9"),
         "search_space.kv_cache_fraction.hgih: unknown key; allowed keys: low, high, step, log",
-    ),  # fmt: skip
+    ),
     (
         "misspelt length key",
         _replace("min: 8", "mni: 8"),

@@ -15,8 +15,13 @@ from workbench.engines.trtllm import available as trtllm_available
 
 
 def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workbench.cli", "doctor", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=scaled(600))  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "doctor", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=scaled(600),
+    )
 
 
 @pytest.mark.skipif(trtllm_available(), reason="tensorrt_llm is installed here")

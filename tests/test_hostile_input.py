@@ -41,9 +41,12 @@ def test_every_mistake_is_one_message_and_exit_2(
     p = _write(tmp_path, study_text, builder)
     if name.startswith("alias bomb") or name == "5000-digit number":  # could hang or blow up in-process
         r = subprocess.run(
-            [sys.executable, "-c", LIMIT_CODE, command, str(p)], capture_output=True, text=True,
-            cwd=ROOT, timeout=scaled(300),
-        )  # fmt: skip
+            [sys.executable, "-c", LIMIT_CODE, command, str(p)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=scaled(300),
+        )
         rc, err = r.returncode, r.stderr
     else:
         rc = main([command, str(p)])

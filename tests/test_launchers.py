@@ -53,8 +53,14 @@ def make_second_env(where: Path) -> Path:
     without the network: its site-packages links to the top-level entries of those distributions."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
     py = where / "bin" / "python"
-    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())  # fmt: skip
+    site = Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     for dist in _closure(SECOND_ENV):
         base = Path(dist.locate_file(""))
         tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
@@ -93,9 +99,14 @@ def test_the_same_trial_in_a_second_environment(tiny_model, second_python, tmp_p
     assert there.environment["launcher"] == {
         "kind": "python",
         "python": str(second_python),
-        "command": [str(second_python), "-m", "workbench.trials.worker",
-                    str(tmp_path / "there" / "plan.json"), str(tmp_path / "there" / "result.json")],
-    }  # fmt: skip
+        "command": [
+            str(second_python),
+            "-m",
+            "workbench.trials.worker",
+            str(tmp_path / "there" / "plan.json"),
+            str(tmp_path / "there" / "result.json"),
+        ],
+    }
     assert here.environment["launcher"]["kind"] == "local"
     # deterministic outputs are the same in both environments
     assert [r["output_len"] for r in here.bench["requests"]] == [
@@ -139,8 +150,13 @@ def _mounts(flag: str) -> list[str]:
 
 
 def _env(flag: str, **extra: str) -> list[str]:
-    env = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "8", "PYTHONPATH": CONTAINER_SOURCE,
-           "PYTHONUNBUFFERED": "1", **extra}  # fmt: skip
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "8",
+        "PYTHONPATH": CONTAINER_SOURCE,
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
     return [x for k in sorted(env) for x in (flag, f"{k}={env[k]}")]
 
 
@@ -148,33 +164,81 @@ def test_docker_command_line():
     spec = ContainerSpec(image="nvcr.io/nvidia/tensorrt-llm/release:1.2.1", args=["--shm-size=8g"])
     cmd = ContainerLauncher(spec).command(_call())
     assert cmd == [
-        "docker", "run", "--rm", "--name", "workbench-s-t1-42", "--ipc=host", "--init", "--network", "none",
-        "--user", f"{os.getuid()}:{os.getgid()}", "--gpus", "device=3", "--cpus", "8", "--memory", f"{2 * 1024**3}b",
-        *_mounts("-v"), *_env("-e"), "--shm-size=8g",
-        "nvcr.io/nvidia/tensorrt-llm/release:1.2.1", "python3", *WORKER,
-    ]  # fmt: skip
+        "docker",
+        "run",
+        "--rm",
+        "--name",
+        "workbench-s-t1-42",
+        "--ipc=host",
+        "--init",
+        "--network",
+        "none",
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
+        "--gpus",
+        "device=3",
+        "--cpus",
+        "8",
+        "--memory",
+        f"{2 * 1024**3}b",
+        *_mounts("-v"),
+        *_env("-e"),
+        "--shm-size=8g",
+        "nvcr.io/nvidia/tensorrt-llm/release:1.2.1",
+        "python3",
+        *WORKER,
+    ]
 
 
 def test_podman_command_line_uses_cdi_and_keeps_a_given_network():
-    spec = ContainerSpec(image="localhost/vllm:0.11", runtime="podman", python="/opt/venv/bin/python",
-                         args=["--network", "host"])  # fmt: skip
+    spec = ContainerSpec(
+        image="localhost/vllm:0.11",
+        runtime="podman",
+        python="/opt/venv/bin/python",
+        args=["--network", "host"],
+    )
     cmd = ContainerLauncher(spec).command(_call())
     assert cmd == [
-        "podman", "run", "--rm", "--name", "workbench-s-t1-42", "--ipc=host", "--init", "--userns=keep-id",
-        "--device", "nvidia.com/gpu=3", "--cpus", "8", "--memory", f"{2 * 1024**3}b",
-        *_mounts("-v"), *_env("-e"), "--network", "host",
-        "localhost/vllm:0.11", "/opt/venv/bin/python", *WORKER,
-    ]  # fmt: skip
+        "podman",
+        "run",
+        "--rm",
+        "--name",
+        "workbench-s-t1-42",
+        "--ipc=host",
+        "--init",
+        "--userns=keep-id",
+        "--device",
+        "nvidia.com/gpu=3",
+        "--cpus",
+        "8",
+        "--memory",
+        f"{2 * 1024**3}b",
+        *_mounts("-v"),
+        *_env("-e"),
+        "--network",
+        "host",
+        "localhost/vllm:0.11",
+        "/opt/venv/bin/python",
+        *WORKER,
+    ]
 
 
 def test_apptainer_command_line_and_cpu_containers_get_no_gpu():
     spec = ContainerSpec(image="/images/trtllm.sif", runtime="apptainer")
     cmd = ContainerLauncher(spec).command(_call())
     assert cmd == [
-        "apptainer", "exec", "--cleanenv", "--containall", "--no-home", "--nv",
-        *_mounts("--bind"), *_env("--env", CUDA_VISIBLE_DEVICES="3"),
-        "/images/trtllm.sif", "python3", *WORKER,
-    ]  # fmt: skip
+        "apptainer",
+        "exec",
+        "--cleanenv",
+        "--containall",
+        "--no-home",
+        "--nv",
+        *_mounts("--bind"),
+        *_env("--env", CUDA_VISIBLE_DEVICES="3"),
+        "/images/trtllm.sif",
+        "python3",
+        *WORKER,
+    ]
     cpu = ContainerLauncher(ContainerSpec(image="img")).command(_call("cpu"))
     assert "--gpus" not in cpu and "--nv" not in ContainerLauncher(spec).command(_call("cpu"))
 

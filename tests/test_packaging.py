@@ -162,11 +162,24 @@ def resolver(tmp_path_factory):
         report = tmp / "report.json"
         report.unlink(missing_ok=True)
         r = _pip(
-            "install", "--dry-run", "--ignore-installed", "--report", str(report),
-            "--python-version", "3.12", "--only-binary=:all:", "--target", str(tmp / "target"),
-            "--find-links", str(tmp / "sdist-wheels"),
-            "-c", str(TRTLLM_PINS), "-r", str(TRTLLM_PINS), *requirements,
-        )  # fmt: skip
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--report",
+            str(report),
+            "--python-version",
+            "3.12",
+            "--only-binary=:all:",
+            "--target",
+            str(tmp / "target"),
+            "--find-links",
+            str(tmp / "sdist-wheels"),
+            "-c",
+            str(TRTLLM_PINS),
+            "-r",
+            str(TRTLLM_PINS),
+            *requirements,
+        )
         if r.returncode != 0:  # pip prints the conflict's causes on stdout, the error on stderr
             return r.returncode, {}, r.stdout + r.stderr
         got = json.loads(report.read_text())["install"]

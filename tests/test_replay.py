@@ -42,11 +42,21 @@ def recorded(tiny_model, tmp_path_factory):
     study = d / "g.yaml"
     study.write_text(yaml.safe_dump(_grid_study(tiny_model)))
     out = d / "grid.jsonl"
-    first = subprocess.run([*WB, "grid", str(study), "--out", str(out), "--reuse-model", "--time-budget", "0.5"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
+    first = subprocess.run(
+        [*WB, "grid", str(study), "--out", str(out), "--reuse-model", "--time-budget", "0.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(600),
+    )
     assert first.returncode == 1 and "1 of 4 points recorded" in first.stdout, first.stdout + first.stderr
-    again = subprocess.run([*WB, "grid", str(study), "--out", str(out), "--reuse-model"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
+    again = subprocess.run(
+        [*WB, "grid", str(study), "--out", str(out), "--reuse-model"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(600),
+    )
     assert again.returncode == 0 and "4 of 4 points recorded (4 complete)" in again.stdout, (
         again.stdout + again.stderr
     )
@@ -57,7 +67,9 @@ def test_grid_file_holds_every_point_once_with_metrics_and_environment(recorded,
     _, study, out = recorded
     grid = load_grid(out)
     assert grid.header["schema"] == "workbench.grid" and grid.header["axes"] == {
-        "max_batch_size": [2, 8], "quantization": ["none", "int8"]}  # fmt: skip
+        "max_batch_size": [2, 8],
+        "quantization": ["none", "int8"],
+    }
     assert grid.header["environment"]["device"]["kind"] == "cpu" and "packages" in grid.header["environment"]
     assert len(grid.points) == 4 and grid.size() == 4
     spec = load_spec(study)
@@ -117,8 +129,12 @@ def test_torn_last_line_is_redone_and_garbage_is_an_error(recorded, tmp_path):
 def _replay_study(d: Path, recorded_study: Path, **changes) -> Path:
     data = yaml.safe_load(recorded_study.read_text())
     data.update(name="r", engine="replay", engine_options={"grid": "grid.jsonl"})
-    data["search_space"] = {"max_batch_size": {"choices": [2, 8, 32]}, "quantization": {"choices": ["none", "int8"]},
-                            "max_num_tokens": 128, "page_size": 16}  # fmt: skip
+    data["search_space"] = {
+        "max_batch_size": {"choices": [2, 8, 32]},
+        "quantization": {"choices": ["none", "int8"]},
+        "max_num_tokens": 128,
+        "page_size": 16,
+    }
     data.update(changes)
     f = d / "r.yaml"
     f.write_text(yaml.safe_dump(data))
@@ -176,7 +192,11 @@ def test_the_recorded_h200_grid():
     spec = load_spec(ROOT / "studies/h200-replay.yaml")
     best = best_point(grid, spec)
     assert {k: best["knobs"][k] for k in grid.axis_names} == {
-        "quantization": "none", "max_batch_size": 32, "max_num_tokens": 512, "kv_cache_fraction": 0.02}  # fmt: skip
+        "quantization": "none",
+        "max_batch_size": 32,
+        "max_num_tokens": 512,
+        "kv_cache_fraction": 0.02,
+    }
     base = grid.find(baseline_knobs(spec))
     assert base["metrics"]["output_tok_s"] > best["metrics"]["output_tok_s"]  # the defaults are faster, but
     assert base["metrics"]["peak_memory_gb"] > 48  # take the whole GPU
@@ -221,8 +241,13 @@ def test_the_recorded_h200_study_imports_without_its_trial_folders(tmp_path):
 
     src = tmp_path / "h200.db"
     src.write_bytes((ROOT / "studies/records/h200-llama-3.1-8b-study.db").read_bytes())
-    here = import_study("h200-llama-3.1-8b", f"sqlite:///{src}", tmp_path, f"sqlite:///{tmp_path}/o.db",
-                        f"sqlite:///{tmp_path}/ml.db")  # fmt: skip
+    here = import_study(
+        "h200-llama-3.1-8b",
+        f"sqlite:///{src}",
+        tmp_path,
+        f"sqlite:///{tmp_path}/o.db",
+        f"sqlite:///{tmp_path}/ml.db",
+    )
     assert len(here.trials) == 7 and all(t.state == TrialState.COMPLETE for t in here.trials)
     base = here.trials[0]
     assert base.user_attrs["baseline"] and base.values[0] == pytest.approx(507.1, abs=0.1)
@@ -234,8 +259,13 @@ def test_status_shows_the_roofline(recorded, tmp_path):
     d, study, out = recorded
     f = _replay_study(d, study)
     storage = f"sqlite:///{tmp_path}/s.db"
-    r = subprocess.run([*WB, "tune", str(f), "--storage", storage, "--tracking-uri", "none", "--n-trials", "2"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
+    r = subprocess.run(
+        [*WB, "tune", str(f), "--storage", storage, "--tracking-uri", "none", "--n-trials", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(600),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     s = subprocess.run([*WB, "status", "r", "--storage", storage], cwd=ROOT, capture_output=True, text=True)
     head, base_row = s.stdout.splitlines()[:2]

@@ -74,10 +74,12 @@ def test_a_gate_never_passes_without_a_baseline():
     """Before: a missing baseline gave 0.0 (feasible), so `max_drop_from_baseline` passed everything."""
     spec = _replay(constraints=[])
     spec = validate_spec(
-        {**spec.model_dump(mode="json", exclude={"source_path"}),
-         "constraints": [{"metric": "output_tok_s", "max_drop_from_baseline": 10}]},
+        {
+            **spec.model_dump(mode="json", exclude={"source_path"}),
+            "constraints": [{"metric": "output_tok_s", "max_drop_from_baseline": 10}],
+        },
         source_path=REPLAY,
-    )  # fmt: skip
+    )
     assert constraint_values(spec, {"output_tok_s": 1.0}, None) == [1.0]  # violated
     assert constraint_values(spec, {"output_tok_s": 1.0}, {"output_tok_s": 100.0}) == [89.0]
     assert constraint_values(spec, {"output_tok_s": 95.0}, {"output_tok_s": 100.0}) == [-5.0]
@@ -110,8 +112,13 @@ def test_a_retry_starts_with_clean_attrs_and_a_cause(tmp_path):
     study = open_study(spec, storage)
     t = study.ask()
     t.suggest_categorical("quantization", ["none", "int4"])
-    for k, v in {"knobs": {"quantization": "none"}, "mlflow_run_id": "dead", "worker": {"pid": "1"},
-                 "failure_kind": "crash", "failure": "x"}.items():  # fmt: skip
+    for k, v in {
+        "knobs": {"quantization": "none"},
+        "mlflow_run_id": "dead",
+        "worker": {"pid": "1"},
+        "failure_kind": "crash",
+        "failure": "x",
+    }.items():
         t.set_user_attr(k, v)
     storage.record_heartbeat(t._trial_id)
     time.sleep(2.5)  # past the grace period: stale
@@ -184,8 +191,13 @@ def _tune(study_file: Path, storage: str, tracking: str, n: int, pre: str = "") 
     """`workbench tune` in its own process; `pre` runs first in that interpreter (a test's hook)."""
     code = f"{pre}\nimport sys\nfrom workbench.cli import main\nsys.exit(main())"
     argv = ["tune", str(study_file), "--storage", storage, "--tracking-uri", tracking, "--n-trials", str(n)]
-    return subprocess.Popen([sys.executable, "-c", code, *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 #: a slow at-fork handler: before the fix, every worker start ran it (preexec_fn), and a Ctrl-C landing

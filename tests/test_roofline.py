@@ -18,9 +18,15 @@ from workbench.trials.roofline import (
 )
 
 LLAMA_8B = {
-    "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256, "tie_word_embeddings": False,
-}  # fmt: skip
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 128256,
+    "tie_word_embeddings": False,
+}
 
 
 @pytest.mark.parametrize(
@@ -84,10 +90,25 @@ def test_bandwidth_sources_are_labelled():
         "performance": {"system_output_throughput_tok_s": 50.0},
         "streaming_metrics": {"tpot_percentiles": {"p50": 10.0}},
     }
-    assert trial_roofline(knobs={}, report=report, weight_bytes=1e6, kv_bytes_per_token=10, kv_cache_tokens=None,
-                          bandwidth=None) is None  # fmt: skip
-    r = trial_roofline(knobs={"max_batch_size": 4}, report=report, weight_bytes=1e6, kv_bytes_per_token=10,
-                       kv_cache_tokens=None, bandwidth={"gb_s": 10.0, "method": "x"})  # fmt: skip
+    assert (
+        trial_roofline(
+            knobs={},
+            report=report,
+            weight_bytes=1e6,
+            kv_bytes_per_token=10,
+            kv_cache_tokens=None,
+            bandwidth=None,
+        )
+        is None
+    )
+    r = trial_roofline(
+        knobs={"max_batch_size": 4},
+        report=report,
+        weight_bytes=1e6,
+        kv_bytes_per_token=10,
+        kv_cache_tokens=None,
+        bandwidth={"gb_s": 10.0, "method": "x"},
+    )
     assert r["estimate"] is True and r["inputs"]["batch"] == 4 and r["inputs"]["mean_context"] == 110
 
 

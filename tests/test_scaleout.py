@@ -33,14 +33,22 @@ def _start(cmd: list[str], **env: str) -> subprocess.Popen:
 
 
 def _create(study_file: Path, storage: str, tracking: str) -> None:
-    r = subprocess.run([*WB, "tune", str(study_file), "--storage", storage, "--tracking-uri", tracking, "--n-trials", "0"],
-                       cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    r = subprocess.run(
+        [*WB, "tune", str(study_file), "--storage", storage, "--tracking-uri", tracking, "--n-trials", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "registered" in r.stdout, r.stdout + r.stderr
 
 
 def _workers(name: str, storage: str, tracking: str, n: int) -> list[subprocess.Popen]:
-    return [_start(["worker", name, "--storage", storage, "--tracking-uri", tracking], WORKBENCH_WORKER_ID=f"w{i}")
-            for i in range(n)]  # fmt: skip
+    return [
+        _start(
+            ["worker", name, "--storage", storage, "--tracking-uri", tracking], WORKBENCH_WORKER_ID=f"w{i}"
+        )
+        for i in range(n)
+    ]
 
 
 def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[str]:
@@ -123,8 +131,11 @@ def test_two_workers_one_build_key_build_once(tiny_model, tmp_path, pg_url):  # 
     _create(f, pg_url, tracking)
     _finish(_workers("t", pg_url, tracking, 2))
     study = load_study("t", pg_url)
-    results = [json.loads(Path(t.user_attrs["result_path"]).read_text()) for t in study.trials
-               if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]  # fmt: skip
+    results = [
+        json.loads(Path(t.user_attrs["result_path"]).read_text())
+        for t in study.trials
+        if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs
+    ]
     keys = {r["build"]["build_key"] for r in results}
     assert len(keys) == 1 and len(results) >= 4
     assert sum(not r["build"]["cache_hit"] for r in results) == 1  # built once, reused by both workers
@@ -134,8 +145,13 @@ def test_two_workers_one_build_key_build_once(tiny_model, tmp_path, pg_url):  # 
 def test_tune_gpus_starts_one_worker_per_gpu(tiny_model, tmp_path):
     f = _write(tmp_path, fast_study(tiny_model, **{"budget.n_trials": 4}))
     storage, tracking = f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    r = subprocess.run([*WB, "tune", str(f), "--gpus", "0,1", "--storage", storage, "--tracking-uri", tracking],
-                       cwd=ROOT, capture_output=True, text=True, timeout=scaled(600))  # fmt: skip
+    r = subprocess.run(
+        [*WB, "tune", str(f), "--gpus", "0,1", "--storage", storage, "--tracking-uri", tracking],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(600),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 processes share the SQLite storage" in r.stderr
     assert "[gpu 0] worker gpu0 (CUDA_VISIBLE_DEVICES=0)" in r.stdout and "[gpu 1]" in r.stdout

@@ -29,12 +29,25 @@ H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_809_984, (9, 0), 0)
 TRIVIAL = f"{sys.executable} -m workbench.engines.serve.trivial --port {{port}}"
 
 
-def ctx_for(engine: str, model: Path, tmp: Path, options: dict | None = None, knobs: dict | None = None,
-            device: DeviceInfo = CPU) -> tuple[OpenContext, dict]:  # fmt: skip
+def ctx_for(
+    engine: str,
+    model: Path,
+    tmp: Path,
+    options: dict | None = None,
+    knobs: dict | None = None,
+    device: DeviceInfo = CPU,
+) -> tuple[OpenContext, dict]:
     cls = get_engine_class(engine)
     k = {**cls.default_knobs(), **(knobs or {})}
-    ctx = OpenContext(model_source=str(model), device=device, model_dtype="float32", knobs=k,
-                      options=options or {}, cpu_kv_budget_gb=0.01, out_dir=str(tmp))  # fmt: skip
+    ctx = OpenContext(
+        model_source=str(model),
+        device=device,
+        model_dtype="float32",
+        knobs=k,
+        options=options or {},
+        cpu_kv_budget_gb=0.01,
+        out_dir=str(tmp),
+    )
     return ctx, k
 
 
@@ -90,8 +103,13 @@ def test_a_serving_trial_with_a_sweep_and_an_slo(tiny_model, tmp_path):
 
     data = small_study(tiny_model, engine="transformers-serve")
     data["search_space"] = {"page_size": 16, "max_num_tokens": 128}
-    data["workload"] = {"num_requests": 6, "warmup_requests": 1, "input_len": 16, "output_len": 8,
-                        "sweep": {"concurrency": [1, 3]}}  # fmt: skip
+    data["workload"] = {
+        "num_requests": 6,
+        "warmup_requests": 1,
+        "input_len": 16,
+        "output_len": 8,
+        "sweep": {"concurrency": [1, 3]},
+    }
     data["slo"] = {"ttft_ms_p95": 60000, "tpot_ms_p95": 60000}
     data["trial"] = {**data.get("trial", {}), "device": "cpu", "timeout_s": 300}
     spec = StudySpec.model_validate(data)
@@ -159,18 +177,41 @@ def test_a_server_killed_mid_run_fails_the_trial(tiny_model, tmp_path):
 def test_kill_9_of_tune_leaves_no_server(tiny_model, tmp_path):
     marker = f"--delay-ms 50.{os.getpid()}"
     study = tmp_path / "s.yaml"
-    study.write_text(json.dumps({
-        "name": "killtune", "model": {"path": str(tiny_model)}, "engine": "openai",
-        "engine_options": {"command": TRIVIAL + f" {marker}"},
-        "search_space": {"max_batch_size": {"choices": [1, 2]}},
-        "workload": {"num_requests": 400, "warmup_requests": 0, "input_len": 4, "output_len": 64,
-                     "arrival": {"mode": "concurrency", "concurrency": 1}},
-        "trial": {"device": "cpu", "timeout_s": 300}, "budget": {"n_trials": 1},
-    }))  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(tmp_path / "home"),
-           "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}  # fmt: skip
-    tune = subprocess.Popen([sys.executable, "-m", "workbench.cli", "tune", str(study)], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    study.write_text(
+        json.dumps(
+            {
+                "name": "killtune",
+                "model": {"path": str(tiny_model)},
+                "engine": "openai",
+                "engine_options": {"command": TRIVIAL + f" {marker}"},
+                "search_space": {"max_batch_size": {"choices": [1, 2]}},
+                "workload": {
+                    "num_requests": 400,
+                    "warmup_requests": 0,
+                    "input_len": 4,
+                    "output_len": 64,
+                    "arrival": {"mode": "concurrency", "concurrency": 1},
+                },
+                "trial": {"device": "cpu", "timeout_s": 300},
+                "budget": {"n_trials": 1},
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "WORKBENCH_HOME": str(tmp_path / "home"),
+        "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
+    }
+    tune = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "tune", str(study)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not server_pids(marker) and time.monotonic() < deadline:
@@ -190,8 +231,13 @@ def test_kill_9_of_tune_leaves_no_server(tiny_model, tmp_path):
 # ------------------------------------------------------------------------------- vendor command lines
 @pytest.mark.parametrize("engine", ["trtllm-serve", "sglang"])  # vllm: tests/test_vllm.py
 def test_vendor_command_lines_use_only_recorded_options(engine, tmp_path):
-    ctx, knobs = ctx_for(engine, Path("/models/llama"), tmp_path, device=H100,
-                         knobs={"max_batch_size": 64, "max_num_tokens": 2048, "kv_cache_fraction": 0.85})  # fmt: skip
+    ctx, knobs = ctx_for(
+        engine,
+        Path("/models/llama"),
+        tmp_path,
+        device=H100,
+        knobs={"max_batch_size": 64, "max_num_tokens": 2048, "kv_cache_fraction": 0.85},
+    )
     cmd = get_engine_class(engine).command(ctx, knobs, 8123, tmp_path / "w")
     used = recorded.flags(cmd)
     assert set(used) <= recorded.RECORDED[engine], set(used) - recorded.RECORDED[engine]
@@ -206,8 +252,16 @@ def test_trtllm_serve_yaml_and_metrics(tmp_path):
     cmd = get_engine_class("trtllm-serve").command(ctx, knobs, 8000, tmp_path / "w")
     extra = yaml.safe_load(Path(cmd[cmd.index("--extra_llm_api_options") + 1]).read_text())
     assert set(extra) <= recorded.TRTLLM_YAML_KEYS and extra["enable_iter_perf_stats"] is True
-    body = json.dumps([{"kvCacheStats": {"usedNumBlocks": 30, "maxNumBlocks": 120}, "numActiveRequests": 7,
-                        "numQueuedRequests": 2, "inflightBatchingStats": {"numPausedRequests": 1}}]).encode()  # fmt: skip
+    body = json.dumps(
+        [
+            {
+                "kvCacheStats": {"usedNumBlocks": 30, "maxNumBlocks": 120},
+                "numActiveRequests": 7,
+                "numQueuedRequests": 2,
+                "inflightBatchingStats": {"numPausedRequests": 1},
+            }
+        ]
+    ).encode()
     assert normalize(body, "trtllm-json") == {
         "kv_cache_usage": 0.25,
         "running": 7,
@@ -257,19 +311,43 @@ def test_server_metrics_reach_mlflow_as_step_series_and_a_figure(tiny_model, tmp
     from mlflow import MlflowClient
 
     study = tmp_path / "s.yaml"
-    study.write_text(json.dumps({
-        "name": "srvmetrics", "model": {"path": str(tiny_model)}, "engine": "openai",
-        "engine_options": {"command": TRIVIAL + " --delay-ms 20", "scrape_interval_s": 0.05},
-        "search_space": {"max_batch_size": 4},
-        "workload": {"num_requests": 24, "warmup_requests": 0, "input_len": 4, "output_len": 16,
-                     "arrival": {"mode": "concurrency", "concurrency": 4}},
-        "trial": {"device": "cpu", "timeout_s": 300}, "budget": {"n_trials": 1},
-    }))  # fmt: skip
+    study.write_text(
+        json.dumps(
+            {
+                "name": "srvmetrics",
+                "model": {"path": str(tiny_model)},
+                "engine": "openai",
+                "engine_options": {"command": TRIVIAL + " --delay-ms 20", "scrape_interval_s": 0.05},
+                "search_space": {"max_batch_size": 4},
+                "workload": {
+                    "num_requests": 24,
+                    "warmup_requests": 0,
+                    "input_len": 4,
+                    "output_len": 16,
+                    "arrival": {"mode": "concurrency", "concurrency": 4},
+                },
+                "trial": {"device": "cpu", "timeout_s": 300},
+                "budget": {"n_trials": 1},
+            }
+        )
+    )
     uri = f"sqlite:///{tmp_path}/m.db"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(tmp_path / "home"),
-           "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db", "MLFLOW_TRACKING_URI": uri, "WORKBENCH_FIGURE_PNG": "0"}  # fmt: skip
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "tune", str(study)], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "WORKBENCH_HOME": str(tmp_path / "home"),
+        "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db",
+        "MLFLOW_TRACKING_URI": uri,
+        "WORKBENCH_FIGURE_PNG": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "tune", str(study)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("srvmetrics")
@@ -298,14 +376,33 @@ AIPERF = os.environ.get("WORKBENCH_TEST_AIPERF") or shutil.which("aiperf")
 def test_aiperf_command_line_replays_our_requests():
     from workbench.engines.serve import aiperf
 
-    cmd = aiperf.profile_command("aiperf", "http://127.0.0.1:8123", "m", "tok", Path("/w/in.jsonl"), 64,
-                                 Path("/w/a"), concurrency=8, warmup=2, seed=0)  # fmt: skip
+    cmd = aiperf.profile_command(
+        "aiperf",
+        "http://127.0.0.1:8123",
+        "m",
+        "tok",
+        Path("/w/in.jsonl"),
+        64,
+        Path("/w/a"),
+        concurrency=8,
+        warmup=2,
+        seed=0,
+    )
     assert cmd[:2] == ["aiperf", "profile"] and "--streaming" in cmd and "--use-server-token-count" not in cmd
-    for flag, value in (("--url", "http://127.0.0.1:8123"), ("--endpoint-type", "completions"),
-                        ("--input-file", "/w/in.jsonl"), ("--custom-dataset-type", "single_turn"),
-                        ("--dataset-sampling-strategy", "sequential"), ("--concurrency", "8"),
-                        ("--request-count", "64"), ("--warmup-request-count", "2"), ("--random-seed", "0"),
-                        ("--tokenizer", "tok"), ("--artifact-dir", "/w/a"), ("--ui-type", "none")):  # fmt: skip
+    for flag, value in (
+        ("--url", "http://127.0.0.1:8123"),
+        ("--endpoint-type", "completions"),
+        ("--input-file", "/w/in.jsonl"),
+        ("--custom-dataset-type", "single_turn"),
+        ("--dataset-sampling-strategy", "sequential"),
+        ("--concurrency", "8"),
+        ("--request-count", "64"),
+        ("--warmup-request-count", "2"),
+        ("--random-seed", "0"),
+        ("--tokenizer", "tok"),
+        ("--artifact-dir", "/w/a"),
+        ("--ui-type", "none"),
+    ):
         assert cmd[cmd.index(flag) + 1] == value, flag
     assert "--isl" not in cmd and "--osl" not in cmd  # our prompts and lengths, not synthetic ones
     rate = aiperf.profile_command(
@@ -329,8 +426,15 @@ def test_aiperf_input_lines_are_our_client_bodies(tmp_path):
     from workbench.engines.serve.transformers_serve import TransformersServeEngine
 
     extras = TransformersServeEngine.ignore_eos_payload(Request("r", [1, 2], 8, True))
-    body = {"model": "m", "prompt": "a b c", "max_tokens": 8, "temperature": 0, "stream": True,
-            "stream_options": {"include_usage": True}, **extras}  # fmt: skip
+    body = {
+        "model": "m",
+        "prompt": "a b c",
+        "max_tokens": 8,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **extras,
+    }
     line = aiperf.input_line(body)
     assert line == {"text": "a b c", "output_length": 8, "extra": {"temperature": 0, **extras}}
     # the exact output length, per request
@@ -405,7 +509,10 @@ def test_stream_check_warns_when_chunks_hold_several_tokens():
     from workbench.trials.bench import stream_check
 
     assert stream_check({"completion_tokens": 128, "text_chunks": 128}) == {
-        "completion_tokens": 128, "text_chunks": 128, "tokens_per_chunk": 1.0}  # fmt: skip
+        "completion_tokens": 128,
+        "text_chunks": 128,
+        "tokens_per_chunk": 1.0,
+    }
     chunky = stream_check({"completion_tokens": 128, "text_chunks": 2})
     assert chunky["tokens_per_chunk"] == 64.0 and "time chunks, not tokens" in chunky["warning"]
     assert stream_check({"completion_tokens": 0, "text_chunks": 0}) == {
@@ -422,8 +529,9 @@ def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
     from workbench.trials.serving import run_sweep
     from workbench.types import RequestRecord
 
-    w = WorkloadSpec.model_validate({"num_requests": 2, "input_len": 4, "output_len": 2,
-                                     "sweep": {"concurrency": [1, 2, 4]}})  # fmt: skip
+    w = WorkloadSpec.model_validate(
+        {"num_requests": 2, "input_len": 4, "output_len": 2, "sweep": {"concurrency": [1, 2, 4]}}
+    )
 
     def drive(runner, reqs, offsets, conc, deadline):
         if conc == 4:
@@ -496,29 +604,56 @@ def test_a_time_budgeted_sweep_point_stops_issuing(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(AIPERF is None, reason="no aiperf executable (PATH or WORKBENCH_TEST_AIPERF): AIPerf lives "
-                    "in its own environment, not in CI")  # fmt: skip
+@pytest.mark.skipif(
+    AIPERF is None,
+    reason="no aiperf executable (PATH or WORKBENCH_TEST_AIPERF): AIPerf lives "
+    "in its own environment, not in CI",
+)
 def test_aiperf_crosscheck_for_real(tiny_model, tmp_path):
     from mlflow import MlflowClient
 
     study = tmp_path / "s.yaml"
-    study.write_text(json.dumps({
-        "name": "aiperfcheck", "model": {"path": str(tiny_model), "dtype": "float32"},
-        "engine": "transformers-serve", "engine_options": {"aiperf": AIPERF, "threads": 1},
-        "search_space": {"page_size": 16, "max_num_tokens": 128},
-        "workload": {"num_requests": 12, "warmup_requests": 1, "input_len": 16, "output_len": 8,
-                     "arrival": {"mode": "concurrency", "concurrency": 3}},
-        "trial": {"device": "cpu", "timeout_s": 300, "cpu_kv_budget_gb": 0.01}, "budget": {"n_trials": 1},
-    }))  # fmt: skip
+    study.write_text(
+        json.dumps(
+            {
+                "name": "aiperfcheck",
+                "model": {"path": str(tiny_model), "dtype": "float32"},
+                "engine": "transformers-serve",
+                "engine_options": {"aiperf": AIPERF, "threads": 1},
+                "search_space": {"page_size": 16, "max_num_tokens": 128},
+                "workload": {
+                    "num_requests": 12,
+                    "warmup_requests": 1,
+                    "input_len": 16,
+                    "output_len": 8,
+                    "arrival": {"mode": "concurrency", "concurrency": 3},
+                },
+                "trial": {"device": "cpu", "timeout_s": 300, "cpu_kv_budget_gb": 0.01},
+                "budget": {"n_trials": 1},
+            }
+        )
+    )
     uri = f"sqlite:///{tmp_path}/m.db"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_HOME": str(tmp_path / "home"),
-           "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db", "MLFLOW_TRACKING_URI": uri, "WORKBENCH_FIGURE_PNG": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "WORKBENCH_HOME": str(tmp_path / "home"),
+        "WORKBENCH_STORAGE": f"sqlite:///{tmp_path}/o.db",
+        "MLFLOW_TRACKING_URI": uri,
+        "WORKBENCH_FIGURE_PNG": "0",
+    }
     for args in (
         ["tune", str(study)],
         ["crosscheck", "aiperfcheck", "--trial", "0", "--out", str(tmp_path / "cc")],
     ):
-        out = subprocess.run([sys.executable, "-m", "workbench.cli", *args], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=600)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
     assert "tpot_ms_p50" in out.stdout and "--endpoint-type completions" in out.stdout
     comp = json.loads((tmp_path / "cc" / "comparison.json").read_text())
@@ -529,7 +664,10 @@ def test_aiperf_crosscheck_for_real(tiny_model, tmp_path):
         x["output_length"] == 8 and "generation_config" in x["extra"] for x in lines
     )
     client = MlflowClient(tracking_uri=uri)
-    (run,) = [r for r in client.search_runs([client.get_experiment_by_name("aiperfcheck").experiment_id])
-              if r.data.tags.get("crosscheck.tool")]  # fmt: skip
+    (run,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name("aiperfcheck").experiment_id])
+        if r.data.tags.get("crosscheck.tool")
+    ]
     assert run.data.tags["crosscheck.tool"] == "aiperf" and run.data.metrics["aiperf.output_tok_s"] > 0
     assert "aiperf_ratio.output_tok_s" in run.data.metrics

@@ -47,10 +47,22 @@ def test_project_root_rule(tmp_path, monkeypatch):
 def test_cli_and_api_resolve_the_same_stores():
     """The notebook API from notebooks/ and the CLI from the checkout's root use the same stores."""
     code = "import workbench.api as wb; print(wb.default_storage()); print(wb.default_tracking_uri())"
-    api = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT / "notebooks",
-                         env=_env(), check=True).stdout.split()  # fmt: skip
-    cli = subprocess.run([sys.executable, "-m", "workbench.cli", "doctor", "--json"], capture_output=True,
-                         text=True, cwd=ROOT, env=_env(), check=True)  # fmt: skip
+    api = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "notebooks",
+        env=_env(),
+        check=True,
+    ).stdout.split()
+    cli = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        check=True,
+    )
     stores = json.loads(cli.stdout)["stores"]
     assert [stores["storage"]["url"], stores["tracking_uri"]["url"]] == api
     assert api[0] == f"sqlite:///{ROOT / 'studies' / 'optuna.db'}"
@@ -69,16 +81,24 @@ def test_cli_honours_env_stores_from_another_directory(tmp_path, tiny_model):
     (tmp_path / "env").mkdir()
     p = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "tune", str(study), "--n-trials", "0"],
-        capture_output=True, text=True, cwd=cwd, timeout=scaled(600),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=scaled(600),
         env=_env(WORKBENCH_STORAGE=storage, MLFLOW_TRACKING_URI=tracking),
-    )  # fmt: skip
+    )
     assert p.returncode == 0, p.stderr
     assert "is registered with its definition" in p.stdout
     assert optuna.load_study(study_name="envstores", storage=storage).user_attrs  # its definition is stored
     assert mlflow.MlflowClient(tracking_uri=tracking).get_experiment_by_name("envstores") is not None
     assert sorted(os.listdir(cwd)) == []  # nothing written where the command ran
-    p = subprocess.run([sys.executable, "-m", "workbench.cli", "status", "envstores", "--json"],
-                       capture_output=True, text=True, cwd=ROOT, env=_env(WORKBENCH_STORAGE=storage))  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "status", "envstores", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(WORKBENCH_STORAGE=storage),
+    )
     assert p.returncode == 0, p.stderr
     assert [r["baseline"] for r in json.loads(p.stdout)] == [True]  # the enqueued baseline, found via the env
     assert not Path(cwd / "studies").exists() and not Path(cwd / "mlruns").exists()

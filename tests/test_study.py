@@ -449,8 +449,14 @@ def test_study_run_gets_best_trials_json_and_a_failing_figure_never_fails_the_st
     arts, best = _study_artifacts(c, parent.info.run_id, tmp_path / "a")
     assert {"study/trials.json", "study/best_trials.json"} <= arts
     (t0,) = load_study("broken", storage).trials
-    assert best == [{"number": 0, "values": t0.values, "knobs": t0.user_attrs["knobs"],
-                     "mlflow_run_id": t0.user_attrs["mlflow_run_id"]}]  # fmt: skip
+    assert best == [
+        {
+            "number": 0,
+            "values": t0.values,
+            "knobs": t0.user_attrs["knobs"],
+            "mlflow_run_id": t0.user_attrs["mlflow_run_id"],
+        }
+    ]
     # on success too: the JSON files and every figure
     ok = validate_spec(fast_study(tiny_model, name="ok"))
     tune(ok, storage=storage, tracking_uri=tracking, n_trials=1, figures=study_figures)

@@ -43,9 +43,18 @@ def test_shape_tokenizer_gives_every_token_id_its_own_text(tmp_path):
     from transformers import AutoTokenizer
 
     p = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "make-shape-tokenizer", "studies/shapes/llama-3.1-8b",
-         str(tmp_path / "tok")], capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "make-shape-tokenizer",
+            "studies/shapes/llama-3.1-8b",
+            str(tmp_path / "tok"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert p.returncode == 0, p.stderr
     tok = AutoTokenizer.from_pretrained(tmp_path / "tok")
     assert len(tok) == 128_256 and (tok.bos_token_id, tok.eos_token_id) == (128_000, 128_001)
@@ -64,6 +73,8 @@ def test_shape_tokenizer_gives_every_token_id_its_own_text(tmp_path):
 def test_shape_tokenizer_rejects_a_folder_without_config(tmp_path):
     p = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "make-shape-tokenizer", str(tmp_path), str(tmp_path / "t")],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert p.returncode == 2 and "config.json" in p.stderr and p.stderr.count("\n") == 1

@@ -64,12 +64,26 @@ def search_space():
     cats = {k.name: list(k.choices) for k in T.KNOBS if k.type == "categorical"}
     bools = [k.name for k in T.KNOBS if k.type == "bool"]
     numeric = [
-        {"max_batch_size": 1, "max_num_tokens": 1, "kv_cache_fraction": 0.01, "engine_max_batch_size": 1,
-         "engine_max_num_tokens": 1, "max_input_len": 1, "max_seq_len": 2},
+        {
+            "max_batch_size": 1,
+            "max_num_tokens": 1,
+            "kv_cache_fraction": 0.01,
+            "engine_max_batch_size": 1,
+            "engine_max_num_tokens": 1,
+            "max_input_len": 1,
+            "max_seq_len": 2,
+        },
         DEFAULTS,
-        {"max_batch_size": 4096, "max_num_tokens": 65536, "kv_cache_fraction": 0.99, "engine_max_batch_size": 4096,
-         "engine_max_num_tokens": 65536, "max_input_len": 131072, "max_seq_len": 131072},
-    ]  # fmt: skip
+        {
+            "max_batch_size": 4096,
+            "max_num_tokens": 65536,
+            "kv_cache_fraction": 0.99,
+            "engine_max_batch_size": 4096,
+            "engine_max_num_tokens": 65536,
+            "max_input_len": 131072,
+            "max_seq_len": 131072,
+        },
+    ]
     names = list(cats) + bools
     for i, values in enumerate(itertools.product(*cats.values(), *[[False, True]] * len(bools))):
         num = {k: v for k, v in numeric[i % 3].items() if k in T.KNOBS_BY_NAME}
@@ -81,8 +95,17 @@ def test_snapshot_records_its_sources_and_the_classes_used():
     s = snapshot()
     assert s["tensorrt_llm_version"].startswith("1.2.")
     assert set(s["sources"]) >= {"classes", "cli", "report_keys"}
-    for cls in ("BuildConfig", "PluginConfig", "QuantConfig", "CalibConfig", "KvCacheConfig", "SchedulerConfig",
-                "TrtLlmArgs", "SamplingParams", "ExtendedRuntimePerfKnobConfig"):  # fmt: skip
+    for cls in (
+        "BuildConfig",
+        "PluginConfig",
+        "QuantConfig",
+        "CalibConfig",
+        "KvCacheConfig",
+        "SchedulerConfig",
+        "TrtLlmArgs",
+        "SamplingParams",
+        "ExtendedRuntimePerfKnobConfig",
+    ):
         assert s["classes"][cls]["fields"], cls
     assert len(s["enums"]["QuantAlgo"]) == 25 and "NVFP4" in s["enums"]["QuantAlgo"]
     assert s["imports"]["LLM"] == "tensorrt_llm._tensorrt_engine"
@@ -184,7 +207,7 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
             "engine": "trtllm",
             "engine_options": {"backend": "tensorrt"},  # the TensorRT backend's build knobs
             "search_space": {"max_batch_size": {"choices": [8, 16]}},
-        }  # fmt: skip
+        }
     )
 
     def key(**kw):
@@ -195,8 +218,15 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
         return build_key(TrtllmEngine.build_material(plan.open_context(), build))
 
     base = key()
-    assert base == key(max_batch_size=8, max_num_tokens=512, kv_cache_fraction=0.5, chunked_prefill=True,
-                       enable_block_reuse=False, scheduler_policy="max_utilization", cuda_graph_mode=True)  # fmt: skip
+    assert base == key(
+        max_batch_size=8,
+        max_num_tokens=512,
+        kv_cache_fraction=0.5,
+        chunked_prefill=True,
+        enable_block_reuse=False,
+        scheduler_policy="max_utilization",
+        cuda_graph_mode=True,
+    )
     assert base != key(quantization="fp8") != key(engine_max_batch_size=256)
     assert base != key(tokens_per_block=64) and base != key(max_input_len=2048)
 
@@ -230,8 +260,15 @@ def test_bounds_and_request_lengths():
         knobs(max_num_tokens=1024), H200, ctx(longest_prompt=2000, longest_output=100), {}
     )
     assert "chunked_prefill off" in r
-    assert F.infeasible_reason(knobs(max_num_tokens=1024, chunked_prefill=True), H200,
-                               ctx(longest_prompt=2000, longest_output=100), {}) is None  # fmt: skip
+    assert (
+        F.infeasible_reason(
+            knobs(max_num_tokens=1024, chunked_prefill=True),
+            H200,
+            ctx(longest_prompt=2000, longest_output=100),
+            {},
+        )
+        is None
+    )
     r = F.infeasible_reason(
         knobs(max_seq_len=4096), H200, ctx(accuracy_input_len=4096, accuracy_gen_len=256), {}
     )
@@ -307,11 +344,21 @@ def test_kv_stats_and_resolved_config_from_recorded_shapes():
         assert k in snapshot()["llm"]["stats_keys"]["kvCacheStats"]
     cfg = {
         "version": "1.2.1",
-        "pretrained_config": {**LLAMA_8B, "dtype": "bfloat16", "architecture": "LlamaForCausalLM", "head_size": 128,
-                              "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}},
-        "build_config": {"max_batch_size": 1024, "max_num_tokens": 16384, "max_input_len": 4096, "max_seq_len": 4352,
-                         "plugin_config": {"tokens_per_block": 32, "multiple_profiles": True}},
-    }  # fmt: skip
+        "pretrained_config": {
+            **LLAMA_8B,
+            "dtype": "bfloat16",
+            "architecture": "LlamaForCausalLM",
+            "head_size": 128,
+            "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"},
+        },
+        "build_config": {
+            "max_batch_size": 1024,
+            "max_num_tokens": 16384,
+            "max_input_len": 4096,
+            "max_seq_len": 4352,
+            "plugin_config": {"tokens_per_block": 32, "multiple_profiles": True},
+        },
+    }
     assert set(cfg) == set(snapshot()["llm"]["engine_config_keys"])
     r = resolved_config(cfg, T.runtime_args(knobs(max_batch_size=256)), {"engine_size_bytes": 9_000_000_000})
     assert r["kv_bytes_per_token"] == 65536 and r["build_max_batch_size"] == 1024
@@ -344,8 +391,15 @@ def test_export_writes_conformant_files(tmp_path, q):
     k = knobs(quantization=q, max_batch_size=256, chunked_prefill=True)
     files = export(spec, 7, k, {"output_tok_s": 5000.0}, tmp_path / "out", {"output_tok_s": 4000.0}, "run123")
     names = {f.name for f in files}
-    assert names >= {"extra_llm_api_options.yaml", "runtime_options.yaml", "build_args.json", "build_engine.py",
-                     "commands.sh", "README.md", "trial.json"}  # fmt: skip
+    assert names >= {
+        "extra_llm_api_options.yaml",
+        "runtime_options.yaml",
+        "build_args.json",
+        "build_engine.py",
+        "commands.sh",
+        "README.md",
+        "trial.json",
+    }
     full = yaml.safe_load((tmp_path / "out/extra_llm_api_options.yaml").read_text())
     assert not check_kwargs("TrtLlmArgs", full) and full["max_batch_size"] == 256
     assert full["enable_chunked_prefill"] is True and full["build_config"]["max_input_len"] == 4096
@@ -388,8 +442,13 @@ def test_crosscheck_commands_and_report_parsing(tmp_path):
     for name, path in crosscheck.REPORT_METRICS.items():
         assert ".".join(path) in paths, name
     # a report shaped like the recorded keys: values land on our metric names; missing blocks are skipped
-    report = {"performance": {"system_output_throughput_tok_s": 1234.5, "request_latency_percentiles_ms": {"p99": 80.0}},
-              "streaming_metrics": {"ttft_percentiles": {"p50": 12.0}, "avg_tpot_ms": 3.5}}  # fmt: skip
+    report = {
+        "performance": {
+            "system_output_throughput_tok_s": 1234.5,
+            "request_latency_percentiles_ms": {"p99": 80.0},
+        },
+        "streaming_metrics": {"ttft_percentiles": {"p50": 12.0}, "avg_tpot_ms": 3.5},
+    }
     m = crosscheck.report_metrics(report)
     assert m == {"output_tok_s": 1234.5, "e2e_ms_p99": 80.0, "ttft_ms_p50": 12.0, "tpot_ms_mean": 3.5}
     rows = crosscheck.dataset_lines([type("R", (), {"input_ids": [1, 2], "max_new_tokens": 5})()])

@@ -31,8 +31,12 @@ CPU = DeviceInfo("cpu", "cpu", 8 * 1024**3)
 def calib_file(folder: Path, n: int = 24, salt: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     p = folder / "calib.jsonl"
-    p.write_text("".join(json.dumps({"text": f"Calibration sentence {i}{salt}: the cat sat on mat {i}. " * 3}) + "\n"
-                         for i in range(n)))  # fmt: skip
+    p.write_text(
+        "".join(
+            json.dumps({"text": f"Calibration sentence {i}{salt}: the cat sat on mat {i}. " * 3}) + "\n"
+            for i in range(n)
+        )
+    )
     return p
 
 
@@ -47,7 +51,7 @@ def study(tmp_path: Path, tiny_model: Path, **options) -> Path:
             "calib_max_seq_length": 48,
             "calib_batch_size": 4,
             **options,
-        },  # fmt: skip
+        },
         "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq"]}},
         "workload": {"num_requests": 4, "input_len": 16, "output_len": 4},
         "trial": {"device": "cpu"},

@@ -30,9 +30,17 @@ H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_000_000, (9, 0), 0)
 A100 = DeviceInfo("cuda", "NVIDIA A100-SXM4-80GB", 85_899_345_920, (8, 0), 0)
 B200 = DeviceInfo("cuda", "NVIDIA B200", 191_000_000_000, (10, 0), 0)
 CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
-LLAMA_8B = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
-            "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256,
-            "tie_word_embeddings": False, "torch_dtype": "bfloat16"}  # fmt: skip
+LLAMA_8B = {
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+}
 DEFAULTS = TrtllmEngine.default_knobs()
 TORCH = {"backend": "pytorch"}
 TRT = {"backend": "tensorrt"}
@@ -44,9 +52,14 @@ def knobs(**kw):
 
 def torch_space():
     """Every combination of the PyTorch backend's categorical and boolean knobs, numeric ones at their bounds."""
-    cats = {"quantization": list(TT.TORCH_QUANTIZATIONS), "kv_cache_dtype": ["auto", "fp8"],
-            "attn_backend": ["TRTLLM", "FLASHINFER"], "tokens_per_block": [8, 16, 32, 64, 128],
-            "scheduler_policy": list(T.SCHEDULER_POLICIES), "context_chunking_policy": list(T.CHUNKING_POLICIES)}  # fmt: skip
+    cats = {
+        "quantization": list(TT.TORCH_QUANTIZATIONS),
+        "kv_cache_dtype": ["auto", "fp8"],
+        "attn_backend": ["TRTLLM", "FLASHINFER"],
+        "tokens_per_block": [8, 16, 32, 64, 128],
+        "scheduler_policy": list(T.SCHEDULER_POLICIES),
+        "context_chunking_policy": list(T.CHUNKING_POLICIES),
+    }
     bools = [
         "cuda_graphs",
         "cuda_graph_padding",
@@ -55,12 +68,24 @@ def torch_space():
         "enable_block_reuse",
     ]
     numeric = [
-        {"max_batch_size": 1, "max_num_tokens": 1, "kv_cache_fraction": 0.01, "cuda_graph_max_batch_size": 1,
-         "max_input_len": 1, "max_seq_len": 2},
+        {
+            "max_batch_size": 1,
+            "max_num_tokens": 1,
+            "kv_cache_fraction": 0.01,
+            "cuda_graph_max_batch_size": 1,
+            "max_input_len": 1,
+            "max_seq_len": 2,
+        },
         {},
-        {"max_batch_size": 4096, "max_num_tokens": 65536, "kv_cache_fraction": 0.99, "cuda_graph_max_batch_size": 4096,
-         "max_input_len": 131072, "max_seq_len": 131072},
-    ]  # fmt: skip
+        {
+            "max_batch_size": 4096,
+            "max_num_tokens": 65536,
+            "kv_cache_fraction": 0.99,
+            "cuda_graph_max_batch_size": 4096,
+            "max_input_len": 131072,
+            "max_seq_len": 131072,
+        },
+    ]
     names = list(cats) + bools
     for i, values in enumerate(itertools.product(*cats.values(), *[[False, True]] * len(bools))):
         yield {**DEFAULTS, **numeric[i % 3], **dict(zip(names, values, strict=True))}
@@ -197,12 +222,20 @@ def test_pytorch_feasibility():
 def torch_spec(tmp_path: Path, **options):
     (tmp_path / "calib").mkdir(exist_ok=True)
     (tmp_path / "calib" / "train.jsonl").write_text('{"text": "calibration"}\n')
-    spec = validate_spec({
-        "name": "pt", "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"}, "engine": "trtllm",
-        "engine_options": {"calib_dataset": str(tmp_path / "calib"), **options},
-        "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq"]}},
-        "workload": {"num_requests": 16, "warmup_requests": 2, "arrival": {"mode": "concurrency", "concurrency": 4}},
-    })  # fmt: skip
+    spec = validate_spec(
+        {
+            "name": "pt",
+            "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"},
+            "engine": "trtllm",
+            "engine_options": {"calib_dataset": str(tmp_path / "calib"), **options},
+            "search_space": {"quantization": {"choices": ["none", "fp8", "w4a16_awq"]}},
+            "workload": {
+                "num_requests": 16,
+                "warmup_requests": 2,
+                "arrival": {"mode": "concurrency", "concurrency": 4},
+            },
+        }
+    )
     return spec
 
 
@@ -271,8 +304,14 @@ def test_pytorch_crosscheck_runs_trtllm_bench_on_the_trials_checkpoint(tmp_path)
 
 # --------------------------------------------------------------- defects of the TensorRT backend
 def octx(tmp_path: Path, device=H200, **options) -> OpenContext:
-    return OpenContext(model_source="meta-llama/Llama-3.1-8B-Instruct", device=device, model_dtype="bfloat16",
-                       options={"backend": "tensorrt", **options}, study_dir=str(tmp_path), knobs=DEFAULTS)  # fmt: skip
+    return OpenContext(
+        model_source="meta-llama/Llama-3.1-8B-Instruct",
+        device=device,
+        model_dtype="bfloat16",
+        options={"backend": "tensorrt", **options},
+        study_dir=str(tmp_path),
+        knobs=DEFAULTS,
+    )
 
 
 def test_defect_relative_calibration_path_is_resolved_against_the_study_file(tmp_path, monkeypatch):
@@ -293,8 +332,10 @@ def test_defect_fp8_kv_without_an_fp8_algorithm_has_no_chunked_prefill_and_no_bl
         knobs(quantization="kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT
     )
     assert f(knobs(quantization="fp8_kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT) is None
-    cfg = {"pretrained_config": {"quantization": {"quant_algo": None, "kv_cache_quant_algo": "FP8"}},
-           "build_config": {"plugin_config": {"use_paged_context_fmha": True}}}  # fmt: skip
+    cfg = {
+        "pretrained_config": {"quantization": {"quant_algo": None, "kv_cache_quant_algo": "FP8"}},
+        "build_config": {"plugin_config": {"use_paged_context_fmha": True}},
+    }
     r = resolved_config(cfg, T.runtime_args(knobs()), {})
     assert (
         r["kv_cache_config.enable_block_reuse_requested"] is True
@@ -361,8 +402,15 @@ def test_defect_a_separate_build_process_keeps_the_serving_peak_apart():
         status="COMPLETE", metrics={}, bench={}, build={"build_process": "separate"}
     )
     gib = 1024**3
-    mem = {"peak_above_baseline_bytes": 90 * gib,
-           "phase_peak_above_baseline_bytes": {"start": 0, "build": 90 * gib, "load": 20 * gib, "benchmark": 60 * gib}}  # fmt: skip
+    mem = {
+        "peak_above_baseline_bytes": 90 * gib,
+        "phase_peak_above_baseline_bytes": {
+            "start": 0,
+            "build": 90 * gib,
+            "load": 20 * gib,
+            "benchmark": 60 * gib,
+        },
+    }
     apply_memory(res, mem)
     assert res.metrics["peak_memory_gb"] == pytest.approx(60 * gib / GB)
     assert res.metrics["build_peak_memory_gb"] == pytest.approx(90 * gib / GB)

@@ -77,9 +77,15 @@ def test_figures_hold_the_study_values(finished):
     assert plots.pareto_mask([(1, 1), (2, 0), (0, 0)], (True, True)) == [True, True, False]
     figs = plots.study_figures(study, df)
     assert set(figs) == {
-        "optimization_history", "pareto_front", "param_importances", "parallel_coordinates",
-        "latency_curves", "memory_breakdown", "accuracy_by_quantization", "roofline",
-    }  # fmt: skip
+        "optimization_history",
+        "pareto_front",
+        "param_importances",
+        "parallel_coordinates",
+        "latency_curves",
+        "memory_breakdown",
+        "accuracy_by_quantization",
+        "roofline",
+    }
     roof = plots.roofline(df)
     achieved = sorted(y for t in roof.data[:-1] for y in t.y)
     assert achieved == sorted(done.output_tok_s) and roof.data[-1].name.startswith("bound")
@@ -98,7 +104,7 @@ def test_accuracy_figure_error_bars_and_gate():
             "quantization": ["none", "int8"],
             "gsm8k_score": [50.0, 40.0],
             "gsm8k_n": [100, 100],
-        }  # fmt: skip
+        }
     )
     fig = accuracy_by_quantization(df, gate=45.0)
     bar = fig.data[0]
@@ -173,8 +179,15 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
 
 
 def _chromium(url: str, shot: Path | None = None, height: int = 1600, budget_ms: int = 15000) -> str:
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            f"--window-size=1600,{height}", f"--virtual-time-budget={budget_ms}"]  # fmt: skip
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size=1600,{height}",
+        f"--virtual-time-budget={budget_ms}",
+    ]
     if shot is not None:
         subprocess.run([*args, f"--screenshot={shot}", url], capture_output=True, timeout=scaled(300))
     return subprocess.run(
@@ -214,12 +227,38 @@ def test_both_uis_in_a_real_browser(finished):
     dport, mport = _free_port(), _free_port()
     db = finished["tracking"]
     procs = [
-        subprocess.Popen([str(bin_dir / "optuna-dashboard"), finished["storage"], "--host", "127.0.0.1", "--port", str(dport)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
-        subprocess.Popen([str(bin_dir / "mlflow"), "server", "--backend-store-uri", db, "--host", "127.0.0.1", "--port", str(mport),
-                          "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}),
-    ]  # fmt: skip
+        subprocess.Popen(
+            [
+                str(bin_dir / "optuna-dashboard"),
+                finished["storage"],
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(dport),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ),
+        subprocess.Popen(
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                db,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mport),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        ),
+    ]
     try:
         _wait(f"http://127.0.0.1:{dport}/dashboard", procs[0])
         _wait(f"http://127.0.0.1:{mport}/health", procs[1])
@@ -257,8 +296,11 @@ def test_both_uis_in_a_real_browser(finished):
         named = [
             r.info.run_name for r in c.search_runs([exp.experiment_id]) if r.info.run_name.startswith("#")
         ]
-        text = _page(runs_page(f"http://127.0.0.1:{mport}", exp.experiment_id), shots / "mlflow_view.png",
-                     ["Training runs", "output_tok_s", named[0]])  # fmt: skip
+        text = _page(
+            runs_page(f"http://127.0.0.1:{mport}", exp.experiment_id),
+            shots / "mlflow_view.png",
+            ["Training runs", "output_tok_s", named[0]],
+        )
         assert "Training runs" in text and "output_tok_s" in text and "peak_memory_gb" in text
         assert all(n in text for n in named), (named, text[:3000])
 
@@ -267,8 +309,12 @@ def test_both_uis_in_a_real_browser(finished):
         urllib.request.urlopen(
             f"http://127.0.0.1:{mport}/ajax-api/2.0/mlflow/runs/get?run_id={rid}", timeout=60
         ).read()
-        text = _page(f"http://127.0.0.1:{mport}/#/experiments/{exp.experiment_id}/runs/{rid}",
-                     shots / "mlflow_run.png", ["output_tok_s", "dashboard/studies"], height=3000)  # fmt: skip
+        text = _page(
+            f"http://127.0.0.1:{mport}/#/experiments/{exp.experiment_id}/runs/{rid}",
+            shots / "mlflow_run.png",
+            ["output_tok_s", "dashboard/studies"],
+            height=3000,
+        )
         assert (
             "output_tok_s" in text and repr(best.user_attrs["metrics"]["output_tok_s"])[:6] in text
         )  # shown unrounded
@@ -283,8 +329,12 @@ def test_both_uis_in_a_real_browser(finished):
             + "&experiments="
             + urllib.parse.quote(json.dumps([exp.experiment_id]))
         )
-        text = _page(f"http://127.0.0.1:{mport}/#/compare-runs?{q}", shots / "mlflow_compare.png",
-                     ["|max_batch_size|", "output_tok_s"], height=4000)  # fmt: skip
+        text = _page(
+            f"http://127.0.0.1:{mport}/#/compare-runs?{q}",
+            shots / "mlflow_compare.png",
+            ["|max_batch_size|", "output_tok_s"],
+            height=4000,
+        )
         runs = [c.get_run(i) for i in ids]
         side_by_side = "|max_batch_size|" + "|".join(r.data.params["max_batch_size"] for r in runs) + "|"
         assert side_by_side in text

@@ -49,14 +49,16 @@ def engines_here() -> list[dict[str, Any]]:
         cls = get_engine_class(name)
         why = cls.check_available()
         docs = SOURCE / "docs" / f"{name}.md"
-        rows.append({
-            "name": name,
-            "available": why is None,
-            "environment": f"this interpreter ({sys.executable})",
-            "why": why,
-            "docs": str(docs) if docs.exists() else None,
-            "notes": cls.doctor_notes(),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "available": why is None,
+                "environment": f"this interpreter ({sys.executable})",
+                "why": why,
+                "docs": str(docs) if docs.exists() else None,
+                "notes": cls.doctor_notes(),
+            }
+        )
     return rows
 
 
@@ -111,8 +113,12 @@ def _check_python(python: str, engine: str) -> dict[str, Any]:
         return {**where, "ok": False, "why": f"{python} does not exist (runtime.python of the study)"}
     packages = [*WORKER_PACKAGES, *get_engine_class(engine).packages]
     try:
-        p = subprocess.run([exe, "-c", PROBE, str(SOURCE), engine, json.dumps(packages)],
-                           capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)  # fmt: skip
+        p = subprocess.run(
+            [exe, "-c", PROBE, str(SOURCE), engine, json.dumps(packages)],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+        )
         probe = json.loads(p.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as e:
         return {**where, "ok": False, "why": f"{python} did not answer the probe ({type(e).__name__}: {e})"}

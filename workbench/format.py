@@ -81,7 +81,10 @@ def _performance_rows(res: Any) -> list[tuple[str, str]]:
     rep = res.bench["repeats"]["n"] if res.bench else 1
     memory_source = f"  ({res.bench['memory']['source']})" if res.bench else ""
     return [
-        ("output throughput", f("output_tok_s", " tok/s") + (f"  (mean of {rep}, CV {cv:.1%})" if rep > 1 else "")),
+        (
+            "output throughput",
+            f("output_tok_s", " tok/s") + (f"  (mean of {rep}, CV {cv:.1%})" if rep > 1 else ""),
+        ),
         ("total throughput", f("total_tok_s", " tok/s")),
         ("request throughput", f("request_per_s", " req/s", 2)),
         ("per-user output", f("per_user_output_tok_s", " tok/s/user")),
@@ -92,9 +95,12 @@ def _performance_rows(res: Any) -> list[tuple[str, str]]:
         ("peak memory above baseline", f("peak_memory_gb", " GB", 3) + memory_source),
         ("KV cache capacity", f("kv_cache_tokens", " tokens", 0)),
         ("roofline (estimate)", _roofline(m, f)),
-        ("build", f"key {res.build.get('build_key') or '-'}, "
-                  f"{'cache hit' if res.build.get('cache_hit') else f('build_s', ' s')}"),
-    ]  # fmt: skip
+        (
+            "build",
+            f"key {res.build.get('build_key') or '-'}, "
+            f"{'cache hit' if res.build.get('cache_hit') else f('build_s', ' s')}",
+        ),
+    ]
 
 
 def _roofline(m: dict[str, Any], f: Any) -> str:
@@ -117,11 +123,13 @@ def _accuracy_rows(res: Any) -> list[tuple[str, str]]:
     rows = [("GSM8K strict / flexible", score)]
     gate = acc.get("gate")
     if gate:
-        rows.append((
-            "accuracy gate",
-            f"{gate['decision']}: threshold {gate['threshold']:.2f} "
-            f"(baseline {gate['baseline']:.2f} - {gate.get('max_drop', 0):g}, alpha {gate['alpha']:g})",
-        ))  # fmt: skip
+        rows.append(
+            (
+                "accuracy gate",
+                f"{gate['decision']}: threshold {gate['threshold']:.2f} "
+                f"(baseline {gate['baseline']:.2f} - {gate.get('max_drop', 0):g}, alpha {gate['alpha']:g})",
+            )
+        )
     return rows
 
 
@@ -164,8 +172,13 @@ def _note(r: dict[str, Any]) -> str:
 
 
 def _roofline_note(rows: list[dict[str, Any]]) -> str:
-    bws = sorted({round(r["metrics"]["memory_bandwidth_gb_s"]) for r in rows
-                  if r["metrics"].get("memory_bandwidth_gb_s")})  # fmt: skip
+    bws = sorted(
+        {
+            round(r["metrics"]["memory_bandwidth_gb_s"])
+            for r in rows
+            if r["metrics"].get("memory_bandwidth_gb_s")
+        }
+    )
     if not bws:
         return ""
     return (

@@ -43,7 +43,10 @@ def points(spec: StudySpec) -> list[dict[str, Any]]:
     ax = axes(spec)
     knobs = get_engine_class(spec.engine).knobs
     order = sorted(ax, key=lambda n: (not knobs[n].build_time, list(ax).index(n)))
-    return [resolve_knobs(spec, dict(zip(order, combo, strict=True))) for combo in itertools.product(*(ax[n] for n in order))]  # fmt: skip
+    return [
+        resolve_knobs(spec, dict(zip(order, combo, strict=True)))
+        for combo in itertools.product(*(ax[n] for n in order))
+    ]
 
 
 def header(spec: StudySpec, environment: dict[str, Any], command: str) -> dict[str, Any]:
@@ -167,8 +170,14 @@ def record(
             grid._idx = None  # type: ignore[attr-defined]
             shown = {n: knobs[n] for n in grid.axis_names}
             val = rec["metrics"].get(spec.objectives[0].metric)
-            log(f"[{len(grid.points)}/{grid.size()}] {res.status} {shown} "
-                + (f"{spec.objectives[0].metric}={val:.4g}" if val is not None else (res.failure.message[:160] if res.failure else "")))  # fmt: skip
+            log(
+                f"[{len(grid.points)}/{grid.size()}] {res.status} {shown} "
+                + (
+                    f"{spec.objectives[0].metric}={val:.4g}"
+                    if val is not None
+                    else (res.failure.message[:160] if res.failure else "")
+                )
+            )
     finally:
         del measure  # frees the in-process model pool, if any
     return grid

@@ -190,10 +190,12 @@ def highest_load_meeting(
     them all three are 0: nothing is served within the targets, which is a result to rank (the worst), not a
     missing value, so an SLO objective scores such a configuration instead of failing its trial."""
     ok = [
-        p for p in points
-        if p["ttft_ms_p95"] <= ttft_ms and (math.isnan(p["tpot_ms_p95"]) or p["tpot_ms_p95"] <= tpot_ms)
+        p
+        for p in points
+        if p["ttft_ms_p95"] <= ttft_ms
+        and (math.isnan(p["tpot_ms_p95"]) or p["tpot_ms_p95"] <= tpot_ms)
         and not p.get("error_rate")
-    ]  # fmt: skip
+    ]
     best = max(ok, key=lambda p: p["load"]) if ok else None
     return {
         "slo_max_load": best["load"] if best else 0.0,

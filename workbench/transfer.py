@@ -77,8 +77,12 @@ def import_study(
         res = _result(spec, t, attrs, Path(results_dir))
         rec = TrialRecord.read(attrs)
         if res is not None:
-            rid = tracker.start_trial(t.number, rec.knobs_or(t.params), rec.baseline,
-                                      dashboard_url=trial_dashboard_url(dst_id, t.number))  # fmt: skip
+            rid = tracker.start_trial(
+                t.number,
+                rec.knobs_or(t.params),
+                rec.baseline,
+                dashboard_url=trial_dashboard_url(dst_id, t.number),
+            )
             tracker.log_result(rid, res, t.number, base_metrics, list(t.constraints.values()))
             if rid:
                 run_ids[t.number] = rid

@@ -48,10 +48,17 @@ def feasibility_context(setup: Setup) -> FeasibilityContext:
 
 def open_context(setup: Setup, knobs: dict[str, Any], device: DeviceInfo = CPU, **kw: Any) -> OpenContext:
     return OpenContext(
-        model_source=setup.model or "no-model", device=device, model_dtype=setup.model_dtype,
-        options=setup.options, study_dir=setup.study_dir, knobs=knobs, cpu_kv_budget_gb=0.01,
-        study="conformance", trial_id="0", **kw,
-    )  # fmt: skip
+        model_source=setup.model or "no-model",
+        device=device,
+        model_dtype=setup.model_dtype,
+        options=setup.options,
+        study_dir=setup.study_dir,
+        knobs=knobs,
+        cpu_kv_budget_gb=0.01,
+        study="conformance",
+        trial_id="0",
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------------- declarations
@@ -121,8 +128,12 @@ print(json.dumps(out))
 def check_feasibility_is_light(name: str, setup: Setup) -> dict[str, Any]:
     """infeasible_reason on a CPU and a Hopper GPU: str or None, in a process that never imports torch."""
     arg = {"name": name, "dtype": setup.model_dtype, "options": setup.options, "study_dir": setup.study_dir}
-    r = subprocess.run([sys.executable, "-c", _FEASIBILITY_PROBE, json.dumps(arg)], capture_output=True,
-                       text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", _FEASIBILITY_PROBE, json.dumps(arg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     for label in ("cpu", "hopper"):

@@ -90,9 +90,17 @@ def test_worker_records_a_missing_engine_as_not_installed(write_study, tmp_path)
     (tmp_path / "out").mkdir()
     (tmp_path / "plan.json").write_text(plan.model_dump_json())
     r = subprocess.run(
-        [sys.executable, "-m", "workbench.trials.worker", str(tmp_path / "plan.json"), str(tmp_path / "r.json")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "workbench.trials.worker",
+            str(tmp_path / "plan.json"),
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["status"] == "FAILED" and result["failure"]["kind"] == "not_installed"

@@ -91,8 +91,16 @@ def test_the_worker_runs_a_plugin_engine(plugin_venv, tiny_model, tmp_path):
     (tmp_path / "study.json").write_text(json.dumps(study))
     (tmp_path / "out").mkdir()
     _run([str(plugin_venv), "-c", code], cwd=ROOT)
-    _run([str(plugin_venv), "-m", "workbench.trials.worker", str(tmp_path / "plan.json"), str(tmp_path / "r.json")],
-         cwd=ROOT)  # fmt: skip
+    _run(
+        [
+            str(plugin_venv),
+            "-m",
+            "workbench.trials.worker",
+            str(tmp_path / "plan.json"),
+            str(tmp_path / "r.json"),
+        ],
+        cwd=ROOT,
+    )
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["status"] == "COMPLETE", result.get("failure")
     assert result["engine"] == "echo" and result["metrics"]["output_tok_s"] > 0

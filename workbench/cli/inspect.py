@@ -80,8 +80,10 @@ def crosscheck(args: argparse.Namespace) -> int:
     study, spec = study_and_spec(args)
     cls = get_engine_class(spec.engine)
     if cls.crosscheck_tool is None:
-        raise UsageError(f"crosscheck runs an engine's own benchmark (trtllm-bench for trtllm); "
-                         f"{spec.name!r} uses engine {spec.engine!r}, which has none")  # fmt: skip
+        raise UsageError(
+            f"crosscheck runs an engine's own benchmark (trtllm-bench for trtllm); "
+            f"{spec.name!r} uses engine {spec.engine!r}, which has none"
+        )
     require_engine(spec)
     t = trial_of(study, args.trial)
     work = (
@@ -118,13 +120,21 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
     from workbench.engines.base import CrosscheckInput
     from workbench.trials.workload import measured_requests
 
-    tok = AutoTokenizer.from_pretrained(spec.model.tokenizer or spec.model_source, revision=spec.model.revision,
-                                        trust_remote_code=spec.model.trust_remote_code)  # fmt: skip
+    tok = AutoTokenizer.from_pretrained(
+        spec.model.tokenizer or spec.model_source,
+        revision=spec.model.revision,
+        trust_remote_code=spec.model.trust_remote_code,
+    )
     w = spec.workload
     # the first repeat's measured requests, as the trial made them (trtllm-bench warms up on its first lines)
-    requests = measured_requests(w, 0, vocab_size=len(tok), tokenizer=tok,
-                                 dataset_path=spec.resolve_path(w.dataset.path) if w.dataset else None,
-                                 special_ids=set(getattr(tok, "all_special_ids", None) or []))  # fmt: skip
+    requests = measured_requests(
+        w,
+        0,
+        vocab_size=len(tok),
+        tokenizer=tok,
+        dataset_path=spec.resolve_path(w.dataset.path) if w.dataset else None,
+        special_ids=set(getattr(tok, "all_special_ids", None) or []),
+    )
     rp = t.user_attrs.get("result_path")
     art = (
         json.loads(Path(rp).read_text()).get("build", {}).get("artifact_path")

@@ -70,7 +70,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                     "repeatable",
                 },
             )
-        ),  # fmt: skip
+        ),
         "budget": _parent(
             (
                 "--n-trials",
@@ -84,7 +84,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                 "--timeout",
                 {"type": float, "default": None, "help": "seconds after which no new trial starts"},
             ),
-        ),  # fmt: skip
+        ),
     }
 
 
@@ -119,28 +119,47 @@ def _trial_commands(sub: Any, par: dict) -> None:
     v.add_argument("study")
     sub.add_parser("engines", help="list the engines and their knobs")
 
-    g = sub.add_parser("grid", parents=[par["set"]],
-                       help="measure every combination of the study's knob choices into a grid file (for replay)")  # fmt: skip
+    g = sub.add_parser(
+        "grid",
+        parents=[par["set"]],
+        help="measure every combination of the study's knob choices into a grid file (for replay)",
+    )
     g.add_argument(
         "study", help="study definition (YAML); its search space must be choices or stepped ranges"
     )
     g.add_argument("--out", required=True, help="grid file (JSON Lines); an existing one is resumed")
-    g.add_argument("--reuse-model", action="store_true",
-                   help="measure in this process, loading each model once (fast on GPUs; a crash ends the recording)")  # fmt: skip
+    g.add_argument(
+        "--reuse-model",
+        action="store_true",
+        help="measure in this process, loading each model once (fast on GPUs; a crash ends the recording)",
+    )
     g.add_argument("--time-budget", type=float, default=None, help="seconds after which no new point starts")
 
 
 def _study_commands(sub: Any, par: dict) -> None:
-    tu = sub.add_parser("tune", help="create or resume a study and run trials until its budget is reached",
-                        parents=[par["storage"], par["tracking"], par["budget"], par["set"]])  # fmt: skip
+    tu = sub.add_parser(
+        "tune",
+        help="create or resume a study and run trials until its budget is reached",
+        parents=[par["storage"], par["tracking"], par["budget"], par["set"]],
+    )
     tu.add_argument("study", help="study definition (YAML)")
-    tu.add_argument("--rerun-duplicates", action="store_true",
-                    help="measure knob values again even when a finished trial already measured them")  # fmt: skip
-    tu.add_argument("--gpus", default=None, metavar="0,1,...",
-                    help="one worker process per GPU (CUDA_VISIBLE_DEVICES), all on this study (docs/scale-out.md)")  # fmt: skip
+    tu.add_argument(
+        "--rerun-duplicates",
+        action="store_true",
+        help="measure knob values again even when a finished trial already measured them",
+    )
+    tu.add_argument(
+        "--gpus",
+        default=None,
+        metavar="0,1,...",
+        help="one worker process per GPU (CUDA_VISIBLE_DEVICES), all on this study (docs/scale-out.md)",
+    )
 
-    wk = sub.add_parser("worker", help="join a study (from any machine) and run its trials until the budget is reached",
-                        parents=[par["storage"], par["tracking"], par["budget"]])  # fmt: skip
+    wk = sub.add_parser(
+        "worker",
+        help="join a study (from any machine) and run its trials until the budget is reached",
+        parents=[par["storage"], par["tracking"], par["budget"]],
+    )
     wk.add_argument("study", help="study name (its stored definition is used) or study definition (YAML)")
 
 
@@ -148,8 +167,11 @@ def _inspect_commands(sub: Any, par: dict) -> None:
     common = [par["study"], par["storage"]]
     sub.add_parser("status", help="a table of the study's trials", parents=[*common, par["json"]])
     sub.add_parser("best", help="the best trial, or the Pareto set", parents=[*common, par["json"]])
-    e = sub.add_parser("export", parents=common,
-                       help="write a trial's deployable configuration (options YAML, build command, README)")  # fmt: skip
+    e = sub.add_parser(
+        "export",
+        parents=common,
+        help="write a trial's deployable configuration (options YAML, build command, README)",
+    )
     e.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
     e.add_argument(
         "--out",
@@ -157,17 +179,27 @@ def _inspect_commands(sub: Any, par: dict) -> None:
         help="output folder (default exports/STUDY-trialN under the project root; WORKBENCH_EXPORTS overrides)",
     )
 
-    x = sub.add_parser("crosscheck", parents=[*common, par["tracking"]],
-                       help="run the engine's own benchmark on a trial's configuration and log its report beside ours")  # fmt: skip
+    x = sub.add_parser(
+        "crosscheck",
+        parents=[*common, par["tracking"]],
+        help="run the engine's own benchmark on a trial's configuration and log its report beside ours",
+    )
     x.add_argument("--trial", type=int, required=True, help="trial number")
-    x.add_argument("--engine", choices=("bench", "workbench"), default="bench",
-                   help="bench: trtllm-bench builds the engine (when its flags can express it); workbench: the trial's own")  # fmt: skip
+    x.add_argument(
+        "--engine",
+        choices=("bench", "workbench"),
+        default="bench",
+        help="bench: trtllm-bench builds the engine (when its flags can express it); workbench: the trial's own",
+    )
     x.add_argument(
         "--out", default=None, help="work folder (default $WORKBENCH_HOME/crosscheck/STUDY-trialN)"
     )
 
-    r = sub.add_parser("report", parents=[*common, par["tracking"]],
-                       help="write the study's self-contained HTML report and attach it to MLflow")  # fmt: skip
+    r = sub.add_parser(
+        "report",
+        parents=[*common, par["tracking"]],
+        help="write the study's self-contained HTML report and attach it to MLflow",
+    )
     r.add_argument("--out", default=None, help="HTML file (default reports/STUDY.html)")
 
     _server(sub, "dashboard", "optuna-dashboard on the study (bound to 127.0.0.1)", S.DASHBOARD_PORT, common)
@@ -182,19 +214,27 @@ def _tool_commands(sub: Any, par: dict) -> None:
     m = sub.add_parser("make-tiny-model", help="write a tiny random-weight Llama model and tokenizer")
     m.add_argument("dir")
     m.add_argument("--seed", type=int, default=0)
-    st = sub.add_parser("make-shape-tokenizer",
-                        help="write a tokenizer covering every token id of a model shape (random-weight serving runs)")  # fmt: skip
+    st = sub.add_parser(
+        "make-shape-tokenizer",
+        help="write a tokenizer covering every token id of a model shape (random-weight serving runs)",
+    )
     st.add_argument("shape", help="a folder with the shape's config.json (e.g. studies/shapes/llama-3.1-8b)")
     st.add_argument("dir", help="where to write the tokenizer")
 
-    im = sub.add_parser("import", parents=[par["storage"], par["tracking"]],
-                        help="copy a study run elsewhere (e.g. with --tracking-uri none) into this storage and MLflow")  # fmt: skip
+    im = sub.add_parser(
+        "import",
+        parents=[par["storage"], par["tracking"]],
+        help="copy a study run elsewhere (e.g. with --tracking-uri none) into this storage and MLflow",
+    )
     im.add_argument("study", help="study name")
     im.add_argument("--from", dest="source", required=True, help="the Optuna storage URL it ran with")
     im.add_argument(
         "--results", required=True, help="the WORKBENCH_HOME folder it ran with (its trial folders)"
     )
 
-    d = sub.add_parser("doctor", parents=[par["json"]],
-                       help="which engines can run here, in which environment, and why not; GPU and stores")  # fmt: skip
+    d = sub.add_parser(
+        "doctor",
+        parents=[par["json"]],
+        help="which engines can run here, in which environment, and why not; GPU and stores",
+    )
     d.add_argument("study", nargs="?", help="also check this study's runtime (its interpreter or container)")

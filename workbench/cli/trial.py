@@ -31,12 +31,21 @@ def grid(args: argparse.Namespace) -> int:
     from workbench.cli.common import input_error
     from workbench.grid import GridError, record
 
-    spec, _ = load(args.study, args.assign, knobs_allowed="grid measures the study's whole search space; "
-                   "--set takes study settings, not knobs ({knobs})")  # fmt: skip
+    spec, _ = load(
+        args.study,
+        args.assign,
+        knobs_allowed="grid measures the study's whole search space; "
+        "--set takes study settings, not knobs ({knobs})",
+    )
     require_engine(spec)
     try:
-        g = record(spec, args.out, reuse_model=args.reuse_model, budget_s=args.time_budget,
-                   command="workbench " + " ".join(map(shlex.quote, sys.argv[1:])))  # fmt: skip
+        g = record(
+            spec,
+            args.out,
+            reuse_model=args.reuse_model,
+            budget_s=args.time_budget,
+            command="workbench " + " ".join(map(shlex.quote, sys.argv[1:])),
+        )
     except GridError as e:  # a ValueError; the grid's own InputErrors reach main() directly
         raise input_error(e) from None
     done = sum(p["status"] == "COMPLETE" for p in g.points)

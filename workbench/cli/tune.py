@@ -57,8 +57,16 @@ def _run(spec: Any, args: argparse.Namespace, on_trial: Callable[[Any], None], *
     from workbench.study import StudyMismatch, tune
 
     try:
-        return tune(spec, storage=storage(args), tracking_uri=tracking(args), n_trials=args.n_trials,
-                    on_trial=on_trial, figures=_study_figures, trial_figures=_trial_figures, **kw)  # fmt: skip
+        return tune(
+            spec,
+            storage=storage(args),
+            tracking_uri=tracking(args),
+            n_trials=args.n_trials,
+            on_trial=on_trial,
+            figures=_study_figures,
+            trial_figures=_trial_figures,
+            **kw,
+        )
     except StudyMismatch as e:
         raise input_error(e) from None
 
@@ -66,8 +74,12 @@ def _run(spec: Any, args: argparse.Namespace, on_trial: Callable[[Any], None], *
 def tune(args: argparse.Namespace) -> int:
     from workbench.study import redact
 
-    spec, _ = load(args.study, args.assign, knobs_allowed="tune searches the knobs; --set takes study "
-                   "settings here (e.g. workload.num_requests=16)")  # fmt: skip
+    spec, _ = load(
+        args.study,
+        args.assign,
+        knobs_allowed="tune searches the knobs; --set takes study "
+        "settings here (e.g. workload.num_requests=16)",
+    )
     require_engine(spec)
     if args.gpus:
         return _tune_gpus(args, spec)
@@ -86,8 +98,13 @@ def tune(args: argparse.Namespace) -> int:
             bar.update(1)  # the budget counts distinct measured configurations
 
     try:
-        rep = _run(spec, args, on_trial, timeout=args.timeout or spec.budget.timeout_s,
-                   rerun_duplicates=args.rerun_duplicates)  # fmt: skip
+        rep = _run(
+            spec,
+            args,
+            on_trial,
+            timeout=args.timeout or spec.budget.timeout_s,
+            rerun_duplicates=args.rerun_duplicates,
+        )
     finally:
         bar.close()
     _print_outcome(args, spec, rep, target)
@@ -100,8 +117,10 @@ def _print_outcome(args: argparse.Namespace, spec: Any, rep: Any, target: int) -
 
     if not rep.ran and not rep.interrupted:
         if target == 0:
-            print(f"study {spec.name!r} is registered with its definition: "
-                  f"start workers with `workbench worker {spec.name}`")  # fmt: skip
+            print(
+                f"study {spec.name!r} is registered with its definition: "
+                f"start workers with `workbench worker {spec.name}`"
+            )
         else:
             print(
                 f"the study already holds {target} finished trials: nothing to run (raise --n-trials to go on)"
@@ -126,8 +145,10 @@ def _print_next_steps(args: argparse.Namespace, spec: Any) -> None:
     if tracking(args).lower() in ("none", "off"):
         from workbench import settings
 
-        print(f"  MLflow is off for this run: copy the storage and {settings.workbench_home()} to a machine that "
-              f"reaches MLflow, then `{wb} import {spec.name} --from STORAGE_URL --results HOME_COPY`")  # fmt: skip
+        print(
+            f"  MLflow is off for this run: copy the storage and {settings.workbench_home()} to a machine that "
+            f"reaches MLflow, then `{wb} import {spec.name} --from STORAGE_URL --results HOME_COPY`"
+        )
     else:
         print(f"  {wb} ui {args.study}{tu}   # MLflow UI, runs of this study")
 
@@ -177,6 +198,8 @@ def worker(args: argparse.Namespace) -> int:
         print(_trial_line(spec, t, role=False), flush=True)
 
     rep = _run(spec, args, on_trial, timeout=args.timeout)
-    print(f"worker {who}: ran {len(rep.ran)} trials; the study's budget is reached"
-          + (" (interrupted)" if rep.interrupted else ""))  # fmt: skip
+    print(
+        f"worker {who}: ran {len(rep.ran)} trials; the study's budget is reached"
+        + (" (interrupted)" if rep.interrupted else "")
+    )
     return EXIT_FAILED if rep.interrupted else EXIT_OK

@@ -107,8 +107,13 @@ def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
         best_rows.append(
             {"number": t.number, "values": t.values, "knobs": rec.knobs, "mlflow_run_id": rec.mlflow_run_id}
         )
-    return {"counts": counts, "best_values": best_values, "best_vs_baseline": ratio,
-            "rows": rows, "best": best_rows}  # fmt: skip
+    return {
+        "counts": counts,
+        "best_values": best_values,
+        "best_vs_baseline": ratio,
+        "rows": rows,
+        "best": best_rows,
+    }
 
 
 def dashboard_base_url() -> str:

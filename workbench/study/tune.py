@@ -94,23 +94,35 @@ def tune(
     store = as_storage(url)
     study = open_study(spec, store)
     tracker = make_tracker(
-        tracking_uri, spec, storage_url=redact(str(url)), constraints=constraint_names(spec),
+        tracking_uri,
+        spec,
+        storage_url=redact(str(url)),
+        constraints=constraint_names(spec),
         trial_figures=trial_figures,
-    )  # fmt: skip
+    )
     report = TuneReport(study)
     try:
         _recover(study, tracker)
         objective = Objective(
-            spec, study, tracker, detect_device(spec.trial.device),
-            study_id=store.get_study_id_from_name(spec.name), rerun_duplicates=rerun_duplicates,
-        )  # fmt: skip
+            spec,
+            study,
+            tracker,
+            detect_device(spec.trial.device),
+            study_id=store.get_study_id_from_name(spec.name),
+            rerun_duplicates=rerun_duplicates,
+        )
         report.notes += enqueue_baseline(study, spec, objective.dists)
         target = n_trials if n_trials is not None else spec.budget.n_trials
         budget = Budget(target, space_size(objective.dists))
         if not budget.reached(study):
             try:
-                study.optimize(objective, timeout=timeout, catch=(TrialFailed,), gc_after_trial=False,
-                               callbacks=[_stopper(report, budget, on_trial, should_stop)])  # fmt: skip
+                study.optimize(
+                    objective,
+                    timeout=timeout,
+                    catch=(TrialFailed,),
+                    gc_after_trial=False,
+                    callbacks=[_stopper(report, budget, on_trial, should_stop)],
+                )
             except KeyboardInterrupt:
                 report.interrupted = True
         _finish(study, spec, tracker, figures, report)

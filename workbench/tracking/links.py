@@ -24,9 +24,11 @@ def study_run_id(client: Any, study_name: str) -> str | None:
     if exp is None:
         return None
     found = client.search_runs(
-        [exp.experiment_id], filter_string=f"tags.`{ROLE}` = 'study'", max_results=1,
+        [exp.experiment_id],
+        filter_string=f"tags.`{ROLE}` = 'study'",
+        max_results=1,
         order_by=["attributes.start_time ASC"],
-    )  # fmt: skip
+    )
     return found[0].info.run_id if found else None
 
 

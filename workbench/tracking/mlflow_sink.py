@@ -86,9 +86,15 @@ class MlflowTracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{s.name} (study)",
-            tags={ROLE: "study", "study": s.name, "engine": s.engine, "model": s.model_source,
-                  "optuna_storage": storage_url, "sampler": s.sampler.name},
-        )  # fmt: skip
+            tags={
+                ROLE: "study",
+                "study": s.name,
+                "engine": s.engine,
+                "model": s.model_source,
+                "optuna_storage": storage_url,
+                "sampler": s.sampler.name,
+            },
+        )
         rid = run.info.run_id
         from mlflow.entities import Param
 
@@ -155,9 +161,16 @@ class MlflowTracker:
         from mlflow.entities import Param
 
         s = self.spec
-        tags = {"mlflow.parentRunId": self.parent_id, ROLE: "trial", "study": s.name,
-                "optuna_trial": str(number), "engine": s.engine, "model": s.model_source,
-                "baseline": str(is_baseline).lower(), "status": "RUNNING"}  # fmt: skip
+        tags = {
+            "mlflow.parentRunId": self.parent_id,
+            ROLE: "trial",
+            "study": s.name,
+            "optuna_trial": str(number),
+            "engine": s.engine,
+            "model": s.model_source,
+            "baseline": str(is_baseline).lower(),
+            "status": "RUNNING",
+        }
         if dashboard_url:
             tags["optuna_dashboard_url"] = dashboard_url
             tags["mlflow.note.content"] = (

@@ -201,8 +201,10 @@ def stream_check(check: dict[str, Any]) -> dict[str, Any]:
     if tokens and chunks:
         check["tokens_per_chunk"] = round(tokens / chunks, 3)
         if tokens / chunks > CHUNKY_STREAM:
-            check["warning"] = (f"the server streamed {tokens / chunks:.1f} tokens per text chunk: TTFT, ITL and "
-                                "TPOT time chunks, not tokens; quote throughput only")  # fmt: skip
+            check["warning"] = (
+                f"the server streamed {tokens / chunks:.1f} tokens per text chunk: TTFT, ITL and "
+                "TPOT time chunks, not tokens; quote throughput only"
+            )
     return check
 
 

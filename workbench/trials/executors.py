@@ -178,14 +178,20 @@ class Watch:
             while proc.poll() is None:
                 if time.monotonic() - t0 > self.timeout:
                     self.launcher.kill(proc, self.call)
-                    return Failure(kind="timeout", detail=_tail(self.log_path),
-                                   message=f"the trial exceeded trial.timeout_s={self.timeout:g} s and was killed")  # fmt: skip
+                    return Failure(
+                        kind="timeout",
+                        detail=_tail(self.log_path),
+                        message=f"the trial exceeded trial.timeout_s={self.timeout:g} s and was killed",
+                    )
                 rss = self.sampler.rss
                 if self.limit is not None and rss > self.limit * 1024**3:
                     self.launcher.kill(proc, self.call)
-                    return Failure(kind="oom", detail=_tail(self.log_path),
-                                   message=f"out of memory: the worker used {rss / 1024**3:.2f} GB, "
-                                   f"over trial.memory_limit_gb={self.limit:g}; it was killed")  # fmt: skip
+                    return Failure(
+                        kind="oom",
+                        detail=_tail(self.log_path),
+                        message=f"out of memory: the worker used {rss / 1024**3:.2f} GB, "
+                        f"over trial.memory_limit_gb={self.limit:g}; it was killed",
+                    )
                 time.sleep(0.05)
         except KeyboardInterrupt:
             self.launcher.kill(proc, self.call)
@@ -206,8 +212,11 @@ class Watch:
             )
         if rc == 0:
             return Failure(kind="crash", message="the worker wrote no result", detail=_tail(self.log_path))
-        return Failure(kind="crash", message=f"the worker exited with code {rc} without a result",
-                       detail=_tail(self.log_path))  # fmt: skip
+        return Failure(
+            kind="crash",
+            message=f"the worker exited with code {rc} without a result",
+            detail=_tail(self.log_path),
+        )
 
 
 class _Roots:

@@ -232,8 +232,12 @@ class ContainerLauncher(Launcher):
         if self.runtime == "apptainer":
             return [proc.pid]
         pids = []
-        p = subprocess.run([self.runtime, "inspect", "-f", "{{.State.Pid}}", call.name],
-                           capture_output=True, text=True, timeout=10)  # fmt: skip
+        p = subprocess.run(
+            [self.runtime, "inspect", "-f", "{{.State.Pid}}", call.name],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if p.returncode == 0 and p.stdout.strip().isdigit() and int(p.stdout.strip()) > 0:
             pids.append(int(p.stdout.strip()))
         if call.device_kind == "cuda":

@@ -26,11 +26,15 @@ def answer(plan: TrialPlan, study_dir: str | None) -> TrialResult:
         raise EngineError(grid.why_missing(plan.knobs))
     head = grid.header
     if not same_workload(head.get("workload") or {}, plan.workload.model_dump(mode="json")):
-        res = TrialResult.unrun(plan, "FAILED", Failure(
-            kind="invalid_input",
-            message=f"the study's workload differs from the one recorded in {grid.path.name}; "
-            "replay answers only the recorded workload (copy it from the grid's header)",
-        ))  # fmt: skip
+        res = TrialResult.unrun(
+            plan,
+            "FAILED",
+            Failure(
+                kind="invalid_input",
+                message=f"the study's workload differs from the one recorded in {grid.path.name}; "
+                "replay answers only the recorded workload (copy it from the grid's header)",
+            ),
+        )
     else:
         failure = Failure(**point["failure"]) if point.get("failure") else None
         res = TrialResult.unrun(plan, point["status"], failure)

@@ -88,8 +88,18 @@ def run_trial(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = device or detect_device(spec.trial.device)
     executor = executor or executor_for(spec, log)
-    plan = TrialPlan.make(spec, trial_id, values or {}, device, cache_dir(spec), out_dir,
-                          accuracy_gate, accuracy_reuse, launcher=executor.launcher, keyed=False)  # fmt: skip
+    plan = TrialPlan.make(
+        spec,
+        trial_id,
+        values or {},
+        device,
+        cache_dir(spec),
+        out_dir,
+        accuracy_gate,
+        accuracy_reuse,
+        launcher=executor.launcher,
+        keyed=False,
+    )
     result_path = out_dir / "result.json"
     reason = get_engine_class(spec.engine).infeasible_reason(plan.knobs, device, feasibility_context(spec))
     if reason:

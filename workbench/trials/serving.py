@@ -83,8 +83,11 @@ def run_sweep(
         try:
             records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline, **budget)
         except TimeoutError as e:  # the trial fails, but the loads measured so far stay in its result
-            e.partial_sweep = {"axis": sweep.axis, "cut_at_load": load,  # type: ignore[attr-defined]
-                               "points": [{k: v for k, v in p.items() if k != "summary"} for p in points]}  # fmt: skip
+            e.partial_sweep = {
+                "axis": sweep.axis,
+                "cut_at_load": load,  # type: ignore[attr-defined]
+                "points": [{k: v for k, v in p.items() if k != "summary"} for p in points],
+            }
             raise
         summary, flat = point_metrics(records, plan.slo)
         # the requests it ran (failed ones too; `duration_s` is from the first arrival to the last token)

@@ -59,9 +59,12 @@ class EchoRunner(Runner):
 
     def stats(self) -> RunnerStats:
         return RunnerStats(
-            weights_bytes=1024, kv_cache_tokens=self.kv_cache_tokens, kv_bytes_per_token=BYTES_PER_TOKEN,
-            dtype="int32", scheduling_policy="fifo",
-        )  # fmt: skip
+            weights_bytes=1024,
+            kv_cache_tokens=self.kv_cache_tokens,
+            kv_bytes_per_token=BYTES_PER_TOKEN,
+            dtype="int32",
+            scheduling_policy="fifo",
+        )
 
     def close(self) -> None:
         self._done = []
@@ -72,11 +75,19 @@ class EchoEngine(Engine):
     version = "1"
     knobs = {
         MAX_BATCH_SIZE: KnobDef(MAX_BATCH_SIZE, "int", False, 8, "requests at once", low=1),
-        KV_CACHE_FRACTION: KnobDef(KV_CACHE_FRACTION, "float", False, 0.5, "share of the budget", low=0.0,
-                                   high=1.0, low_exclusive=True),
+        KV_CACHE_FRACTION: KnobDef(
+            KV_CACHE_FRACTION,
+            "float",
+            False,
+            0.5,
+            "share of the budget",
+            low=0.0,
+            high=1.0,
+            low_exclusive=True,
+        ),
         MAX_NUM_TOKENS: KnobDef(MAX_NUM_TOKENS, "int", False, 256, "tokens per step", low=1),
         QUANTIZATION: KnobDef(QUANTIZATION, "categorical", True, "none", "none only", choices=("none",)),
-    }  # fmt: skip
+    }
 
     @classmethod
     def infeasible_reason(

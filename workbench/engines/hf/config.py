@@ -41,8 +41,11 @@ def cb_config_args(
         "scheduler_type": knobs["scheduler"],
         "allow_block_sharing": bool(knobs["block_reuse"]),
     }
-    for key, name, kind in (("max_requests_per_batch", MAX_BATCH_SIZE, int), ("max_batch_tokens", MAX_NUM_TOKENS, int),
-                            ("use_cuda_graph", "cuda_graphs", bool)):  # fmt: skip
+    for key, name, kind in (
+        ("max_requests_per_batch", MAX_BATCH_SIZE, int),
+        ("max_batch_tokens", MAX_NUM_TOKENS, int),
+        ("use_cuda_graph", "cuda_graphs", bool),
+    ):
         if knobs.get(name) is not None:
             args[key] = kind(knobs[name])
     mode = knobs.get("use_async_batching", "auto")

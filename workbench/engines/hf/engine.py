@@ -39,7 +39,7 @@ _KNOBS = [
         low=0.0,
         high=1.0,
         low_exclusive=True,
-    ),  # fmt: skip
+    ),
     KnobDef(
         MAX_NUM_TOKENS, "int", False, None, "token budget per step = chunked-prefill size (null: auto)", low=1
     ),
@@ -50,7 +50,7 @@ _KNOBS = [
         "none",
         "torchao weight (and activation) quantization",
         choices=QUANTIZATIONS,
-    ),  # fmt: skip
+    ),
     KnobDef("page_size", "int", False, 256, "tokens per KV-cache block (tokens_per_block)", low=1),
     KnobDef(
         "scheduler",
@@ -59,7 +59,7 @@ _KNOBS = [
         "fifo",
         "fifo (decode first) or prefill_first",
         choices=("fifo", "prefill_first"),
-    ),  # fmt: skip
+    ),
     KnobDef("block_reuse", "bool", False, True, "prefix caching (enable_block_reuse)"),
     KnobDef(
         "attn_implementation",
@@ -68,7 +68,7 @@ _KNOBS = [
         "sdpa",
         "attention kernel",
         choices=("sdpa", "paged|eager", "flash_attention_2", "kernels-community/flash-attn3"),
-    ),  # fmt: skip
+    ),
     KnobDef("cuda_graphs", "bool", False, None, "capture CUDA graphs (GPU only; null: transformers decides)"),
     KnobDef(
         "use_async_batching",
@@ -77,7 +77,7 @@ _KNOBS = [
         "auto",
         "overlap CPU scheduling with the GPU step (GPU only; auto: on with CUDA graphs and no mask)",
         choices=("auto", True, False),
-    ),  # fmt: skip
+    ),
 ]
 
 INSTALL_HINT = (
@@ -95,8 +95,10 @@ def _quantization_reason(q: str, device: DeviceInfo, model_dtype: str) -> str | 
     cc = device.compute_capability
     if q == "int4":
         if device.kind != "cuda":
-            return ("int4 (torchao Int4WeightOnlyConfig, tile-packed) needs a CUDA GPU; on CPU use "
-                    "int4_intx (int4 values stored unpacked in int8)")  # fmt: skip
+            return (
+                "int4 (torchao Int4WeightOnlyConfig, tile-packed) needs a CUDA GPU; on CPU use "
+                "int4_intx (int4 values stored unpacked in int8)"
+            )
         if model_dtype != "bfloat16":
             return "int4 (tile_packed_to_4d) supports only model.dtype: bfloat16"
     if q == "float8_dynamic" and (device.kind != "cuda" or cc is None or cc < (8, 9)):

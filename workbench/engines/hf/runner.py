@@ -29,8 +29,14 @@ from workbench.knobs import MAX_BATCH_SIZE, QUANTIZATION
 def load_model(ctx: OpenContext, artifact: Artifact, attn: str) -> tuple[Any, bool, float]:
     """(model, reused from the pool, seconds spent quantizing random weights)."""
     pool = ctx.model_pool
-    key = (ctx.model_source, ctx.model_dtype, ctx.load_format, ctx.knobs.get(QUANTIZATION, "none"), attn,
-           str(artifact.path))  # fmt: skip
+    key = (
+        ctx.model_source,
+        ctx.model_dtype,
+        ctx.load_format,
+        ctx.knobs.get(QUANTIZATION, "none"),
+        attn,
+        str(artifact.path),
+    )
     cached = pool.get(key) if pool is not None else None
     if cached is not None:
         return cached, True, 0.0
@@ -96,8 +102,9 @@ def generation_config(model: Any, tokenizer: Any) -> tuple[Any, int | None]:
     if eos is None:
         eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    cfg = GenerationConfig(do_sample=False, max_new_tokens=256, eos_token_id=eos if eos is not None else -1,
-                           pad_token_id=pad)  # fmt: skip
+    cfg = GenerationConfig(
+        do_sample=False, max_new_tokens=256, eos_token_id=eos if eos is not None else -1, pad_token_id=pad
+    )
     return cfg, eos
 
 

@@ -43,7 +43,7 @@ AIPERF_METRICS: dict[str, tuple[str, str]] = {
     "num_requests": ("request_count", "avg"),
     "num_errors": ("error_request_count", "avg"),
     "duration_s": ("benchmark_duration", "avg"),
-}  # fmt: skip
+}
 
 #: body fields AIPerf's completions endpoint writes itself (aiperf/endpoints/openai_completions.py)
 _OWN_FIELDS = ("model", "prompt", "max_tokens", "stream", "stream_options")
@@ -86,10 +86,27 @@ def profile_command(
     completions endpoint with streaming, at a fixed concurrency or a Poisson rate."""
     if (concurrency is None) == (rate is None):
         raise ValueError("give either concurrency or rate")
-    cmd = [exe, "profile", "--model", model, "--tokenizer", tokenizer, "--url", url,
-           "--endpoint-type", "completions", "--streaming",
-           "--input-file", str(input_file), "--custom-dataset-type", "single_turn",
-           "--dataset-sampling-strategy", "sequential", "--request-count", str(requests)]  # fmt: skip
+    cmd = [
+        exe,
+        "profile",
+        "--model",
+        model,
+        "--tokenizer",
+        tokenizer,
+        "--url",
+        url,
+        "--endpoint-type",
+        "completions",
+        "--streaming",
+        "--input-file",
+        str(input_file),
+        "--custom-dataset-type",
+        "single_turn",
+        "--dataset-sampling-strategy",
+        "sequential",
+        "--request-count",
+        str(requests),
+    ]
     if concurrency is not None:
         cmd += ["--concurrency", str(concurrency)]
     else:
@@ -100,8 +117,14 @@ def profile_command(
         cmd += ["--random-seed", str(seed)]
     if server_token_count:
         cmd += ["--use-server-token-count"]
-    return cmd + ["--artifact-dir", str(out), "--ui-type", "none", "--no-gpu-telemetry",
-                  "--no-server-metrics"]  # fmt: skip
+    return cmd + [
+        "--artifact-dir",
+        str(out),
+        "--ui-type",
+        "none",
+        "--no-gpu-telemetry",
+        "--no-server-metrics",
+    ]
 
 
 def parse_export(data: dict[str, Any]) -> dict[str, float]:
@@ -117,8 +140,10 @@ def parse_export(data: dict[str, Any]) -> dict[str, float]:
 
 
 def compare(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, dict[str, float | None]]:
-    return {k: {"workbench": ours.get(k), "aiperf": v, "ratio": (v / ours[k]) if ours.get(k) else None}
-            for k, v in theirs.items()}  # fmt: skip
+    return {
+        k: {"workbench": ours.get(k), "aiperf": v, "ratio": (v / ours[k]) if ours.get(k) else None}
+        for k, v in theirs.items()
+    }
 
 
 def load_of(w: Any, n: int) -> tuple[int | None, float | None]:
@@ -165,8 +190,10 @@ def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
     opts = dict(inp.spec.engine_options or {})
     exe = str(opts.get("aiperf", "aiperf"))
     if shutil.which(exe) is None:
-        raise CrosscheckError(f"{exe} is not on PATH: install AIPerf in its own environment (pip install aiperf) "
-                              "and put its bin folder on PATH or set engine_options.aiperf")  # fmt: skip
+        raise CrosscheckError(
+            f"{exe} is not on PATH: install AIPerf in its own environment (pip install aiperf) "
+            "and put its bin folder on PATH or set engine_options.aiperf"
+        )
     w = inp.spec.workload
     measured = list(inp.requests)
     conc, rate = load_of(w, len(measured))
@@ -184,9 +211,20 @@ def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
         bodies, prompt_lens = _bodies(runner, measured)
         data = write_input(bodies, inp.work / "aiperf_input.jsonl")
         tok = inp.spec.model.tokenizer or ctx.model_source
-        cmd = profile_command(exe, runner.base_url, runner.model_name, tok,
-                              data, len(measured), out, concurrency=conc, rate=rate, warmup=w.warmup_requests,
-                              seed=w.seed, server_token_count=bool(opts.get("aiperf_server_token_count")))  # fmt: skip
+        cmd = profile_command(
+            exe,
+            runner.base_url,
+            runner.model_name,
+            tok,
+            data,
+            len(measured),
+            out,
+            concurrency=conc,
+            rate=rate,
+            warmup=w.warmup_requests,
+            seed=w.seed,
+            server_token_count=bool(opts.get("aiperf_server_token_count")),
+        )
         inp.log("$ " + " ".join(cmd))
         env = aiperf_env(dict(os.environ), tok)
         t0 = time.perf_counter()
@@ -207,10 +245,15 @@ def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
     load = f"concurrency {conc}" if conc is not None else f"Poisson rate {rate}/s"
     server_counts = opts.get("aiperf_server_token_count")
     counts = "server-reported" if server_counts else "its tokenizer on the output text"
-    comparison = {"metrics": compare(ours, theirs), "their_metrics": theirs, "engine_source": "the trial's server",
-                  "note": f"aiperf {export.get('aiperf_version', '?')}, completions endpoint, streaming, {load}, "
-                          f"the trial's {len(measured)} requests; output tokens counted by {counts}",
-                  "commands": [" ".join(cmd)], "timings_s": {"aiperf": took}}  # fmt: skip
+    comparison = {
+        "metrics": compare(ours, theirs),
+        "their_metrics": theirs,
+        "engine_source": "the trial's server",
+        "note": f"aiperf {export.get('aiperf_version', '?')}, completions endpoint, streaming, {load}, "
+        f"the trial's {len(measured)} requests; output tokens counted by {counts}",
+        "commands": [" ".join(cmd)],
+        "timings_s": {"aiperf": took},
+    }
     _save(inp.work, comparison, cmd)
     return comparison
 
@@ -227,5 +270,8 @@ def _ours(metrics: dict[str, float], measured: list[Any], prompt_lens: list[int]
 
 def _save(work: Path, comparison: dict[str, Any], cmd: list[str]) -> None:
     (work / "comparison.json").write_text(json.dumps(comparison, indent=2))
-    (work / "commands.sh").write_text("#!/bin/sh\n# the trial's server was started by workbench\n"
-                                      + " ".join(shlex.quote(c) for c in cmd) + "\n")  # fmt: skip
+    (work / "commands.sh").write_text(
+        "#!/bin/sh\n# the trial's server was started by workbench\n"
+        + " ".join(shlex.quote(c) for c in cmd)
+        + "\n"
+    )

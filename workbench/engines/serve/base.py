@@ -181,8 +181,14 @@ class ServerEngine(Engine):
         work = out / "server"
         cmd = cls.command(ctx, {**cls.default_knobs(), **knobs}, 8000, work)
         p = out / "serve.sh"
-        p.write_text("#!/bin/sh\n# workbench study " + ctx.study + ": the measured server configuration\n"
-                     + "exec " + " ".join(shlex.quote(c) for c in cmd) + "\n")  # fmt: skip
+        p.write_text(
+            "#!/bin/sh\n# workbench study "
+            + ctx.study
+            + ": the measured server configuration\n"
+            + "exec "
+            + " ".join(shlex.quote(c) for c in cmd)
+            + "\n"
+        )
         files = [p]
         if work.exists():
             files += sorted(f for f in work.rglob("*") if f.is_file())

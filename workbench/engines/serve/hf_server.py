@@ -23,11 +23,16 @@ def load(cfg: dict[str, Any]) -> tuple[Any, Any]:
     from workbench.engines.hf.runner import load_model, load_tokenizer
     from workbench.types import DeviceInfo
 
-    ctx = OpenContext(model_source=cfg["model"], device=DeviceInfo(cfg["device"], cfg["device"], 0),
-                      model_revision=cfg.get("revision"), tokenizer=cfg.get("tokenizer"),
-                      model_dtype=cfg.get("dtype", "auto"), load_format=cfg.get("load_format", "auto"),
-                      trust_remote_code=bool(cfg.get("trust_remote_code")),
-                      knobs={"quantization": cfg.get("quantization", "none")})  # fmt: skip
+    ctx = OpenContext(
+        model_source=cfg["model"],
+        device=DeviceInfo(cfg["device"], cfg["device"], 0),
+        model_revision=cfg.get("revision"),
+        tokenizer=cfg.get("tokenizer"),
+        model_dtype=cfg.get("dtype", "auto"),
+        load_format=cfg.get("load_format", "auto"),
+        trust_remote_code=bool(cfg.get("trust_remote_code")),
+        knobs={"quantization": cfg.get("quantization", "none")},
+    )
     artifact = Artifact(Path(cfg["model"]), None, {"source": True})
     model, _, _ = load_model(ctx, artifact, cfg["attn_implementation"])
     if cfg.get("load_format") != "dummy" and cfg.get("quantization", "none") != "none":
@@ -42,10 +47,12 @@ def stop_aware_completions(base: type) -> type:
     from fastapi.responses import JSONResponse
 
     class StopAwareCompletionHandler(base):  # type: ignore[misc, valid-type]
-        async def _non_streaming(self, request_id, model, processor, model_id, inputs, gen_config, gen_manager,
-                                 suffix=None):  # fmt: skip
-            resp = await super()._non_streaming(request_id, model, processor, model_id, inputs, gen_config,
-                                                gen_manager, suffix)  # fmt: skip
+        async def _non_streaming(
+            self, request_id, model, processor, model_id, inputs, gen_config, gen_manager, suffix=None
+        ):
+            resp = await super()._non_streaming(
+                request_id, model, processor, model_id, inputs, gen_config, gen_manager, suffix
+            )
             stops = gen_config.stop_strings
             stops = [stops] if isinstance(stops, str) else list(stops or [])
             if not stops:
@@ -93,22 +100,34 @@ def build_app(cfg: dict[str, Any]) -> Any:
     from workbench.engines.hf.runner import kv_bytes_per_token, tensor_bytes
 
     model, tokenizer = load(cfg)
-    mm = model_manager.ModelManager(device=cfg["device"], dtype=cfg.get("dtype", "auto"),
-                                    attn_implementation=cfg["attn_implementation"], continuous_batching=True)  # fmt: skip
+    mm = model_manager.ModelManager(
+        device=cfg["device"],
+        dtype=cfg.get("dtype", "auto"),
+        attn_implementation=cfg["attn_implementation"],
+        continuous_batching=True,
+    )
     name = cfg["served_model_name"]
     mm.force_model, mm.model_timeout = name, -1
     mm.loaded_models[mm.process_model_name(name)] = model_manager.TimedModel(model, -1, processor=tokenizer)
     state = utils.GenerationState(continuous_batching=True, cb_config=ContinuousBatchingConfig(**cfg["cb"]))
     handlers = dict(model_manager=mm, generation_state=state)
     app = server.build_server(
-        mm, ChatCompletionHandler(**handlers), completion_handler=stop_aware_completions(completion.CompletionHandler)(**handlers),
-        response_handler=ResponseHandler(**handlers), transcription_handler=TranscriptionHandler(mm, state),
-        systemone_handler=SystemOneHandler(**handlers), generation_state=state,
-    )  # fmt: skip
-    static = {"weights_bytes": sum(tensor_bytes(p) for p in model.parameters()),
-              "kv_bytes_per_token": kv_bytes_per_token(model.config, model.dtype.itemsize),
-              "dtype": str(model.dtype).removeprefix("torch."), "scheduler": cfg["cb"].get("scheduler_type", "fifo"),
-              "attn": cfg["attn_implementation"], "page_size": int(cfg["cb"].get("page_size", 256))}  # fmt: skip
+        mm,
+        ChatCompletionHandler(**handlers),
+        completion_handler=stop_aware_completions(completion.CompletionHandler)(**handlers),
+        response_handler=ResponseHandler(**handlers),
+        transcription_handler=TranscriptionHandler(mm, state),
+        systemone_handler=SystemOneHandler(**handlers),
+        generation_state=state,
+    )
+    static = {
+        "weights_bytes": sum(tensor_bytes(p) for p in model.parameters()),
+        "kv_bytes_per_token": kv_bytes_per_token(model.config, model.dtype.itemsize),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "scheduler": cfg["cb"].get("scheduler_type", "fifo"),
+        "attn": cfg["attn_implementation"],
+        "page_size": int(cfg["cb"].get("page_size", 256)),
+    }
 
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:

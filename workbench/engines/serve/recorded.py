@@ -14,26 +14,74 @@ Sources (read 2026-11-27, also in docs/serving.md):
 
 from __future__ import annotations
 
-TRTLLM_SERVE_OPTIONS = frozenset({
-    "--host", "--port", "--backend", "--tokenizer", "--max_batch_size", "--max_num_tokens", "--max_seq_len",
-    "--max_beam_width", "--tp_size", "--pp_size", "--ep_size", "--gpus_per_node",
-    "--kv_cache_free_gpu_memory_fraction", "--free_gpu_memory_fraction", "--num_postprocess_workers",
-    "--trust_remote_code", "--extra_llm_api_options", "--config", "--log_level", "--reasoning_parser",
-})  # fmt: skip
+TRTLLM_SERVE_OPTIONS = frozenset(
+    {
+        "--host",
+        "--port",
+        "--backend",
+        "--tokenizer",
+        "--max_batch_size",
+        "--max_num_tokens",
+        "--max_seq_len",
+        "--max_beam_width",
+        "--tp_size",
+        "--pp_size",
+        "--ep_size",
+        "--gpus_per_node",
+        "--kv_cache_free_gpu_memory_fraction",
+        "--free_gpu_memory_fraction",
+        "--num_postprocess_workers",
+        "--trust_remote_code",
+        "--extra_llm_api_options",
+        "--config",
+        "--log_level",
+        "--reasoning_parser",
+    }
+)
 #: keys of the LLM-API YAML we write (tensorrt_llm/llmapi/llm_args.py, TorchLlmArgs)
-TRTLLM_YAML_KEYS = frozenset({
-    "kv_cache_config", "cuda_graph_config", "enable_chunked_prefill", "enable_iter_perf_stats",
-    "scheduler_config", "attn_backend", "disable_overlap_scheduler", "print_iter_log",
-})  # fmt: skip
+TRTLLM_YAML_KEYS = frozenset(
+    {
+        "kv_cache_config",
+        "cuda_graph_config",
+        "enable_chunked_prefill",
+        "enable_iter_perf_stats",
+        "scheduler_config",
+        "attn_backend",
+        "disable_overlap_scheduler",
+        "print_iter_log",
+    }
+)
 
-SGLANG_OPTIONS = frozenset({
-    "--model-path", "--tokenizer-path", "--host", "--port", "--dtype", "--load-format", "--trust-remote-code",
-    "--revision", "--mem-fraction-static", "--max-running-requests", "--max-total-tokens",
-    "--chunked-prefill-size", "--max-prefill-tokens", "--page-size", "--schedule-conservativeness",
-    "--kv-cache-dtype", "--quantization", "--attention-backend", "--disable-radix-cache",
-    "--disable-cuda-graph", "--cuda-graph-max-bs", "--enable-metrics", "--tp-size", "--served-model-name",
-    "--context-length", "--random-seed",
-})  # fmt: skip
+SGLANG_OPTIONS = frozenset(
+    {
+        "--model-path",
+        "--tokenizer-path",
+        "--host",
+        "--port",
+        "--dtype",
+        "--load-format",
+        "--trust-remote-code",
+        "--revision",
+        "--mem-fraction-static",
+        "--max-running-requests",
+        "--max-total-tokens",
+        "--chunked-prefill-size",
+        "--max-prefill-tokens",
+        "--page-size",
+        "--schedule-conservativeness",
+        "--kv-cache-dtype",
+        "--quantization",
+        "--attention-backend",
+        "--disable-radix-cache",
+        "--disable-cuda-graph",
+        "--cuda-graph-max-bs",
+        "--enable-metrics",
+        "--tp-size",
+        "--served-model-name",
+        "--context-length",
+        "--random-seed",
+    }
+)
 
 #: the options each server accepts, by engine name
 RECORDED = {"trtllm-serve": TRTLLM_SERVE_OPTIONS, "sglang": SGLANG_OPTIONS}

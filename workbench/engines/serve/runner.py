@@ -137,9 +137,13 @@ class ServerRunner(Runner):
         if self.metrics_path is None or self.client is None:
             return
         client = self.client
-        self.scraper = MetricsScraper(client.lt, self.base_url + self.metrics_path,
-                                      self.metrics_format, self.opts.scrape_interval_s,
-                                      lambda: client.inflight)  # fmt: skip
+        self.scraper = MetricsScraper(
+            client.lt,
+            self.base_url + self.metrics_path,
+            self.metrics_format,
+            self.opts.scrape_interval_s,
+            lambda: client.inflight,
+        )
         self.scraper.start()
 
     def _resolved(self) -> dict[str, Any]:
@@ -160,8 +164,14 @@ class ServerRunner(Runner):
             prompt: Any = list(request.input_ids)
         else:
             prompt = self.tokenizer.decode(request.input_ids, skip_special_tokens=False)
-        body: dict[str, Any] = {"model": self.model_name, "prompt": prompt, "max_tokens": request.max_new_tokens,
-                                "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "prompt": prompt,
+            "max_tokens": request.max_new_tokens,
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if request.stop:
             body["stop"] = list(request.stop)
         if request.ignore_eos:
@@ -216,9 +226,13 @@ class ServerRunner(Runner):
             v = info.get(f"server.{key}")
             return int(float(v)) if v is not None else None
 
-        return RunnerStats(weights_bytes=num("weights_bytes"), kv_cache_tokens=num("kv_cache_tokens"),
-                           kv_bytes_per_token=num("kv_bytes_per_token"), dtype=info.get("server.dtype"),
-                           scheduling_policy=info.get("server.scheduler"))  # fmt: skip
+        return RunnerStats(
+            weights_bytes=num("weights_bytes"),
+            kv_cache_tokens=num("kv_cache_tokens"),
+            kv_bytes_per_token=num("kv_bytes_per_token"),
+            dtype=info.get("server.dtype"),
+            scheduling_policy=info.get("server.scheduler"),
+        )
 
     def close(self) -> None:
         if self.scraper is not None:

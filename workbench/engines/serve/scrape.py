@@ -28,13 +28,13 @@ PROMETHEUS_NAMES: dict[str, tuple[str, ...]] = {
         "sglang:num_running_reqs",
         "trtllm_num_requests_running",
         "workbench_requests_running",
-    ),  # fmt: skip
+    ),
     "waiting": (
         "vllm:num_requests_waiting",
         "sglang:num_queue_reqs",
         "trtllm_num_requests_waiting",
         "workbench_requests_waiting",
-    ),  # fmt: skip
+    ),
     "preemptions": (
         "vllm:num_preemptions_total",
         "vllm:num_preemptions",

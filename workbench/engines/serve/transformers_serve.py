@@ -52,11 +52,16 @@ class TransformersServeEngine(ServerEngine):
     def check_available(cls) -> str | None:
         import importlib.util
 
-        missing = [m for m in ("torch", "transformers", "fastapi", "uvicorn", "openai", "aiohttp")
-                   if importlib.util.find_spec(m) is None]  # fmt: skip
+        missing = [
+            m
+            for m in ("torch", "transformers", "fastapi", "uvicorn", "openai", "aiohttp")
+            if importlib.util.find_spec(m) is None
+        ]
         if missing:
-            return ("transformers-serve needs torch, transformers and the serving extra: "
-                    f"pip install -e '.[hf,serve]' (missing: {', '.join(missing)})")  # fmt: skip
+            return (
+                "transformers-serve needs torch, transformers and the serving extra: "
+                f"pip install -e '.[hf,serve]' (missing: {', '.join(missing)})"
+            )
         return None
 
     @classmethod
@@ -68,13 +73,21 @@ class TransformersServeEngine(ServerEngine):
     @classmethod
     def launcher_config(cls, ctx: OpenContext, knobs: dict[str, Any], port: int) -> dict[str, Any]:
         return {
-            "model": ctx.model_source, "revision": ctx.model_revision, "tokenizer": ctx.tokenizer,
-            "dtype": ctx.model_dtype, "load_format": ctx.load_format, "trust_remote_code": ctx.trust_remote_code,
-            "device": ctx.device.kind, "attn_implementation": knobs["attn_implementation"],
-            "quantization": knobs.get("quantization", "none"), "cb": cb_args(ctx, knobs), "port": port,
+            "model": ctx.model_source,
+            "revision": ctx.model_revision,
+            "tokenizer": ctx.tokenizer,
+            "dtype": ctx.model_dtype,
+            "load_format": ctx.load_format,
+            "trust_remote_code": ctx.trust_remote_code,
+            "device": ctx.device.kind,
+            "attn_implementation": knobs["attn_implementation"],
+            "quantization": knobs.get("quantization", "none"),
+            "cb": cb_args(ctx, knobs),
+            "port": port,
             "served_model_name": cls.options(ctx).served_model_name or ctx.model_source,
-            "threads": cls.options(ctx).threads, "switch_interval_ms": cls.options(ctx).switch_interval_ms,
-        }  # fmt: skip
+            "threads": cls.options(ctx).threads,
+            "switch_interval_ms": cls.options(ctx).switch_interval_ms,
+        }
 
     @classmethod
     def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
@@ -86,8 +99,12 @@ class TransformersServeEngine(ServerEngine):
 
     @classmethod
     def server_env(cls, ctx: OpenContext) -> dict[str, str]:
-        return {"HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                **super().server_env(ctx)}  # fmt: skip
+        return {
+            "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            **super().server_env(ctx),
+        }
 
     @classmethod
     def ignore_eos_payload(cls, request: Request) -> dict[str, Any]:

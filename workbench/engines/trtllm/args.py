@@ -202,11 +202,15 @@ def bench_build_flags(knobs: dict[str, Any], options: dict[str, Any], load_forma
     opts = TrtllmOptions.model_validate(options)
     q = quantization(knobs)
     flags = [
-        "--tp_size", str(opts.tensor_parallel_size),
-        "--max_batch_size", str(knobs["engine_max_batch_size"]),
-        "--max_num_tokens", str(knobs["engine_max_num_tokens"]),
-        "--max_seq_len", str(knobs["max_seq_len"]),
-    ]  # fmt: skip
+        "--tp_size",
+        str(opts.tensor_parallel_size),
+        "--max_batch_size",
+        str(knobs["engine_max_batch_size"]),
+        "--max_num_tokens",
+        str(knobs["engine_max_num_tokens"]),
+        "--max_seq_len",
+        str(knobs["max_seq_len"]),
+    ]
     if q.quant_algo is not None:
         flags += ["--quantization", q.quant_algo]
     if load_format == "dummy":
@@ -237,12 +241,18 @@ def bench_throughput_flags(
     trtllm-bench's own defaults)."""
     opts = TrtllmOptions.model_validate(options)
     flags = [
-        "--backend", backend,
-        "--max_batch_size", str(knobs["max_batch_size"]),
-        "--max_num_tokens", str(knobs["max_num_tokens"]),
-        "--kv_cache_free_gpu_mem_fraction", str(knobs["kv_cache_fraction"]),
-        "--scheduler_policy", knobs["scheduler_policy"],
-        "--tp", str(opts.tensor_parallel_size),
-    ]  # fmt: skip
+        "--backend",
+        backend,
+        "--max_batch_size",
+        str(knobs["max_batch_size"]),
+        "--max_num_tokens",
+        str(knobs["max_num_tokens"]),
+        "--kv_cache_free_gpu_mem_fraction",
+        str(knobs["kv_cache_fraction"]),
+        "--scheduler_policy",
+        knobs["scheduler_policy"],
+        "--tp",
+        str(opts.tensor_parallel_size),
+    ]
     flags.append("--enable_chunked_context" if knobs["chunked_prefill"] else "--disable_chunked_context")
     return flags

@@ -111,8 +111,14 @@ def commands(
         engine_dir = work / "bench-workspace" / name / f"tp_{opts.tensor_parallel_size}_pp_1"
         source = "trtllm-bench build"
         note = "trtllm-bench builds with its own plugin choices and max_input_len 1024; the runtime settings are the trial's"
-    tp = throughput_command([*top, "throughput", "--engine_dir", str(engine_dir)], spec, work,
-                            "runtime_options.yaml", T.bench_throughput_flags(knobs, spec.engine_options), eos_id)  # fmt: skip
+    tp = throughput_command(
+        [*top, "throughput", "--engine_dir", str(engine_dir)],
+        spec,
+        work,
+        "runtime_options.yaml",
+        T.bench_throughput_flags(knobs, spec.engine_options),
+        eos_id,
+    )
     return Commands(build, tp, engine_dir, source, note)
 
 
@@ -123,14 +129,19 @@ def throughput_command(
     w = spec.workload
     tp = [
         *head,
-        "--dataset", str(work / "dataset.jsonl"),
-        "--report_json", str(work / "trtllm_bench_report.json"),
-        "--extra_llm_api_options", str(work / options_yaml),
+        "--dataset",
+        str(work / "dataset.jsonl"),
+        "--report_json",
+        str(work / "trtllm_bench_report.json"),
+        "--extra_llm_api_options",
+        str(work / options_yaml),
         "--streaming",
-        "--num_requests", str(w.num_requests),
-        "--warmup", str(w.warmup_requests),
+        "--num_requests",
+        str(w.num_requests),
+        "--warmup",
+        str(w.warmup_requests),
         *flags,
-    ]  # fmt: skip
+    ]
     if w.arrival.mode == "concurrency":
         tp += ["--concurrency", str(w.arrival.concurrency)]
     if not w.ignore_eos and eos_id is not None:
@@ -155,8 +166,14 @@ def torch_commands(
         "--workspace",
         str(work / "bench-workspace"),
     ]
-    tp = throughput_command([*top, "throughput"], spec, work, "config.yaml",
-                            TT.bench_throughput_flags(knobs, spec.engine_options), eos_id)  # fmt: skip
+    tp = throughput_command(
+        [*top, "throughput"],
+        spec,
+        work,
+        "config.yaml",
+        TT.bench_throughput_flags(knobs, spec.engine_options),
+        eos_id,
+    )
     note = "the trial's checkpoint and LLM arguments (config.yaml); trtllm-bench warms up on the first --warmup requests"
     return Commands(None, tp, Path(checkpoint), "trial checkpoint", note)
 

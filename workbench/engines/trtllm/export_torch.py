@@ -65,8 +65,12 @@ def write_files(knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path
         f"# workbench study {ctx.study}, trial {ctx.trial_id}: TensorRT-LLM {version}, PyTorch backend\n"
         "# trtllm-serve MODEL --config config.yaml / trtllm-bench ... throughput --extra_llm_api_options config.yaml\n"
     )
-    cfg.write_text(head + yaml.safe_dump(TT.serve_options(knobs, ctx.options, ctx.model_dtype, ctx.load_format),
-                                         sort_keys=False))  # fmt: skip
+    cfg.write_text(
+        head
+        + yaml.safe_dump(
+            TT.serve_options(knobs, ctx.options, ctx.model_dtype, ctx.load_format), sort_keys=False
+        )
+    )
     files = [cfg]
     req = quantize_request(knobs, ctx)
     if req is not None:

@@ -71,8 +71,9 @@ def calibration_batches(tokenizer: Any, texts: list[str], max_len: int, batch_si
         tokenizer.pad_token = tokenizer.eos_token
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i : i + batch_size], return_tensors="pt", truncation=True,
-                        max_length=max_len, padding=True)  # fmt: skip
+        enc = tokenizer(
+            texts[i : i + batch_size], return_tensors="pt", truncation=True, max_length=max_len, padding=True
+        )
         out.append(enc)
     return out
 

@@ -1,8 +1,6 @@
-"""Plotly figures of a study: one function per figure, shared by notebooks, the HTML report and MLflow.
+"""Figures of one study: its trials table (`workbench.study.trials_frame`) or the Optuna study.
 
-Each function takes the trials table (`workbench.study.trials_frame`) or the Optuna study and returns a
-`plotly.graph_objects.Figure`; none of them reads files or talks to a server. Optuna's own plotly
-figures are reused where they exist (importances, parallel coordinates).
+Optuna's own plotly figures are reused where they exist (importances, parallel coordinates).
 """
 
 from __future__ import annotations
@@ -14,28 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.plots._common import colour_map, complete_trials, empty_figure
 from workbench.study import trials_frame
-
-QUANT_COLOURS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-]  # fmt: skip
-
-
-def _complete(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["state"] == "COMPLETE"] if "state" in df and "number" in df else df.iloc[0:0]
-
-
-def _colour_map(values: list[Any]) -> dict[Any, str]:
-    return {v: QUANT_COLOURS[i % len(QUANT_COLOURS)] for i, v in enumerate(sorted(map(str, set(values))))}
-
-
-def _empty(title: str, why: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        annotations=[{"text": why, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper", "yref": "paper"}],
-    )
-    return fig
 
 
 def pareto_mask(values: list[tuple[float, ...]], maximize: tuple[bool, ...]) -> list[bool]:
@@ -64,25 +42,34 @@ def pareto_front(
     y_maximize: bool = True,
 ) -> go.Figure:
     """Throughput against accuracy, marker size = memory, colour = quantization; the front is joined."""
-    d = _complete(df)
+    d = complete_trials(df)
     title = f"Pareto front: {x} vs {y} (size: {size})"
     if d.empty or x not in d or y not in d or d[[x, y]].dropna().empty:
-        return _empty(title, f"no completed trial has both {x} and {y} yet")
+        return empty_figure(title, f"no completed trial has both {x} and {y} yet")
     d = d.dropna(subset=[x, y])
-    colours = _colour_map(list(d[color])) if color in d else {}
+    colours = colour_map(list(d[color])) if color in d else {}
     mem = d[size] if size in d else pd.Series(1.0, index=d.index)
     scale = 40 / max(float(mem.max()), 1e-9)
     fig = go.Figure()
     for q, g in d.groupby(d[color].astype(str) if color in d else pd.Series("all", index=d.index)):
         fig.add_trace(
             go.Scatter(
-                x=g[x], y=g[y], mode="markers", name=f"{color}={q}",
-                marker={"size": [max(8.0, float(m) * scale) for m in mem.loc[g.index]], "color": colours.get(q),
-                        "line": {"width": 1, "color": "white"}, "opacity": 0.85},
-                text=[f"trial {n}<br>{size}={m:.3g}" for n, m in zip(g["number"], mem.loc[g.index], strict=True)],
+                x=g[x],
+                y=g[y],
+                mode="markers",
+                name=f"{color}={q}",
+                marker={
+                    "size": [max(8.0, float(m) * scale) for m in mem.loc[g.index]],
+                    "color": colours.get(q),
+                    "line": {"width": 1, "color": "white"},
+                    "opacity": 0.85,
+                },
+                text=[
+                    f"trial {n}<br>{size}={m:.3g}" for n, m in zip(g["number"], mem.loc[g.index], strict=True)
+                ],
                 hovertemplate="%{text}<br>" + x + "=%{x:.4g}<br>" + y + "=%{y:.4g}<extra></extra>",
             )
-        )  # fmt: skip
+        )
     pts = list(zip(d[x].astype(float), d[y].astype(float), strict=True))
     front = d[pareto_mask(pts, (True, y_maximize))].sort_values(x)
     fig.add_trace(
@@ -98,10 +85,10 @@ def optimization_history(
     df: pd.DataFrame, metric: str = "output_tok_s", direction: str = "maximize"
 ) -> go.Figure:
     """Each trial's value, the best so far, and the baseline drawn across."""
-    d = _complete(df)
+    d = complete_trials(df)
     title = f"Optimization history: {metric}"
     if d.empty or metric not in d or d[metric].dropna().empty:
-        return _empty(title, f"no completed trial has {metric} yet")
+        return empty_figure(title, f"no completed trial has {metric} yet")
     d = d.dropna(subset=[metric]).sort_values("number")
     best = d[metric].cummax() if direction == "maximize" else d[metric].cummin()
     fig = go.Figure(
@@ -125,7 +112,7 @@ def param_importances(study: Any, metric_index: int = 0) -> go.Figure:
     name = (study.user_attrs.get("objectives") or ["objective"])[metric_index]
     done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if len(done) < 2 or not any(len(t.distributions) for t in done):
-        return _empty(f"Parameter importances for {name}", "needs at least two completed trials")
+        return empty_figure(f"Parameter importances for {name}", "needs at least two completed trials")
     import warnings
 
     try:
@@ -135,7 +122,7 @@ def param_importances(study: Any, metric_index: int = 0) -> go.Figure:
                 study, target=lambda t: t.values[metric_index], target_name=name
             )
     except (RuntimeError, ValueError) as e:  # e.g. every trial used the same values
-        return _empty(f"Parameter importances for {name}", str(e))
+        return empty_figure(f"Parameter importances for {name}", str(e))
     fig.update_layout(title=f"Parameter importances for {name}")
     return fig
 
@@ -145,7 +132,7 @@ def parallel_coordinates(study: Any, metric_index: int = 0) -> go.Figure:
 
     name = (study.user_attrs.get("objectives") or ["objective"])[metric_index]
     if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
-        return _empty("Parallel coordinates", "no completed trial yet")
+        return empty_figure("Parallel coordinates", "no completed trial yet")
     fig = optuna.visualization.plot_parallel_coordinate(
         study, target=lambda t: t.values[metric_index], target_name=name
     )
@@ -155,14 +142,14 @@ def parallel_coordinates(study: Any, metric_index: int = 0) -> go.Figure:
 
 def latency_curves(df: pd.DataFrame, load: str = "max_batch_size", color: str = "quantization") -> go.Figure:
     """TTFT and TPOT percentiles against load (a knob such as max_batch_size), one line per quantization."""
-    d = _complete(df)
+    d = complete_trials(df)
     title = f"Latency against load ({load})"
     if d.empty or load not in d:
-        return _empty(title, f"no completed trial has {load}")
+        return empty_figure(title, f"no completed trial has {load}")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("TTFT (ms)", "TPOT (ms)"))
     groups = d.groupby(d[color].astype(str)) if color in d else [("all", d)]
     dashes = {"p50": "solid", "p95": "dash", "p99": "dot"}
-    colours = _colour_map(list(d[color])) if color in d else {}
+    colours = colour_map(list(d[color])) if color in d else {}
     for q, g in groups:
         g = g.sort_values(load)
         for col, m in ((1, "ttft"), (2, "tpot")):
@@ -171,10 +158,17 @@ def latency_curves(df: pd.DataFrame, load: str = "max_batch_size", color: str = 
                 if c not in g:
                     continue
                 fig.add_trace(
-                    go.Scatter(x=g[load], y=g[c], mode="lines+markers", name=f"{q} {m} {p}", legendgroup=str(q),
-                               line={"dash": dash, "color": colours.get(q)}),
-                    row=1, col=col,
-                )  # fmt: skip
+                    go.Scatter(
+                        x=g[load],
+                        y=g[c],
+                        mode="lines+markers",
+                        name=f"{q} {m} {p}",
+                        legendgroup=str(q),
+                        line={"dash": dash, "color": colours.get(q)},
+                    ),
+                    row=1,
+                    col=col,
+                )
     fig.update_xaxes(title_text=load, type="log" if d[load].min() > 0 else "linear")
     fig.update_layout(title=title)
     return fig
@@ -182,9 +176,9 @@ def latency_curves(df: pd.DataFrame, load: str = "max_batch_size", color: str = 
 
 def memory_breakdown(df: pd.DataFrame) -> go.Figure:
     """Per trial: weights, KV cache and the rest of the measured peak (GB)."""
-    d = _complete(df)
+    d = complete_trials(df)
     if d.empty or "peak_memory_gb" not in d:
-        return _empty("Memory per trial", "no completed trial has peak_memory_gb")
+        return empty_figure("Memory per trial", "no completed trial has peak_memory_gb")
     d = d.sort_values("number")
     weights = d.get("weights_gb", pd.Series(0.0, index=d.index)).fillna(0.0)
     kv = d.get("kv_cache_gb", pd.Series(0.0, index=d.index)).fillna(0.0)
@@ -205,12 +199,12 @@ def memory_breakdown(df: pd.DataFrame) -> go.Figure:
 
 def roofline(df: pd.DataFrame, color: str = "quantization") -> go.Figure:
     """Achieved output tok/s against each trial's decode bound; the diagonal is the bound itself (estimate)."""
-    d = _complete(df)
+    d = complete_trials(df)
     if d.empty or "roofline_output_tok_s" not in d or d["roofline_output_tok_s"].dropna().empty:
-        return _empty("Roofline (estimate)", "no completed trial has a roofline (no bandwidth known)")
+        return empty_figure("Roofline (estimate)", "no completed trial has a roofline (no bandwidth known)")
     d = d.dropna(subset=["roofline_output_tok_s", "output_tok_s"])
     groups = list(d[color].unique()) if color in d else [None]
-    colours = _colour_map(groups)
+    colours = colour_map(groups)
     fig = go.Figure()
     for g in groups:
         part = d if g is None else d[d[color] == g]
@@ -230,33 +224,26 @@ def roofline(df: pd.DataFrame, color: str = "quantization") -> go.Figure:
         )
     lo = float(min(d["output_tok_s"].min(), d["roofline_output_tok_s"].min()))
     hi = float(d["roofline_output_tok_s"].max())
-    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="bound (achieved = bound)",
-                             line={"dash": "dash", "color": "grey"}))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=[lo, hi],
+            y=[lo, hi],
+            mode="lines",
+            name="bound (achieved = bound)",
+            line={"dash": "dash", "color": "grey"},
+        )
+    )
     fig.update_xaxes(title_text="decode bound, output tok/s (estimate)", type="log")
     fig.update_yaxes(title_text="achieved output tok/s", type="log")
     fig.update_layout(title="Roofline: achieved throughput against the memory-bandwidth bound (estimate)")
     return fig
 
 
-def strategy_comparison(runs: pd.DataFrame, key: str = "measurements") -> go.Figure:
-    """Trials each search strategy needed to get near the best (one box per sampler, one dot per seed)."""
-    fig = go.Figure()
-    for sampler, g in runs.groupby("sampler", sort=False):
-        ok = g[g.reached]
-        fig.add_trace(go.Box(y=ok[key], name=f"{sampler} ({len(ok)}/{len(g)})", boxpoints="all", jitter=0.4))
-    fig.update_layout(
-        title=f"Search strategies on a recorded grid: {key} to reach the goal",
-        yaxis_title=key,
-        showlegend=False,
-    )
-    return fig
-
-
 def accuracy_by_quantization(df: pd.DataFrame, gate: float | None = None) -> go.Figure:
     """GSM8K per quantization: mean score with a binomial standard error, and the gate's pass mark."""
-    d = _complete(df)
+    d = complete_trials(df)
     if d.empty or "gsm8k_score" not in d or d["gsm8k_score"].dropna().empty:
-        return _empty("GSM8K accuracy by quantization", "no trial measured GSM8K")
+        return empty_figure("GSM8K accuracy by quantization", "no trial measured GSM8K")
     d = d.dropna(subset=["gsm8k_score"])
     key = d["quantization"].astype(str) if "quantization" in d else pd.Series("all", index=d.index)
     rows = []
@@ -268,11 +255,13 @@ def accuracy_by_quantization(df: pd.DataFrame, gate: float | None = None) -> go.
         rows.append((q, score, se, n))
     fig = go.Figure(
         go.Bar(
-            x=[r[0] for r in rows], y=[r[1] for r in rows],
+            x=[r[0] for r in rows],
+            y=[r[1] for r in rows],
             error_y={"type": "data", "array": [r[2] for r in rows], "visible": True},
-            text=[f"n={int(r[3])}" if r[3] == r[3] else "" for r in rows], textposition="outside",
+            text=[f"n={int(r[3])}" if r[3] == r[3] else "" for r in rows],
+            textposition="outside",
         )
-    )  # fmt: skip
+    )
     if gate is not None:
         fig.add_hline(y=gate, line_dash="dash", line_color="red", annotation_text=f"gate {gate:.2f}")
     fig.update_layout(
@@ -281,101 +270,6 @@ def accuracy_by_quantization(df: pd.DataFrame, gate: float | None = None) -> go.
         yaxis_title="score",
     )
     return fig
-
-
-def compare_runs(
-    runs: pd.DataFrame,
-    x: str = "metrics.ttft_ms_p95",
-    y: str = "metrics.output_tok_s",
-    color: str = "tags.study",
-    symbol: str | None = "params.quantization",
-) -> go.Figure:
-    """Trial runs from `mlflow.search_runs` (any studies, models, quantizations) on two metrics."""
-    d = runs.dropna(subset=[c for c in (x, y) if c in runs])
-    if d.empty or x not in d or y not in d:
-        return _empty(f"{y} vs {x}", "no run has both metrics")
-    fig = go.Figure()
-    keys = d[color].astype(str) if color in d else pd.Series("runs", index=d.index)
-    symbols = ["circle", "square", "diamond", "cross", "x", "triangle-up", "star", "hexagon"]
-    sym_of = (
-        {v: symbols[i % len(symbols)] for i, v in enumerate(sorted(d[symbol].astype(str).unique()))}
-        if symbol and symbol in d
-        else {}
-    )
-    for k, g in d.groupby(keys):
-        fig.add_trace(
-            go.Scatter(
-                x=g[x], y=g[y], mode="markers", name=str(k),
-                marker={"size": 11, "symbol": [sym_of.get(str(v), "circle") for v in g[symbol]] if sym_of else "circle"},
-                text=[f"{r.get('tags.mlflow.runName', '')}<br>{symbol}={r.get(symbol, '')}" for _, r in g.iterrows()],
-                hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        title=f"{y.split('.', 1)[-1]} vs {x.split('.', 1)[-1]} across runs",
-        xaxis_title=x,
-        yaxis_title=y,
-        legend_title=color,
-    )
-    return fig
-
-
-def metric_by(
-    runs: pd.DataFrame,
-    metric: str = "metrics.output_tok_s",
-    by: str = "params.quantization",
-    color: str = "tags.study",
-) -> go.Figure:
-    """A metric's mean per group (e.g. per quantization), one bar per study."""
-    d = runs.dropna(subset=[metric] if metric in runs else [])
-    if d.empty or by not in d:
-        return _empty(f"{metric} by {by}", "no run has it")
-    keys = [by, color] if color in d else [by]
-    agg = d.groupby(keys)[metric].agg(["mean", "std", "count"]).reset_index()
-    fig = go.Figure()
-    for k, g in agg.groupby(color) if color in agg else [("all", agg)]:
-        fig.add_trace(
-            go.Bar(
-                x=g[by].astype(str),
-                y=g["mean"],
-                name=str(k),
-                error_y={"type": "data", "array": g["std"].fillna(0)},
-            )
-        )
-    fig.update_layout(
-        barmode="group",
-        title=f"{metric.split('.', 1)[-1]} by {by.split('.', 1)[-1]} (mean ± sd)",
-        xaxis_title=by,
-        yaxis_title=metric,
-    )
-    return fig
-
-
-def server_timeline(bench: dict[str, Any]) -> go.Figure:
-    """A serving trial over time: load (in flight, running, waiting), KV-cache usage, each request's latency."""
-    cols, reqs = bench.get("server_metrics") or {}, bench.get("requests") or []
-    if not cols.get("t"):
-        return _empty("Server over time", "no server metrics: not a serving trial")
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=("load (requests)", "KV-cache usage", "latency per request (ms)"))  # fmt: skip
-    for name in ("inflight", "running", "waiting"):
-        if any(v is not None for v in cols.get(name) or []):
-            fig.add_trace(go.Scatter(x=cols["t"], y=cols[name], name=name, mode="lines"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=cols["t"], y=cols.get("kv_cache_usage"), name="kv_cache_usage"), row=2, col=1)
-    done = [r for r in reqs if r.get("token_times_s")]
-    x = [r["arrival_s"] for r in done]
-    for name, k in (("TTFT", 0), ("E2E", -1)):
-        y = [(r["token_times_s"][k] - r["arrival_s"]) * 1000 for r in done]
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="markers", marker={"size": 4}), row=3, col=1)
-    fig.update_layout(title="Server over time (seconds since the first request)", height=700)
-    fig.update_yaxes(range=[0, 1.05], row=2, col=1)
-    return fig
-
-
-def trial_figures(res: Any) -> dict[str, go.Figure]:
-    """The figures of one trial's MLflow run (a serving trial's timeline; none for in-process trials)."""
-    bench = getattr(res, "bench", None) or {}
-    return {"server_timeline": server_timeline(bench)} if bench.get("server_metrics") else {}
 
 
 def study_figures(study: Any, df: pd.DataFrame | None = None) -> dict[str, go.Figure]:
