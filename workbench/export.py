@@ -99,23 +99,23 @@ def export_trial(
     study: Any, number: int | None = None, out: Path | None = None, spec: StudySpec | None = None
 ) -> list[Path]:
     """Export trial `number` (default: the best) of an Optuna study; the definition is the one stored in it."""
-    from workbench.study import baseline_trial, pick_trial, stored_spec
+    from workbench.study import TrialRecord, baseline_trial, pick_trial, stored_spec
 
     spec = spec or stored_spec(study)
     t = pick_trial(study, number)
+    rec = TrialRecord.read(t)
     base = baseline_trial(study)
     env: dict[str, Any] = {}
-    rp = t.user_attrs.get("result_path")
-    if rp and Path(rp).exists():
-        env = json.loads(Path(rp).read_text()).get("environment", {})
+    if rec.result_path and Path(rec.result_path).exists():
+        env = json.loads(Path(rec.result_path).read_text()).get("environment", {})
     return export(
         spec,
         t.number,
-        t.user_attrs.get("knobs", t.params),
-        t.user_attrs.get("metrics", {}),
+        rec.knobs_or(t.params),
+        rec.metrics,
         out or default_out(spec.name, t.number),
-        baseline_metrics=base.user_attrs.get("metrics") if base else None,
-        run_id=t.user_attrs.get("mlflow_run_id"),
+        baseline_metrics=TrialRecord.read(base).metrics if base else None,
+        run_id=rec.mlflow_run_id,
         environment=env,
     )
 

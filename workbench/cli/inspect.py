@@ -95,12 +95,15 @@ def crosscheck(args: argparse.Namespace) -> int:
         comp = cls.crosscheck(_crosscheck_input(spec, t, work, own=args.engine == "workbench"))
     except CrosscheckError as e:
         raise input_error(e) from None
-    if t.user_attrs.get("mlflow_run_id"):
+    from workbench.study import TrialRecord
+
+    run_id = TrialRecord.read(t).mlflow_run_id
+    if run_id:
         from workbench.tracking import log_crosscheck
 
         log_crosscheck(
             tracking(args),
-            t.user_attrs["mlflow_run_id"],
+            run_id,
             work,
             comp.get("their_metrics", {}),
             comp,
@@ -118,6 +121,7 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
     from transformers import AutoTokenizer
 
     from workbench.engines.base import CrosscheckInput
+    from workbench.study import TrialRecord
     from workbench.trials.workload import measured_requests
 
     tok = AutoTokenizer.from_pretrained(
@@ -135,7 +139,8 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
         dataset_path=spec.resolve_path(w.dataset.path) if w.dataset else None,
         special_ids=set(getattr(tok, "all_special_ids", None) or []),
     )
-    rp = t.user_attrs.get("result_path")
+    rec = TrialRecord.read(t)
+    rp = rec.result_path
     art = (
         json.loads(Path(rp).read_text()).get("build", {}).get("artifact_path")
         if rp and Path(rp).exists()
@@ -144,8 +149,8 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
     return CrosscheckInput(
         spec=spec,
         trial_number=t.number,
-        knobs=t.user_attrs.get("knobs", t.params),
-        metrics=t.user_attrs.get("metrics", {}),
+        knobs=rec.knobs_or(t.params),
+        metrics=rec.metrics,
         work=work,
         requests=requests,
         eos_id=tok.eos_token_id,
@@ -157,10 +162,11 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
 
 def _open_context(spec: Any, t: Any, work: Path) -> Any:
     """The trial's OpenContext, as its plan made it (device, engine options, CPU KV budget, lengths)."""
+    from workbench.study import TrialRecord
     from workbench.trials.environment import detect_device
     from workbench.trials.plan import TrialPlan
 
     device = detect_device(str(spec.trial.device or "auto"))
-    knobs = t.user_attrs.get("knobs", t.params)
+    knobs = TrialRecord.read(t).knobs_or(t.params)
     plan = TrialPlan.make(spec, f"crosscheck-{t.number}", knobs, device, work / "cache", work, keyed=False)
     return plan.open_context()

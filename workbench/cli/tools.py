@@ -34,7 +34,9 @@ def import_(args: argparse.Namespace) -> int:
         study = import_study(args.study, args.source, args.results, url, tracking(args))
     except (TransferError, KeyError) as e:
         raise input_error(e) from None
-    n_runs = sum(1 for t in study.trials if t.user_attrs.get("mlflow_run_id"))
+    from workbench.study import TrialRecord
+
+    n_runs = sum(1 for t in study.trials if TrialRecord.read(t).mlflow_run_id)
     print(
         f"imported study {args.study!r}: {len(study.trials)} trials into {url}, {n_runs} with an MLflow run"
     )

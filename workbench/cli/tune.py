@@ -23,19 +23,21 @@ from workbench.cli.common import (
 
 def _trial_line(spec: Any, t: Any, role: bool = True) -> str:
     """What one finished trial says: its state and objective values, or its failure; its role."""
-    m = t.user_attrs.get("metrics", {})
-    what = t.user_attrs.get("failure") or ", ".join(
-        f"{o.metric}={m.get(o.metric, float('nan')):.4g}" for o in spec.objectives
+    from workbench.study import TrialRecord
+
+    rec = TrialRecord.read(t)
+    what = rec.failure or ", ".join(
+        f"{o.metric}={rec.metrics.get(o.metric, float('nan')):.4g}" for o in spec.objectives
     )
     if not role:
         tag = ""
-    elif t.user_attrs.get("baseline"):
+    elif rec.baseline:
         tag = " (baseline)"
-    elif "duplicate_of" in t.user_attrs:
-        tag = f" (same knobs as trial {t.user_attrs['duplicate_of']})"
+    elif rec.is_duplicate:
+        tag = f" (same knobs as trial {rec.duplicate_of})"
     else:
         tag = ""
-    note = t.user_attrs.get("constraint_note")
+    note = rec.constraint_note
     return f"trial {t.number}{tag}: {t.state.name} {what}" + (f"\n  note: {note}" if note else "")
 
 
@@ -92,9 +94,11 @@ def tune(args: argparse.Namespace) -> int:
     print(f"  Optuna storage {redact(storage(args))}, MLflow {redact(tracking(args))}")
     bar = tqdm(total=target, desc=spec.name, unit="trial")
 
+    from workbench.study import TrialRecord
+
     def on_trial(t: Any) -> None:
         bar.write(_trial_line(spec, t))
-        if t.state.name in ("COMPLETE", "PRUNED") and t.user_attrs.get("duplicate_of") is None:
+        if t.state.name in ("COMPLETE", "PRUNED") and not TrialRecord.read(t).is_duplicate:
             bar.update(1)  # the budget counts distinct measured configurations
 
     try:
