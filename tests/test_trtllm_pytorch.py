@@ -442,20 +442,25 @@ def test_defect_the_crosscheck_replays_the_trials_measured_requests(write_study,
     "name, backend", [("trtllm-llama-3.1-8b", "pytorch"), ("trtllm-llama-3.1-8b-tensorrt", "tensorrt")]
 )
 def test_the_worked_examples_validate_on_a_fresh_clone(tmp_path, name, backend):
-    """The audit: both worked studies failed validation on a fresh clone (no calibration folder); the
-    repository ships one (studies/data/calib, GSM8K train, MIT), and a missing one is still an error."""
+    """The audit: both worked studies failed validation on a fresh clone (a calibration folder nobody had);
+    they calibrate on TensorRT-LLM's documented default (cnn_dailymail from the hub), and a local folder
+    that is missing is still a validation error."""
     import shutil
 
     from workbench.spec import SpecError, load_spec
 
     root = Path(__file__).resolve().parent.parent
     spec = load_spec(root / "studies" / f"{name}.yaml")  # as cloned: nothing made first
-    assert (root / "studies" / spec.engine_options["calib_dataset"] / "train.jsonl").is_file()
+    assert spec.engine_options["calib_allow_hub"] is True and "calib_dataset" not in spec.engine_options
+    assert B.calib.resolve(spec.engine_options, str(root / "studies")).location == "cnn_dailymail"
     (tmp_path / "studies").mkdir()
     study = tmp_path / "studies" / f"{name}.yaml"
-    shutil.copy(root / "studies" / f"{name}.yaml", study)
-    with pytest.raises(SpecError, match="calib_dataset"):  # moved away from its calibration folder
+    text = (root / "studies" / f"{name}.yaml").read_text()
+    study.write_text(text.replace("  calib_allow_hub: true", "  calib_dataset: ../data/calib", 1))
+    with pytest.raises(SpecError, match="calib_dataset"):  # a local folder that is not there
         load_spec(study)
+    shutil.copy(root / "studies" / f"{name}.yaml", study)
+    assert load_spec(study).engine_options == spec.engine_options  # nothing relative to the clone
     assert spec.engine_options["backend"] == backend
     assert {"max_batch_size", "max_num_tokens", "kv_cache_fraction", "quantization"} <= set(spec.search_space)
     assert any(c.metric == "gsm8k_score" for c in spec.constraints)
