@@ -256,9 +256,12 @@ def compare_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
     base.mkdir(parents=True, exist_ok=True)
     proc = start_server(base / "server.log")
     rows = []
+    concs = {c: RUN_REQUESTS[c] for c in args.compare_conc}
     try:
-        for rep in range(args.reps):
-            for conc, n in RUN_REQUESTS.items():
+        # rep -1 is a warm-up pair per concurrency (not in the ratios): the first runs at a new batch
+        # size on a fresh server were 15-20 % slower than the next ones (2026-12-03 calls 1 and 2)
+        for rep in range(-1 if args.warmup else 0, args.reps):
+            for conc, n in concs.items():
                 order = [("vllm_bench", vllm_bench), ("workbench", ours)]
                 for label, fn in order if rep % 2 == 0 else order[::-1]:
                     left = until - time.monotonic()
@@ -278,7 +281,7 @@ def summarize_compare(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Median over repeats of ours / vllm bench, per concurrency and metric (pairs from the same repeat)."""
     ratios: dict[str, dict[str, list[float]]] = {}
     for conc in RUN_REQUESTS:
-        for rep in {r["rep"] for r in rows}:
+        for rep in {r["rep"] for r in rows if r["rep"] >= 0}:
             pair = {
                 r["tool"]: r
                 for r in rows
@@ -585,6 +588,13 @@ def main() -> None:
     ap.add_argument("--phases", default="compare")
     ap.add_argument("--deadline", type=float, default=560, help="seconds from start for all phases")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--compare-conc",
+        type=lambda v: [int(c) for c in v.split(",")],
+        default=list(RUN_REQUESTS),
+        help=f"the compare phase's concurrencies, comma-separated, of {list(RUN_REQUESTS)}",
+    )
+    ap.add_argument("--warmup", action="store_true", help="one discarded pair per concurrency first")
     ap.add_argument("--compare-s", type=float, default=1e9, help="the most seconds the compare phase takes")
     ap.add_argument("--n-trials", type=int, default=4)
     ap.add_argument("--study-db", type=Path, default=Path("/tmp/vllm-study.db"))

@@ -242,3 +242,25 @@ def test_auto_knobs_take_null_and_nothing_else_new():
         )
         == "use_async_batching needs a CUDA GPU"
     )
+
+
+def test_the_kv_page_keyword_follows_the_installed_transformers():
+    """5.17 (the GPU machine's) calls it block_size; passing page_size there failed the H200 hf trial."""
+    import dataclasses
+
+    from transformers import ContinuousBatchingConfig
+
+    from workbench.engines.hf.config import cb_config_kwargs
+
+    args = {"page_size": 32, "scheduler_type": "fifo"}
+
+    @dataclasses.dataclass
+    class Config517:
+        block_size: int = 256
+        scheduler_type: str = "fifo"
+
+    assert cb_config_kwargs(Config517, args) == {"block_size": 32, "scheduler_type": "fifo"}
+    assert Config517(**cb_config_kwargs(Config517, args)).block_size == 32
+    assert args == {"page_size": 32, "scheduler_type": "fifo"}  # the caller's dict is not changed
+    real = ContinuousBatchingConfig(**cb_config_kwargs(ContinuousBatchingConfig, args))
+    assert getattr(real, "page_size", getattr(real, "block_size", None)) == 32

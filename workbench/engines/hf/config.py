@@ -13,6 +13,7 @@ CPU an unset kv_cache_fraction is transformers' CPU default share (0.6) of the b
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from workbench import estimate
@@ -60,6 +61,19 @@ def cb_config_args(
     elif fraction is not None:
         args["max_memory_percent"] = float(fraction)
     return args
+
+
+def cb_config_kwargs(cls: Any, cb_args: dict[str, Any]) -> dict[str, Any]:
+    """`ContinuousBatchingConfig` keywords for the installed transformers.
+
+    transformers 5.17 (the GPU machine's) names the KV page `block_size`; 5.18 renamed it `page_size`
+    and keeps `block_size` as a deprecated alias. Passing `page_size` to 5.17 failed the hf trial on
+    the H200 on 2026-12-03 with an unexpected-keyword TypeError.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    if "page_size" in cb_args and "page_size" not in names and "block_size" in names:
+        cb_args = {("block_size" if k == "page_size" else k): v for k, v in cb_args.items()}
+    return cb_args
 
 
 def dtype_bytes(model_dtype: str, model_config: dict[str, Any]) -> int:

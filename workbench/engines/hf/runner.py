@@ -21,7 +21,7 @@ from workbench.engines.base import (
     Runner,
     RunnerStats,
 )
-from workbench.engines.hf.config import cb_config_args
+from workbench.engines.hf.config import cb_config_args, cb_config_kwargs
 from workbench.engines.hf.quantize import quantize_in_place, torch_dtype
 from workbench.knobs import MAX_BATCH_SIZE, QUANTIZATION
 
@@ -156,13 +156,16 @@ class HFRunner(Runner):
         from transformers import ContinuousBatchingConfig
 
         self.manager = self.model.init_continuous_batching(
-            generation_config=self.gen_config, continuous_batching_config=ContinuousBatchingConfig(**cb_args)
+            generation_config=self.gen_config,
+            continuous_batching_config=ContinuousBatchingConfig(
+                **cb_config_kwargs(ContinuousBatchingConfig, cb_args)
+            ),
         )
         # warmup() creates the batch processor, which sizes the cache (and captures CUDA graphs)
         self.manager.warmup()
         cache = self.manager.batch_processor.cache
         self.num_blocks = int(cache.num_blocks)
-        self.page_size = int(getattr(cache, "page_size", cb_args["page_size"]))
+        self.page_size = int(getattr(cache, "page_size", getattr(cache, "block_size", cb_args["page_size"])))
         self.kv_cache_tokens = self.num_blocks * self.page_size
 
     def _resolved(self, knobs: dict[str, Any], artifact: Artifact) -> dict[str, Any]:
