@@ -188,7 +188,7 @@ def start_server(log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the vLLM server did not start; see {log}")
 
 
-def vllm_bench(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
+def vllm_bench(out: Path, conc: int, n: int, limit: float, seed: int) -> dict[str, Any] | None:
     out.mkdir(parents=True, exist_ok=True)
     res = out / f"vllm-bench-c{conc}.json"
     cmd = [
@@ -220,7 +220,7 @@ def vllm_bench(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | N
         "--result-filename",
         res.name,
         "--seed",
-        "0",
+        str(seed),
     ]
     run_logged(cmd, out / "log.txt", limit, env())
     if not res.exists():
@@ -235,13 +235,13 @@ def vllm_bench(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | N
     }
 
 
-def ours(out: Path, conc: int, n: int, limit: float) -> dict[str, Any] | None:
+def ours(out: Path, conc: int, n: int, limit: float, seed: int) -> dict[str, Any] | None:
     spec = study(
         "compare-ours",
         "openai",
         # a study needs one knob; the openai engine passes none to the server (the server's are KNOB_FLAGS)
         {"max_batch_size": KNOBS["max_batch_size"]},
-        {"num_requests": n, "arrival": {"mode": "concurrency", "concurrency": conc}},
+        {"num_requests": n, "arrival": {"mode": "concurrency", "concurrency": conc}, "seed": seed},
     )
     spec["engine_options"] = {"url": "http://127.0.0.1:8011", "request_timeout_s": 300}
     res = trial(out, spec, limit)
@@ -267,14 +267,45 @@ def compare_phase(args: argparse.Namespace, until: float) -> dict[str, Any]:
                     left = until - time.monotonic()
                     if left < 45:
                         return summarize_compare(rows)
-                    got = fn(base / f"{label}-r{rep}-c{conc}", conc, n, min(left, 120))
-                    rows.append({"rep": rep, "concurrency": conc, "tool": label, **(got or {"failed": True})})
+                    # a fresh prompt seed per run: with one seed for every run, a tool's prompts were still
+                    # in vLLM's prefix cache from its previous run (896k KV tokens hold ~3,500 requests),
+                    # so whichever tool had run last went first and fast (2026-12-03: 0.89/1.17/0.90 at 64)
+                    seed = 1000 * (rep + 2) + conc + (0 if label == "vllm_bench" else 500)
+                    hits0 = prefix_cache_counters()
+                    got = fn(base / f"{label}-r{rep}-c{conc}", conc, n, min(left, 120), seed)
+                    hits = {k: v - hits0.get(k, 0.0) for k, v in prefix_cache_counters().items()}
+                    rows.append(
+                        {
+                            "rep": rep,
+                            "concurrency": conc,
+                            "tool": label,
+                            "seed": seed,
+                            **hits,
+                            **(got or {"failed": True}),
+                        }
+                    )
                     print(json.dumps(rows[-1]), flush=True)
                     args.save("compare", summarize_compare(rows))
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=60)
     return summarize_compare(rows)
+
+
+def prefix_cache_counters() -> dict[str, float]:
+    """vLLM's prefix-cache queries and hits (token counters) from the compare server's /metrics."""
+    import urllib.request
+
+    from workbench.engines.serve.scrape import normalize
+
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8011/metrics", timeout=5) as r:  # noqa: S310
+            sample = normalize(r.read(), "prometheus")
+    except OSError:
+        return {}
+    return {
+        k: float(v) for k in ("prefix_cache_queries", "prefix_cache_hits") if (v := sample.get(k)) is not None
+    }
 
 
 def summarize_compare(rows: list[dict[str, Any]]) -> dict[str, Any]:
