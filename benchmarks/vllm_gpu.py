@@ -52,6 +52,9 @@ SITE = Path("/tmp/site")
 #: Llama-3.1-8B's shape with random bf16 weights saved as a checkpoint (made once on the GPU)
 RANDOM = Path("/tmp/random-llama-3.1-8b")
 VLLM = SITE / "bin" / "vllm"
+#: the compare server: `vllm serve` here, `vllm bench serve` and our client against it
+PORT = 8011
+BASE_URL = f"http://127.0.0.1:{PORT}"
 #: requests per run at each concurrency, so a run lasts >= ~20 s at the throughputs measured before
 RUN_REQUESTS = {1: 26, 64: 1408, 256: 2304}
 #: the knobs every server-and-engine comparison of this file runs at (the compare server's flags too)
@@ -156,7 +159,7 @@ def start_server(log: Path) -> subprocess.Popen[bytes]:
         "--host",
         "127.0.0.1",
         "--port",
-        "8011",
+        str(PORT),
         "--load-format",
         "dummy",
         "--tokenizer",
@@ -177,7 +180,7 @@ def start_server(log: Path) -> subprocess.Popen[bytes]:
     t0 = time.monotonic()
     while time.monotonic() - t0 < 400:
         try:
-            with urllib.request.urlopen("http://127.0.0.1:8011/health", timeout=2) as r:  # noqa: S310
+            with urllib.request.urlopen(f"{BASE_URL}/health", timeout=2) as r:  # noqa: S310
                 if r.status == 200:
                     print(f"server ready in {time.monotonic() - t0:.0f} s", flush=True)
                     return proc
@@ -198,7 +201,7 @@ def vllm_bench(out: Path, conc: int, n: int, limit: float, seed: int) -> dict[st
         "--backend",
         "vllm",
         "--base-url",
-        "http://127.0.0.1:8011",
+        BASE_URL,
         "--model",
         str(SHAPE),
         "--tokenizer",
@@ -243,7 +246,7 @@ def ours(out: Path, conc: int, n: int, limit: float, seed: int) -> dict[str, Any
         {"max_batch_size": KNOBS["max_batch_size"]},
         {"num_requests": n, "arrival": {"mode": "concurrency", "concurrency": conc}, "seed": seed},
     )
-    spec["engine_options"] = {"url": "http://127.0.0.1:8011", "request_timeout_s": 300}
+    spec["engine_options"] = {"url": BASE_URL, "request_timeout_s": 300}
     res = trial(out, spec, limit)
     if not res or res.get("status") != "COMPLETE":
         return None
@@ -299,7 +302,7 @@ def prefix_cache_counters() -> dict[str, float]:
     from workbench.engines.serve.scrape import normalize
 
     try:
-        with urllib.request.urlopen("http://127.0.0.1:8011/metrics", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{BASE_URL}/metrics", timeout=5) as r:  # noqa: S310
             sample = normalize(r.read(), "prometheus")
     except OSError:
         return {}
