@@ -17,7 +17,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 def machine() -> dict:
     import psutil
 
-    from workbench.trials.environment import _cpu_model, git_state
+    from workbench.trials.orchestrator.environment import _cpu_model, git_state
 
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),

@@ -28,12 +28,12 @@ def main() -> None:
     from workbench.engines.hf import HFEngine
     from workbench.knobs import split_knobs
     from workbench.spec import load_spec
-    from workbench.trials.environment import detect_device
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.environment import detect_device
+    from workbench.trials.orchestrator.planning import make_plan
 
     spec = load_spec(ROOT / "studies" / "quickstart.yaml", {"trial.cpu_kv_budget_gb": 0.25})
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 128, "max_num_tokens": 1024, "page_size": 32}
-    plan = TrialPlan.make(spec, "seq", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
+    plan = make_plan(spec, "seq", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
     runner = HFEngine().open(plan.open_context(), Artifact(ROOT / "models" / "tiny-llama", None, {}), runtime)
     with open(DATA / "test.jsonl") as f:

@@ -27,16 +27,16 @@ def main() -> None:
     from workbench.engines.hf import HFEngine
     from workbench.knobs import split_knobs
     from workbench.spec import load_spec
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.planning import make_plan
 
     model = ROOT / "models" / "tiny-llama"
     # about 32 five-shot requests (1,200 prompt tokens each on this tokenizer) in flight; a larger cache
     # makes every CPU step slower (the sdpa mask is sized by cache tokens x step tokens)
     spec = load_spec(ROOT / "studies" / "quickstart.yaml", {"trial.cpu_kv_budget_gb": 0.1})
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 64, "max_num_tokens": 512, "page_size": 32}
-    from workbench.trials.environment import detect_device
+    from workbench.trials.orchestrator.environment import detect_device
 
-    plan = TrialPlan.make(spec, "speed", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
+    plan = make_plan(spec, "speed", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
     t = time.perf_counter()
     runner = HFEngine().open(plan.open_context(), Artifact(model, None, {}), runtime)

@@ -67,8 +67,8 @@ def main() -> None:
         from workbench.engines.hf import HFEngine
         from workbench.knobs import split_knobs
         from workbench.spec import validate_spec
-        from workbench.trials.environment import detect_device
-        from workbench.trials.plan import TrialPlan
+        from workbench.trials.orchestrator.environment import detect_device
+        from workbench.trials.orchestrator.planning import make_plan
 
         spec = validate_spec(
             {
@@ -85,7 +85,7 @@ def main() -> None:
             "max_num_tokens": 8192,
             "kv_cache_fraction": 0.5,
         }
-        plan = TrialPlan.make(spec, "gpu", knobs, detect_device("cuda"), Path("/tmp"), Path("/tmp"))
+        plan = make_plan(spec, "gpu", knobs, detect_device("cuda"), Path("/tmp"), Path("/tmp"))
         _, runtime = split_knobs(HFEngine.knobs, knobs)
         runner = HFEngine().open(plan.open_context(), Artifact(model, None, {}), runtime)
         open_s = time.perf_counter() - t

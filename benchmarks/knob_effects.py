@@ -13,7 +13,7 @@ import sys
 from _common import ROOT, save
 
 from workbench.spec import load_spec
-from workbench.trials.run import run_trial
+from workbench.trials.orchestrator.run import run_trial
 
 REFERENCE = {"max_batch_size": 64, "kv_cache_fraction": 0.9, "max_num_tokens": 512, "quantization": "none"}
 SWEEPS = {

@@ -45,7 +45,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tests.test_launchers import make_second_env
     from workbench.tiny_model import make_tiny_model
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     model = make_tiny_model(tmp / "tiny-llama")
     second = make_second_env(tmp / "second-venv")

@@ -64,14 +64,14 @@ def one_run(study: Path, cache: Path) -> dict:
     from workbench.engines.trtllm import TrtllmEngine
     from workbench.spec import load_spec
     from workbench.trials.cache import EngineCache
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.planning import make_plan
 
     spec = load_spec(study)
     cpu = DeviceInfo("cpu", "cpu", 8 * 1024**3)
     built, reused, unbuilt, keys = 0, 0, 0, set()
     t0 = time.perf_counter()
     for q, kv in itertools.product(QUANT, KV):
-        plan = TrialPlan.make(
+        plan = make_plan(
             spec, f"{q}-{kv}", {"quantization": q, "kv_cache_dtype": kv}, cpu, cache, cache / "t"
         )
         if plan.build_key is None:

@@ -1,7 +1,7 @@
 """Trials per hour with 1 and 2 GPU worker processes on the `hf` engine (run on the 2 x H200 machine).
 
 The device machine has no Optuna, MLflow or PostgreSQL, so this measures the part that scales with
-GPUs: the same list of trial configurations run through `workbench.trials.run.run_trial` (the real
+GPUs: the same list of trial configurations run through `workbench.trials.orchestrator.run.run_trial` (the real
 worker subprocess: build, open, benchmark, NVML memory, result JSON), by one process per GPU
 (CUDA_VISIBLE_DEVICES), the list dealt out round-robin. Orchestration through the shared study adds
 about 2 s per trial on top (docs/benchmarks.md). Model: Llama-3.1-8B's architecture with random
@@ -88,7 +88,7 @@ def configs(n: int) -> list[dict]:
 def stream(args: argparse.Namespace) -> None:
     """One GPU's share: configurations i, i+n, i+2n, ... in one process."""
     from workbench.spec import validate_spec
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     out = Path(args.out)
     small = args.small

@@ -17,7 +17,7 @@ from workbench.engines.base import Artifact, DeviceInfo
 from workbench.engines.hf import HFEngine
 from workbench.knobs import split_knobs
 from workbench.spec import SpecError, validate_spec
-from workbench.trials.plan import TrialPlan
+from workbench.trials.orchestrator.planning import make_plan
 
 DATA = str(GSM8K_DIR)
 
@@ -26,7 +26,7 @@ DATA = str(GSM8K_DIR)
 def runner(tiny_model):
     spec = validate_spec(small_study(tiny_model, **{"trial.cpu_kv_budget_gb": 0.05}))
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 32, "max_num_tokens": 1024, "page_size": 32}
-    plan = TrialPlan.make(spec, "acc", knobs, DeviceInfo("cpu", "cpu", 0), Path("/tmp/x"), Path("/tmp/x"))
+    plan = make_plan(spec, "acc", knobs, DeviceInfo("cpu", "cpu", 0), Path("/tmp/x"), Path("/tmp/x"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
     r = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
     yield r

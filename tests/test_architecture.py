@@ -53,3 +53,18 @@ def test_the_measure_sees_an_upward_import(tmp_path, monkeypatch):
     graph = arch.imports(arch.modules())
     assert arch.upward(graph) == [("workbench.types", "workbench.cli")]
     assert arch.cycles(graph) == [["workbench.cli", "workbench.types"]]
+
+
+def test_the_trial_worker_never_reaches_the_orchestrator():
+    """Issue #20 item 5: `trials/` is split by the process a module runs in; the worker (run in the
+    engine's own environment) imports nothing of the orchestrating side, not even lazily."""
+    graph = arch.imports(arch.modules())
+    worker = [m for m in graph if m.startswith("workbench.trials.worker")]
+    assert worker, "the worker package moved: update this test"
+    seen, todo = set(), list(worker)
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    assert sorted(m for m in seen if m.startswith("workbench.trials.orchestrator")) == []

@@ -11,6 +11,7 @@ from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, Req
 from workbench.engines.hf import HFEngine, cpu_num_blocks
 from workbench.knobs import split_knobs
 from workbench.spec import validate_spec
+from workbench.trials.orchestrator.planning import make_plan
 from workbench.trials.plan import TrialPlan
 
 CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
@@ -57,7 +58,7 @@ def test_cpu_num_blocks():
 
 def _plan(tiny_model: Path, knobs: dict, **changes) -> TrialPlan:
     spec = validate_spec(small_study(tiny_model, **changes))
-    return TrialPlan.make(spec, "x", knobs, CPU, Path("/tmp/unused-cache"), Path("/tmp/unused-out"))
+    return make_plan(spec, "x", knobs, CPU, Path("/tmp/unused-cache"), Path("/tmp/unused-out"))
 
 
 def test_knobs_reach_transformers_and_generation_is_exact(tiny_model):

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 
 from tests.conftest import small_study
 from workbench.spec import ContainerSpec, validate_spec
-from workbench.trials.launchers import (
+from workbench.trials.orchestrator.launchers import (
     CONTAINER_SOURCE,
     ContainerLauncher,
     PythonLauncher,
@@ -23,7 +23,7 @@ from workbench.trials.launchers import (
     launcher_for,
     source_root,
 )
-from workbench.trials.run import run_trial
+from workbench.trials.orchestrator.run import run_trial
 
 #: what the worker side must never import (lm_eval only when a trial measures accuracy)
 FORBIDDEN = {"optuna", "mlflow", "plotly", "pandas", "lm_eval"}

@@ -12,7 +12,7 @@ from workbench.format import STATUS_EXTRA
 from workbench.metrics import METRIC_NAMES
 from workbench.tracking.results import RATIO_METRICS
 from workbench.tracking.view import KEY_METRICS
-from workbench.trials.energy import EnergyMeter
+from workbench.trials.worker.energy import EnergyMeter
 
 
 def test_every_reader_takes_its_metric_list_from_the_registry():

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from workbench import estimate
-from workbench.trials.roofline import (
+from workbench.trials.worker.roofline import (
     bandwidth_for,
     datasheet_bandwidth,
     decode_batch,
@@ -120,7 +120,7 @@ def test_cpu_copy_bandwidth_is_measured():
 def test_a_real_trial_records_its_roofline(tiny_model, tmp_path):
     from tests.conftest import small_study
     from workbench.spec import validate_spec
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     res = run_trial(validate_spec(small_study(tiny_model)), {"max_batch_size": 4}, out_dir=tmp_path)
     assert res.status == "COMPLETE"

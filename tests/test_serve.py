@@ -99,7 +99,7 @@ def test_transformers_serve_streams_and_stops(tiny_model, tmp_path):
 def test_a_serving_trial_with_a_sweep_and_an_slo(tiny_model, tmp_path):
     from tests.conftest import small_study
     from workbench.spec import StudySpec
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     data = small_study(tiny_model, engine="transformers-serve")
     data["search_space"] = {"page_size": 16, "max_num_tokens": 128}
@@ -154,6 +154,26 @@ def test_the_trivial_server_through_the_openai_engine(tiny_model, tmp_path):
         assert "--port" in r.resolved_config["command"]
     finally:
         r.close()
+
+
+def test_a_long_lived_server_gets_a_prefix_cache_salt_per_trial(tiny_model, tmp_path):
+    """One server across trials (`url:`) kept a trial's prompts in vLLM's prefix cache, so the next
+    trial with the same seed ran 10-17 % fast (docs/benchmarks.md, 2026-12-03): with
+    `cache_salt_field` every request of a trial carries that trial's salt, and each trial its own."""
+    opts = {"command": TRIVIAL, "cache_salt_field": "cache_salt"}
+    runners = [open_runner("openai", tiny_model, tmp_path / str(i), options=opts) for i in range(2)]
+    plain = open_runner("openai", tiny_model, tmp_path / "plain", options={"command": TRIVIAL})
+    try:
+        reqs = [Request(f"s{i}", [1, 2, 3], 4, ignore_eos=True) for i in range(3)]
+        salts = [{r.payload(q)["cache_salt"] for q in reqs} for r in runners]
+        assert [len(s) for s in salts] == [1, 1] and salts[0] != salts[1]
+        assert runners[0].resolved_config["request_fields"] == "cache_salt"
+        assert "cache_salt" not in plain.payload(reqs[0]) and "request_fields" not in plain.resolved_config
+        recs = runners[0].generate(reqs, timeout=60)  # the server takes the field
+        assert [x.error for x in recs] == [None] * 3 and {x.output_len for x in recs} == {4}
+    finally:
+        for r in [*runners, plain]:
+            r.close()
 
 
 @pytest.mark.parametrize("mode,match", [("exit", "exited with code 3"), ("hang", "did not become ready")])
@@ -506,7 +526,7 @@ def test_a_random_weight_server_needs_a_tokenizer_covering_its_vocabulary(tiny_m
 
 
 def test_stream_check_warns_when_chunks_hold_several_tokens():
-    from workbench.trials.bench import stream_check
+    from workbench.trials.worker.bench import stream_check
 
     assert stream_check({"completion_tokens": 128, "text_chunks": 128}) == {
         "completion_tokens": 128,
@@ -526,7 +546,7 @@ def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
     from types import SimpleNamespace
 
     from workbench.spec import WorkloadSpec
-    from workbench.trials.serving import run_sweep
+    from workbench.trials.worker.sweep import run_sweep
     from workbench.types import RequestRecord
 
     w = WorkloadSpec.model_validate(
@@ -554,7 +574,7 @@ def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
 def _trivial_sweep_trial(tiny_model, tmp_path, command, sweep):
     from tests.conftest import small_study
     from workbench.spec import StudySpec
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     data = small_study(tiny_model, engine="openai")
     data["engine_options"] = {"command": command}

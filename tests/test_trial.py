@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import ROOT, scaled, small_study
 from workbench.spec import validate_spec
+from workbench.trials.orchestrator.run import run_trial
 from workbench.trials.result import TrialResult
-from workbench.trials.run import run_trial
 
 WB = [sys.executable, "-m", "workbench.cli"]
 
@@ -206,7 +206,7 @@ def test_small_kv_cache_preempts_but_keeps_every_token_time(tiny_model):
 def test_a_cuda_study_on_a_host_without_a_gpu_is_one_message_and_exit_2(project_tiny_model, tmp_path):
     """trial.device: cuda where NVML finds no GPU ended in a DeviceError traceback; it is bad input for
     this machine (exit 2, one line), from `trial` and from `tune`, and the error is a WorkbenchError."""
-    from workbench.trials.environment import DeviceError, detect_device
+    from workbench.trials.orchestrator.environment import DeviceError, detect_device
     from workbench.types import InputError
 
     try:

@@ -198,7 +198,7 @@ def test_quantization_names_map_to_quant_algo_members_and_calibration():
 
 def test_runtime_knobs_never_change_the_build_key(tmp_path):
     from workbench.trials.cache import build_key
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.planning import make_plan
 
     spec = validate_spec(
         {
@@ -213,7 +213,7 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
     def key(**kw):
         from workbench.knobs import split_knobs
 
-        plan = TrialPlan.make(spec, "t", knobs(**kw), H200, tmp_path, tmp_path)
+        plan = make_plan(spec, "t", knobs(**kw), H200, tmp_path, tmp_path)
         build, _ = split_knobs(TrtllmEngine.knobs, plan.knobs)
         return build_key(TrtllmEngine.build_material(plan.open_context(), build))
 
@@ -300,7 +300,7 @@ def test_memory_estimate_prunes_builds_that_cannot_fit():
 
 def test_engine_infeasible_reason_uses_the_study_context(write_study):
     from workbench.spec import load_spec
-    from workbench.trials.run import feasibility_context
+    from workbench.trials.orchestrator.run import feasibility_context
 
     p = write_study(
         engine="trtllm", search_space={"max_batch_size": {"choices": [8]}}, **{"model.dtype": "bfloat16"}

@@ -23,6 +23,7 @@ from workbench.engines.base import DeviceInfo  # noqa: E402
 from workbench.engines.trtllm import TrtllmEngine  # noqa: E402
 from workbench.spec import load_spec  # noqa: E402
 from workbench.trials.cache import EngineCache  # noqa: E402
+from workbench.trials.orchestrator.planning import make_plan  # noqa: E402
 from workbench.trials.plan import TrialPlan  # noqa: E402
 
 CPU = DeviceInfo("cpu", "cpu", 8 * 1024**3)
@@ -63,7 +64,7 @@ def study(tmp_path: Path, tiny_model: Path, **options) -> Path:
 
 
 def plan_for(spec, tmp_path: Path, **knobs) -> TrialPlan:
-    return TrialPlan.make(spec, "t", knobs, CPU, tmp_path / "cache", tmp_path / "trial")
+    return make_plan(spec, "t", knobs, CPU, tmp_path / "cache", tmp_path / "trial")
 
 
 def build(spec, tmp_path: Path, **knobs):

@@ -395,8 +395,8 @@ def test_defect_the_build_key_holds_the_gpu_model_and_the_calibration_content(tm
 
 
 def test_defect_a_separate_build_process_keeps_the_serving_peak_apart():
-    from workbench.trials.measure import GB, apply_memory
     from workbench.trials.result import TrialResult
+    from workbench.trials.worker.measure import GB, apply_memory
 
     res = TrialResult.model_construct(
         status="COMPLETE", metrics={}, bench={}, build={"build_process": "separate"}

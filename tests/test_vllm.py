@@ -427,7 +427,7 @@ def test_a_modelopt_choice_is_built_once_and_served_from_its_checkpoint(tmp_path
     pytest.importorskip("modelopt", reason="nvidia-modelopt is not installed")
     from workbench.spec import load_spec
     from workbench.trials.cache import EngineCache
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.planning import make_plan
 
     data = tmp_path / "studies" / "data"
     data.mkdir(parents=True)
@@ -454,7 +454,7 @@ def test_a_modelopt_choice_is_built_once_and_served_from_its_checkpoint(tmp_path
     spec = load_spec(p)
     cls = get_engine_class("vllm")
     plans = {
-        q: TrialPlan.make(spec, q, {"quantization": q}, C.CPU, tmp_path / "cache", tmp_path / q)
+        q: make_plan(spec, q, {"quantization": q}, C.CPU, tmp_path / "cache", tmp_path / q)
         for q in ("none", "fp8", "modelopt_fp8")
     }
     assert (

@@ -165,7 +165,7 @@ class _InstantRunner:
 
 def test_drive_stops_issuing_after_the_budget_and_issues_at_least_min_requests():
     from workbench.engines.base import Request
-    from workbench.trials.bench import drive
+    from workbench.trials.worker.bench import drive
     from workbench.trials.workload import Drawn, offset_stream
 
     reqs = [Request(f"r{i}", [1, 2], 1) for i in range(100)]

@@ -161,7 +161,7 @@ def remeasure(spec: StudySpec, knobs: dict[str, Any], repeats: int = 3, progress
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from workbench.trials.run import new_trial_id, run_trial
+    from workbench.trials.orchestrator.run import new_trial_id, run_trial
 
     rows = []
     for i in tqdm(range(repeats), desc="re-measure", disable=not progress):

@@ -65,7 +65,7 @@ def trial_device(spec: StudySpec, environment: dict[str, Any] | None) -> DeviceI
         return DeviceInfo("cpu", "cpu", 0)
     if spec.trial.device == "cuda":
         return DeviceInfo("cuda", "cuda", 0)
-    from workbench.trials.environment import detect_device
+    from workbench.trials.orchestrator.environment import detect_device
 
     return detect_device("auto")
 

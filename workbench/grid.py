@@ -141,7 +141,7 @@ def record(
     log: Callable[[str], None] = print,
 ) -> Grid:
     """Measure every point not yet in `out` (in grid order) until done or `budget_s` has passed."""
-    from workbench.trials.environment import collect_environment, detect_device
+    from workbench.trials.orchestrator.environment import collect_environment, detect_device
 
     out = Path(out)
     device = detect_device(spec.trial.device)
@@ -186,7 +186,7 @@ def record(
 def _subprocess(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str], Any]:
     """Each point is a normal trial: its own worker process (isolated, slower)."""
     from workbench.settings import workbench_home
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     def measure(knobs: dict[str, Any], tid: str) -> Any:
         return run_trial(
@@ -204,8 +204,8 @@ def _in_process(spec: StudySpec, device: Any) -> Callable[[dict[str, Any], str],
     trial worker's code. Engines without a model pool load as usual.
     """
     from workbench.settings import workbench_home
-    from workbench.trials.executors import InProcessExecutor
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.executors import InProcessExecutor
+    from workbench.trials.orchestrator.run import run_trial
 
     executor = InProcessExecutor(timeout_s=spec.trial.timeout_s)
 

@@ -97,7 +97,7 @@ METRICS: dict[str, MetricDef] = {
         _m("gsm8k_strict", "", "higher"),
         _m("gsm8k_flexible", "", "higher"),
         _m("gsm8k_score", "", "higher", "status", "report", "export"),
-        # the decode roofline (estimates; workbench.trials.roofline)
+        # the decode roofline (estimates; workbench.trials.worker.roofline)
         _m("roofline_output_tok_s", "tok/s", None, estimate=True),
         _m("roofline_fraction", "", "higher", "status", estimate=True, label="roofline (est.)"),
         _m("roofline_decode_fraction", "", "higher", estimate=True),

@@ -81,12 +81,12 @@ def test_trtllm_not_installed_is_an_engine_not_installed_error():
 @pytest.mark.skipif(available(), reason="tensorrt_llm is installed here")
 def test_worker_records_a_missing_engine_as_not_installed(write_study, tmp_path):
     """The real worker process, a trtllm plan, no tensorrt_llm: a FAILED result, never a dead worker."""
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.planning import make_plan
 
     spec = load_spec(write_study(engine="trtllm", search_space={"max_batch_size": {"choices": [8]}}))
 
     cpu = DeviceInfo("cpu", "cpu", 24 * 1024**3)
-    plan = TrialPlan.make(spec, "nt", TrtllmEngine.default_knobs(), cpu, tmp_path / "cache", tmp_path / "out")
+    plan = make_plan(spec, "nt", TrtllmEngine.default_knobs(), cpu, tmp_path / "cache", tmp_path / "out")
     (tmp_path / "out").mkdir()
     (tmp_path / "plan.json").write_text(plan.model_dump_json())
     r = subprocess.run(

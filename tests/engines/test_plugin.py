@@ -80,10 +80,11 @@ def test_the_worker_runs_a_plugin_engine(plugin_venv, tiny_model, tmp_path):
         from pathlib import Path
         from workbench.spec import validate_spec
         from workbench.trials.plan import TrialPlan
+        from workbench.trials.orchestrator.planning import make_plan
         from workbench.types import DeviceInfo
         spec = validate_spec(json.loads(Path({str(tmp_path / "study.json")!r}).read_text()))
         knobs = {{"max_batch_size": 4, "kv_cache_fraction": 0.5, "max_num_tokens": 256, "quantization": "none"}}
-        plan = TrialPlan.make(spec, "echo-0", knobs, DeviceInfo("cpu", "cpu", 2**34), Path({str(tmp_path)!r}) / "cache",
+        plan = make_plan(spec, "echo-0", knobs, DeviceInfo("cpu", "cpu", 2**34), Path({str(tmp_path)!r}) / "cache",
                               Path({str(tmp_path)!r}) / "out")
         Path({str(tmp_path / "plan.json")!r}).write_text(plan.model_dump_json())
     """)

@@ -163,10 +163,10 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
 def _open_context(spec: Any, t: Any, work: Path) -> Any:
     """The trial's OpenContext, as its plan made it (device, engine options, CPU KV budget, lengths)."""
     from workbench.study import TrialRecord
-    from workbench.trials.environment import detect_device
-    from workbench.trials.plan import TrialPlan
+    from workbench.trials.orchestrator.environment import detect_device
+    from workbench.trials.orchestrator.planning import make_plan
 
     device = detect_device(str(spec.trial.device or "auto"))
     knobs = TrialRecord.read(t).knobs_or(t.params)
-    plan = TrialPlan.make(spec, f"crosscheck-{t.number}", knobs, device, work / "cache", work, keyed=False)
+    plan = make_plan(spec, f"crosscheck-{t.number}", knobs, device, work / "cache", work, keyed=False)
     return plan.open_context()

@@ -11,7 +11,7 @@ from workbench.cli.common import EXIT_FAILED, EXIT_INFEASIBLE, EXIT_OK, load, re
 
 def trial(args: argparse.Namespace) -> int:
     from workbench.format import format_summary
-    from workbench.trials.run import run_trial
+    from workbench.trials.orchestrator.run import run_trial
 
     spec, knobs = load(args.study, args.assign)
     require_engine(spec)

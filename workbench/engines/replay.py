@@ -31,7 +31,7 @@ from workbench.engines.hf.engine import HFEngine
 
 _BY_EXECUTOR = (
     "the replay engine builds and runs nothing: replay answers through its executor "
-    "(workbench.trials.executors.ReplayExecutor), from the recorded grid"
+    "(workbench.trials.orchestrator.executors.ReplayExecutor), from the recorded grid"
 )
 
 
@@ -84,7 +84,7 @@ class ReplayEngine(Engine):
     version = "1"
     knobs = HFEngine.knobs
     options_model = ReplayOptions
-    #: trials are answered by `workbench.trials.executors.ReplayExecutor` (no worker, no device)
+    #: trials are answered by `workbench.trials.orchestrator.executors.ReplayExecutor` (no worker, no device)
     executor = "replay"
 
     @classmethod

@@ -1,7 +1,7 @@
 """Optuna studies over real trials: storage, search space, a typed trial record, the objective, the loop.
 
 `tune(spec)` creates or resumes the study named in the spec. The first trial is the engine's
-default configuration (the baseline). Every trial runs through `workbench.trials.run.run_trial` (a
+default configuration (the baseline). Every trial runs through `workbench.trials.orchestrator.run.run_trial` (a
 worker subprocess) and is logged by a `workbench.tracking` sink. Infeasible combinations are pruned
 before any work; failures become FAIL trials with their cause; the study always goes on.
 

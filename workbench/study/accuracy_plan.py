@@ -1,6 +1,6 @@
 """What a trial's accuracy measurement needs from the study: its key, a measurement to reuse, its gate.
 
-Trials with the same key (same weights and outputs: `workbench.trials.plan.build_key_for`) give the
+Trials with the same key (same weights and outputs: `workbench.trials.orchestrator.planning.build_key_for`) give the
 same GSM8K answers, so an earlier trial's score is reused. The gate (TensorRT-LLM's test against
 the baseline's score minus the allowed drop) applies once the baseline has a score.
 """
@@ -36,7 +36,7 @@ def accuracy_plan(
     """The trial's accuracy key, an earlier measurement to reuse (same weights), and the gate to apply."""
     if spec.accuracy is None:
         return AccuracyPlan()
-    from workbench.trials.plan import build_key_for
+    from workbench.trials.orchestrator.planning import build_key_for
 
     key = build_key_for(spec, knobs, device)
     reuse = _reusable(study, key) if spec.accuracy.reuse != "never" and key else None

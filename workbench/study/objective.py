@@ -1,7 +1,7 @@
 """The objective Optuna calls for each trial: knobs, duplicate check, accuracy plan, run, record.
 
 One method per step. A trial that repeats knobs measured before takes that trial's results (no
-second measurement); every other trial runs through `workbench.trials.run.run_trial` (a worker
+second measurement); every other trial runs through `workbench.trials.orchestrator.run.run_trial` (a worker
 process), is logged to the tracker, and is recorded on the Optuna trial as a `TrialRecord`.
 Infeasible trials are pruned, failed ones raise `TrialFailed` (the study goes on).
 """
@@ -158,7 +158,7 @@ class Objective:
 
     def run(self, trial: optuna.Trial, knobs: dict[str, Any], plan: AccuracyPlan, run_id: str) -> TrialResult:
         from workbench.settings import workbench_home
-        from workbench.trials.run import run_trial
+        from workbench.trials.orchestrator.run import run_trial
 
         out_dir = (workbench_home() / "studies" / self.spec.name / f"trial-{trial.number:04d}").resolve()
         try:

@@ -88,7 +88,7 @@ def tune(
     `figures(study)` makes the figures logged to the study's tracker run at the end (none if None),
     `trial_figures(result)` those logged with each trial's run (`workbench.plots.trial_figures`).
     """
-    from workbench.trials.environment import detect_device
+    from workbench.trials.orchestrator.environment import detect_device
 
     url = settings.storage_url(storage) if storage is None or isinstance(storage, str) else storage
     store = as_storage(url)

@@ -1,24 +1,11 @@
 """Trials: a plan made once, executed by a worker in the engine's own environment, a result.
 
-`run_trial` (workbench.trials.run) is the entry for callers; `build_key_for` gives the study layer
-the key that identifies a trial's weights without running it. Both are imported lazily, so the
-worker side (`python -m workbench.trials.worker`) pulls in nothing it does not use.
+Split by the process a module runs in: `worker/` (the engine's environment: measure, bench, sweep,
+accuracy step, roofline, energy, phase marks) and `orchestrator/` (run, executors, launchers, memory
+sampler, pool, replay, environment). At the top level are what both sides share: the plan and the
+result (the JSON contracts between the processes), the knob values, the workload and the artifact
+cache. `run_trial` (orchestrator/run.py) is the entry for callers; `build_key_for`
+(orchestrator/planning.py) gives the study layer the key that identifies a trial's weights without
+running it. This file imports nothing, so the worker (`python -m workbench.trials.worker`) pulls in
+nothing of the orchestrating side.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["build_key_for", "run_trial"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "build_key_for":
-        from workbench.trials.plan import build_key_for
-
-        return build_key_for
-    if name == "run_trial":
-        from workbench.trials.run import run_trial
-
-        return run_trial
-    raise AttributeError(f"module 'workbench.trials' has no attribute {name!r}")

@@ -143,6 +143,11 @@ class ServerEngine(Engine):
         return cls.token_prompts
 
     @classmethod
+    def request_fields(cls, ctx: OpenContext) -> dict[str, Any]:
+        """Fields every request of this trial carries, decided once when the trial's server opens."""
+        return {}
+
+    @classmethod
     def payload_extras(cls, ctx: OpenContext, request: Request) -> dict[str, Any]:
         """Request fields for an exact output length (`request.ignore_eos`)."""
         return cls.ignore_eos_payload(request)

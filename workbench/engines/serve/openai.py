@@ -3,11 +3,16 @@
 `engine_options.command` is a template with `{port}`, `{model}` and knob placeholders
 (`{max_batch_size}`, `{kv_cache_fraction}`, `{max_num_tokens}`, `{quantization}`), split like a shell
 line; `engine_options.url` measures a server that is already up (nothing is started or stopped, so
-only its knobs' recorded values change between trials, not the server).
+only its knobs' recorded values change between trials, not the server). Such a server's prefix
+cache outlives a trial: a later trial with the same prompts (the same workload seed) would be served
+from it and measure fast. `cache_salt_field` names the request field the server salts its prefix
+cache with (vLLM: `cache_salt`, a `CompletionRequest` field in vllm/entrypoints/openai/completion/
+protocol.py of 0.26.0); each trial then sends a salt of its own.
 """
 
 from __future__ import annotations
 
+import secrets
 import shlex
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,11 @@ class OpenAIOptions(ServeOptions):
     metrics_path: str | None = "/metrics"
     metrics_format: str = Field("prometheus", pattern="^(prometheus|trtllm-json)$")
     token_prompts: bool = Field(True, description="send prompts as token ids (false: as text)")
+    cache_salt_field: str | None = Field(
+        None,
+        description="request field salting the server's prefix cache (vLLM: cache_salt); every trial "
+        "sends its own salt, so a long-lived server holds nothing of an earlier trial's prompts",
+    )
     ignore_eos_fields: dict[str, Any] = Field(
         default_factory=lambda: {"ignore_eos": True}, description="request fields for exact output lengths"
     )
@@ -83,6 +93,12 @@ class OpenAIEngine(ServerEngine):
         except KeyError as e:
             raise ValueError(f"the command template names {e}, which is no knob of this trial") from None
         return shlex.split(line) + list(o.extra_args)
+
+    @classmethod
+    def request_fields(cls, ctx: OpenContext) -> dict[str, Any]:
+        """A fresh prefix-cache salt per opened trial (a resumed trial id gets a new one too)."""
+        field = cls.options(ctx).cache_salt_field
+        return {field: f"{ctx.study}-{ctx.trial_id}-{secrets.token_urlsafe(16)}"} if field else {}
 
     @classmethod
     def ignore_eos_payload(cls, request: Request) -> dict[str, Any]:

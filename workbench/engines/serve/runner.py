@@ -71,6 +71,7 @@ class ServerRunner(Runner):
         self.opts = engine.options(ctx)
         self.health_path, self.metrics_path, self.metrics_format = engine.routes(ctx)
         self.token_prompts = engine.prompts_as_tokens(ctx)
+        self.request_fields = engine.request_fields(ctx)
         self.tokenizer = load_tokenizer(ctx)
         self.vocab_size = int(len(self.tokenizer))
         check_stream_tokenizer(ctx, self.vocab_size)
@@ -154,6 +155,8 @@ class ServerRunner(Runner):
         }
         if self.proc is not None:
             out["command"] = " ".join(self.proc.command)
+        if self.request_fields:  # which fields, not their values (a salt is per trial and meaningless later)
+            out["request_fields"] = ",".join(sorted(self.request_fields))
         out.update({f"server.{k}": v for k, v in self.engine.server_info(self).items()})
         return out
 
@@ -174,6 +177,7 @@ class ServerRunner(Runner):
         }
         if request.stop:
             body["stop"] = list(request.stop)
+        body.update(self.request_fields)
         if request.ignore_eos:
             body.update(self.engine.payload_extras(self.ctx, request))
         return body

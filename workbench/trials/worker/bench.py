@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import workbench.trials.serving as S
+import workbench.trials.worker.sweep as S
 from workbench import metrics as M
 from workbench.engines.base import EngineError, Request, RequestRecord, Runner
-from workbench.trials.energy import EnergyMeter
+from workbench.trials.worker.energy import EnergyMeter
 from workbench.trials.workload import (
     Drawn,
     arrival_offsets,

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engines.base import Artifact, Engine, EngineError, OpenContext, Runner, RunnerStats
-from workbench.trials.memory import PhaseMarks
 from workbench.trials.plan import TrialPlan
 from workbench.trials.result import Failure, TrialResult
+from workbench.trials.worker.phase_marks import PhaseMarks
 
 GB = 1024**3
 
@@ -136,7 +136,7 @@ def build_or_fetch(plan: TrialPlan, engine: Engine, ctx: OpenContext, result: Tr
 
 
 def benchmark(plan: TrialPlan, runner: Runner, deadline: float | None) -> dict[str, Any]:
-    from workbench.trials.bench import run_benchmark
+    from workbench.trials.worker.bench import run_benchmark
 
     tok = runner.tokenizer
     special = set(getattr(tok, "all_special_ids", None) or [])
@@ -147,7 +147,7 @@ def benchmark(plan: TrialPlan, runner: Runner, deadline: float | None) -> dict[s
 
 def accuracy(plan: TrialPlan, runner: Runner, result: TrialResult) -> tuple[dict[str, Any], dict[str, float]]:
     """GSM8K on this trial's own engine, or the measurement of an earlier trial with the same weights."""
-    from workbench.trials.scoring import measure_accuracy, reuse_accuracy
+    from workbench.trials.worker.accuracy_step import measure_accuracy, reuse_accuracy
 
     acc = plan.accuracy
     assert acc is not None
@@ -192,7 +192,7 @@ def assemble(
 
 def roofline(plan: TrialPlan, stats: RunnerStats, report: dict[str, Any]) -> dict[str, Any] | None:
     """The decode roofline of this trial, with the bandwidth measured on this device right after it."""
-    from workbench.trials.roofline import bandwidth_for, measure_bandwidth, trial_roofline
+    from workbench.trials.worker.roofline import bandwidth_for, measure_bandwidth, trial_roofline
 
     measured = None
     cuda = plan.device_kind == "cuda"

@@ -19,9 +19,9 @@ from workbench.engines.base import DeviceInfo, FeasibilityContext
 from workbench.metric_registry import DeriveInput, derive
 from workbench.settings import workbench_home
 from workbench.spec import StudySpec
-from workbench.trials.environment import collect_environment, detect_device
-from workbench.trials.executors import Executor, executor_for
-from workbench.trials.plan import TrialPlan
+from workbench.trials.orchestrator.environment import collect_environment, detect_device
+from workbench.trials.orchestrator.executors import Executor, executor_for
+from workbench.trials.orchestrator.planning import add_keys, make_plan
 from workbench.trials.result import TrialResult
 
 __all__ = ["derived_metrics", "feasibility_context", "new_trial_id", "run_trial"]
@@ -88,7 +88,7 @@ def run_trial(
     out_dir.mkdir(parents=True, exist_ok=True)
     device = device or detect_device(spec.trial.device)
     executor = executor or executor_for(spec, log)
-    plan = TrialPlan.make(
+    plan = make_plan(
         spec,
         trial_id,
         values or {},
@@ -105,7 +105,7 @@ def run_trial(
     if reason:
         res = TrialResult.infeasible(plan, reason)
     else:
-        plan.add_keys(spec, executor.launcher)
+        add_keys(plan, spec, executor.launcher)
         res = executor.measure(plan)
     if res.status == "COMPLETE":  # derived metrics, from any executor's result (a replayed grid too)
         res.metrics = {**res.metrics, **derived_metrics(spec, res)}

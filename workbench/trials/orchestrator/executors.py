@@ -23,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from workbench.spec import StudySpec
-from workbench.trials.launchers import Launcher, LocalLauncher, WorkerCall, container_name, launcher_for
-from workbench.trials.measure import apply_memory, measure
-from workbench.trials.memory import MARKS_FILE, PhaseMarks, read_marks
+from workbench.trials.orchestrator.launchers import (
+    Launcher,
+    LocalLauncher,
+    WorkerCall,
+    container_name,
+    launcher_for,
+)
+from workbench.trials.orchestrator.memory_sampler import TreeSampler
+from workbench.trials.orchestrator.pool import ModelPool
 from workbench.trials.plan import TrialPlan
-from workbench.trials.pool import ModelPool
 from workbench.trials.result import Failure, TrialResult
-from workbench.trials.sampler import TreeSampler
+from workbench.trials.worker.measure import apply_memory, measure
+from workbench.trials.worker.phase_marks import MARKS_FILE, PhaseMarks, read_marks
 
 
 class Executor(abc.ABC):
@@ -270,7 +276,7 @@ class ReplayExecutor(Executor):
         self.study_dir = study_dir
 
     def measure(self, plan: TrialPlan) -> TrialResult:
-        from workbench.trials.replaying import answer
+        from workbench.trials.orchestrator.replay import answer
 
         return answer(plan, self.study_dir)
 

@@ -1,7 +1,7 @@
 """The trial worker's entry point: `python -m workbench.trials.worker PLAN.json RESULT.json`.
 
 Started by a launcher in the engine's own environment (this interpreter, another one, or a
-container). It reads the plan, measures (`workbench.trials.measure`), writes the result; memory is
+container). It reads the plan, measures (`workbench.trials.worker.measure`), writes the result; memory is
 sampled from outside, so it only writes phase marks next to the result. If the process dies (killed,
 out of memory), the executor records that instead.
 """
@@ -19,9 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2:
         print("usage: python -m workbench.trials.worker PLAN.json RESULT.json", file=sys.stderr)
         return 2
-    from workbench.trials.measure import measure
-    from workbench.trials.memory import MARKS_FILE, PhaseMarks
     from workbench.trials.plan import TrialPlan
+    from workbench.trials.worker.measure import measure
+    from workbench.trials.worker.phase_marks import MARKS_FILE, PhaseMarks
 
     plan = TrialPlan.model_validate_json(Path(argv[0]).read_text())
     deadline_env = os.environ.get("WORKBENCH_DEADLINE_S")

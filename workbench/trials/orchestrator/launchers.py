@@ -39,7 +39,7 @@ PROBE = (
 
 def source_root() -> Path:
     """The folder holding the `workbench` package (what PYTHONPATH needs)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]  # workbench/trials/orchestrator/launchers.py
 
 
 @dataclass
@@ -241,7 +241,7 @@ class ContainerLauncher(Launcher):
         if p.returncode == 0 and p.stdout.strip().isdigit() and int(p.stdout.strip()) > 0:
             pids.append(int(p.stdout.strip()))
         if call.device_kind == "cuda":
-            from workbench.trials.sampler import gpu_pids
+            from workbench.trials.orchestrator.memory_sampler import gpu_pids
 
             pids += gpu_pids(call.device_index or 0)
         return pids

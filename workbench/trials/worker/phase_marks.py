@@ -1,6 +1,6 @@
 """Phase marks written by the worker, so memory sampled from outside can be split by phase.
 
-The worker's memory is sampled by the executor (`workbench.trials.sampler`): the worker may run in
+The worker's memory is sampled by the executor (`workbench.trials.orchestrator.memory_sampler`): the worker may run in
 an environment without psutil or pynvml, or in a container. It only appends `{"phase", "t"}` lines
 to a marks file as it moves from build to load, benchmark and accuracy. Standard library only.
 """

@@ -2,7 +2,7 @@
 
 The worker may run in an environment without psutil or pynvml, or in a container whose processes
 are not the orchestrator's children; so the executor samples and the worker only writes phase marks
-(`workbench.trials.memory.PhaseMarks`). After the trial the samples are split by those marks into
+(`workbench.trials.worker.phase_marks.PhaseMarks`). After the trial the samples are split by those marks into
 per-phase peaks. On a GPU the reported figure is the device's used memory (TensorRT-LLM runs its
 executor in other processes, which in-process counters would miss); the host RSS of the process
 tree is always sampled too, for `trial.memory_limit_gb`.
