@@ -1,4 +1,4 @@
-"""The trtllm engine's PyTorch backend against the recorded 1.2.1 facts, and the TensorRT backend's defects.
+"""The trtllm engine (PyTorch backend) against the recorded 1.2.1 facts, and trtllm-tensorrt's defects.
 
 Every TorchLlmArgs keyword the engine passes, every `--config` YAML key and every trtllm-serve /
 trtllm-bench flag the export and the cross-check write is checked against
@@ -15,13 +15,16 @@ import pytest
 import yaml
 
 from workbench.engines.base import DeviceInfo, FeasibilityContext, OpenContext
-from workbench.engines.trtllm import TrtllmEngine, crosscheck, resolved_config
-from workbench.engines.trtllm import args as T
-from workbench.engines.trtllm import args_torch as TT
+from workbench.engines.trtllm import TrtllmEngine, crosscheck
+from workbench.engines.trtllm import args as TT
 from workbench.engines.trtllm import build as B
-from workbench.engines.trtllm import feasibility as F
-from workbench.engines.trtllm import feasibility_torch as FT
+from workbench.engines.trtllm import feasibility as FT
+from workbench.engines.trtllm import knobs as TK
 from workbench.engines.trtllm.api import check_cli, check_kwargs, snapshot, strict_api, torch_snapshot
+from workbench.engines.trtllm_tensorrt import TrtllmTensorrtEngine, resolved_config
+from workbench.engines.trtllm_tensorrt import args as T
+from workbench.engines.trtllm_tensorrt import build as TB
+from workbench.engines.trtllm_tensorrt import feasibility as F
 from workbench.export import export
 from workbench.spec import validate_spec
 
@@ -42,12 +45,18 @@ LLAMA_8B = {
     "torch_dtype": "bfloat16",
 }
 DEFAULTS = TrtllmEngine.default_knobs()
-TORCH = {"backend": "pytorch"}
-TRT = {"backend": "tensorrt"}
+TRT_DEFAULTS = TrtllmTensorrtEngine.default_knobs()
+TORCH: dict = {}  # engine_options of a trtllm study at its defaults
+TRT: dict = {}  # and of a trtllm-tensorrt one
 
 
 def knobs(**kw):
     return {**DEFAULTS, **kw}
+
+
+def tknobs(**kw):
+    """Knobs of a trtllm-tensorrt trial."""
+    return {**TRT_DEFAULTS, **kw}
 
 
 def torch_space():
@@ -57,8 +66,8 @@ def torch_space():
         "kv_cache_dtype": ["auto", "fp8"],
         "attn_backend": ["TRTLLM", "FLASHINFER"],
         "tokens_per_block": [8, 16, 32, 64, 128],
-        "scheduler_policy": list(T.SCHEDULER_POLICIES),
-        "context_chunking_policy": list(T.CHUNKING_POLICIES),
+        "scheduler_policy": list(TK.SCHEDULER_POLICIES),
+        "context_chunking_policy": list(TK.CHUNKING_POLICIES),
     }
     bools = [
         "cuda_graphs",
@@ -155,7 +164,8 @@ def test_every_pytorch_translation_of_the_knob_space_conforms():
 def test_defect_pytorch_trials_ask_for_iteration_stats_and_label_device_wide_memory():
     """The audit: without enable_iter_perf_stats the PyExecutor's get_stats() is empty, so the KV pool
     was never recorded; its gpuMemUsage is total - free of the device, not the executor's own."""
-    from workbench.engines.trtllm.runner import TorchRunner, TrtllmRunner, kv_stats
+    from workbench.engines.trtllm.runner import TorchRunner, kv_stats
+    from workbench.engines.trtllm_tensorrt.runner import TensorrtRunner
 
     snap = torch_snapshot()
     for k in torch_space():
@@ -167,7 +177,7 @@ def test_defect_pytorch_trials_ask_for_iteration_stats_and_label_device_wide_mem
     entry = '{"kvCacheStats": {"maxNumBlocks": 10, "tokensPerBlock": 32}, "gpuMemUsage": 7}'
     torch_side = kv_stats([entry], TorchRunner.GPU_MEM_KEY)
     assert torch_side == {"kv_cache_tokens": 320, "kv_cache_hit_rate": None, "device_gpu_mem_used_bytes": 7}
-    assert kv_stats([entry], TrtllmRunner.GPU_MEM_KEY)["executor_gpu_mem_bytes"] == 7
+    assert kv_stats([entry], TensorrtRunner.GPU_MEM_KEY)["executor_gpu_mem_bytes"] == 7
 
 
 def test_pytorch_backend_needs_a_build_only_for_a_quantized_choice_it_must_make():
@@ -176,7 +186,7 @@ def test_pytorch_backend_needs_a_build_only_for_a_quantized_choice_it_must_make(
     assert not B.needs_build(
         {"checkpoints": {"fp8": "nvidia/Llama-3.1-8B-Instruct-FP8"}}, {"quantization": "fp8"}
     )
-    assert B.needs_build(TRT, {"quantization": "none"})  # a TensorRT engine is always built
+    assert TrtllmTensorrtEngine.needs_build_for({}, {"quantization": "none"})  # an engine is always built
 
 
 # ----------------------------------------------------------------------------- feasibility
@@ -196,13 +206,18 @@ def test_pytorch_feasibility():
         "Blackwell" in r(knobs(quantization="nvfp4"), H200, ctx())
         and r(knobs(quantization="nvfp4"), B200, ctx()) is None
     )
-    assert "TensorRT-backend choice" in r(knobs(quantization="kv_int8"), H200, ctx())
+    # one engine per backend: no "choice/knob of the other backend" checks, the vocabularies differ
+    assert "kv_int8" not in TrtllmEngine.knobs["quantization"].choices
+    assert "kv_int8" in TrtllmTensorrtEngine.knobs["quantization"].choices
+    assert (
+        "engine_max_batch_size" not in TrtllmEngine.knobs and "cuda_graphs" not in TrtllmTensorrtEngine.knobs
+    )
     # the audit's first defect: W8A8 SmoothQuant does not load on the 1.2.1 PyTorch backend (refused
     # before ModelOpt builds anything); the TensorRT-backend engine keeps it
     assert "unsupported quant mode" in r(knobs(quantization="int8_sq_per_channel"), H200, ctx())
-    assert F.infeasible_reason(knobs(quantization="int8_sq_per_channel"), H200, ctx(options=TRT), TRT) is None
-    assert "TensorRT-backend knob" in r(knobs(engine_max_batch_size=64), H200, ctx())
-    assert "PyTorch-backend knob" in r(knobs(cuda_graphs=False), H200, ctx(options=TRT))
+    assert (
+        F.infeasible_reason(tknobs(quantization="int8_sq_per_channel"), H200, ctx(options=TRT), TRT) is None
+    )
     assert "cuda_graph_max_batch_size=256" in r(
         knobs(max_batch_size=64, cuda_graph_max_batch_size=256), H200, ctx()
     )
@@ -302,15 +317,15 @@ def test_pytorch_crosscheck_runs_trtllm_bench_on_the_trials_checkpoint(tmp_path)
     assert c.throughput[c.throughput.index("--extra_llm_api_options") + 1] == str(tmp_path / "config.yaml")
 
 
-# --------------------------------------------------------------- defects of the TensorRT backend
+# --------------------------------------------------------------- defects of trtllm-tensorrt ----
 def octx(tmp_path: Path, device=H200, **options) -> OpenContext:
     return OpenContext(
         model_source="meta-llama/Llama-3.1-8B-Instruct",
         device=device,
         model_dtype="bfloat16",
-        options={"backend": "tensorrt", **options},
+        options=dict(options),
         study_dir=str(tmp_path),
-        knobs=DEFAULTS,
+        knobs=TRT_DEFAULTS,
     )
 
 
@@ -318,80 +333,81 @@ def test_defect_relative_calibration_path_is_resolved_against_the_study_file(tmp
     (tmp_path / "data" / "calib").mkdir(parents=True)
     (tmp_path / "data" / "calib" / "train.jsonl").write_text('{"text": "x"}\n')
     monkeypatch.chdir("/")
-    req = B.trt_request(octx(tmp_path, calib_dataset="data/calib"), knobs(quantization="fp8_kv_fp8"))
+    req = TB.trt_request(octx(tmp_path, calib_dataset="data/calib"), tknobs(quantization="fp8_kv_fp8"))
     assert req["args"]["calib_config"]["calib_dataset"] == str((tmp_path / "data" / "calib").resolve())
     with pytest.raises(Exception, match="pileval, cnn_dailymail, scienceqa"):
-        B.trt_request(
-            octx(tmp_path, calib_dataset="my-org/my-data", calib_allow_hub=True), knobs(quantization="fp8")
+        TB.trt_request(
+            octx(tmp_path, calib_dataset="my-org/my-data", calib_allow_hub=True), tknobs(quantization="fp8")
         )
 
 
 def test_defect_fp8_kv_without_an_fp8_algorithm_has_no_chunked_prefill_and_no_block_reuse():
     f = F.infeasible_reason
     assert "FP8 KV cache turns off paged context FMHA" in f(
-        knobs(quantization="kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT
+        tknobs(quantization="kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT
     )
-    assert f(knobs(quantization="fp8_kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT) is None
+    assert f(tknobs(quantization="fp8_kv_fp8", chunked_prefill=True), H200, ctx(options=TRT), TRT) is None
     cfg = {
         "pretrained_config": {"quantization": {"quant_algo": None, "kv_cache_quant_algo": "FP8"}},
         "build_config": {"plugin_config": {"use_paged_context_fmha": True}},
     }
-    r = resolved_config(cfg, T.runtime_args(knobs()), {})
+    r = resolved_config(cfg, T.runtime_args(tknobs()), {})
     assert (
         r["kv_cache_config.enable_block_reuse_requested"] is True
         and r["kv_cache_config.enable_block_reuse"] is False
     )
     cfg["pretrained_config"]["quantization"]["quant_algo"] = "FP8"
-    assert resolved_config(cfg, T.runtime_args(knobs()), {})["kv_cache_config.enable_block_reuse"] is True
+    assert resolved_config(cfg, T.runtime_args(tknobs()), {})["kv_cache_config.enable_block_reuse"] is True
 
 
 def test_defect_use_fp8_context_fmha_is_not_in_the_build_key(tmp_path):
-    a = B.material(octx(tmp_path), knobs(use_fp8_context_fmha=True))
-    assert a == B.material(octx(tmp_path), knobs(use_fp8_context_fmha=False))
+    a = TB.material(octx(tmp_path), tknobs(use_fp8_context_fmha=True))
+    assert a == TB.material(octx(tmp_path), tknobs(use_fp8_context_fmha=False))
     assert (
         "use_fp8_context_fmha"
-        not in T.build_args(knobs(), {}, "bfloat16", "auto")["build_config"]["plugin_config"]
+        not in T.build_args(tknobs(), {}, "bfloat16", "auto")["build_config"]["plugin_config"]
     )
 
 
 def test_defect_cuda_graph_mode_caches_graphs_like_trtllm_bench():
-    r = T.runtime_args(knobs(cuda_graph_mode=True))
+    r = T.runtime_args(tknobs(cuda_graph_mode=True))
     assert r["extended_runtime_perf_knob_config"]["cuda_graph_cache_size"] == 1000
     assert not check_kwargs("TrtLlmArgs", r)
-    assert "cuda_graph_cache_size" not in T.runtime_args(knobs())["extended_runtime_perf_knob_config"]
+    assert "cuda_graph_cache_size" not in T.runtime_args(tknobs())["extended_runtime_perf_knob_config"]
 
 
 def test_defect_blackwell_rejects_int8_kv_and_per_channel_fp8():
     for q in ("kv_int8", "fp8_per_channel_per_token"):
-        assert "SM 100-119" in F.infeasible_reason(knobs(quantization=q), B200, ctx(options=TRT), TRT), q
-        assert F.infeasible_reason(knobs(quantization=q), H200, ctx(options=TRT), TRT) is None
+        assert "SM 100-119" in F.infeasible_reason(tknobs(quantization=q), B200, ctx(options=TRT), TRT), q
+        assert F.infeasible_reason(tknobs(quantization=q), H200, ctx(options=TRT), TRT) is None
 
 
 def test_defect_memory_estimate_counts_max_batch_buffers_and_two_contexts():
     c = ctx(options=TRT, model_config=LLAMA_8B)
-    est = F.memory_estimate(knobs(), H200, c, TRT)
+    est = F.memory_estimate(tknobs(), H200, c, TRT)
     assert est["max_batch_buffers_bytes"] == 2048 * 128256 * 4  # fp32 logits of the engine's max batch
     assert est["overhead_bytes"] == 1.5 * 1024**3 + F.CUDA_CONTEXT_BYTES
     # a card that the old estimate (weights + activations + 1.5 GiB) called a fit
     old_need = est["weights_bytes"] + est["activation_bytes"] + 1.5 * 1024**3
     card = DeviceInfo("cuda", "card", int(old_need + 0.5 * 1024**3), (9, 0), 0)
-    assert "estimated not to fit" in F.infeasible_reason(knobs(), card, c, TRT)
+    assert "estimated not to fit" in F.infeasible_reason(tknobs(), card, c, TRT)
 
 
 def test_defect_the_build_key_holds_the_gpu_model_and_the_calibration_content(tmp_path):
     (tmp_path / "calib").mkdir()
     data = tmp_path / "calib" / "train.jsonl"
     data.write_text('{"text": "a"}\n')
-    k = knobs(quantization="fp8_kv_fp8")
-    h200 = B.material(octx(tmp_path, H200, calib_dataset="calib"), k)
-    assert h200 != B.material(octx(tmp_path, H100, calib_dataset="calib"), k)  # both sm_90
+    k = tknobs(quantization="fp8_kv_fp8")
+    h200 = TB.material(octx(tmp_path, H200, calib_dataset="calib"), k)
+    assert h200 != TB.material(octx(tmp_path, H100, calib_dataset="calib"), k)  # both sm_90
     data.write_text('{"text": "b"}\n')
-    assert h200 != B.material(octx(tmp_path, H200, calib_dataset="calib"), k)
+    assert h200 != TB.material(octx(tmp_path, H200, calib_dataset="calib"), k)
     assert (
         "calib_dataset" not in h200["args"].get("calib_config", {})
         or h200["args"]["calib_config"]["calib_dataset"] is None
     )
-    assert {"tensorrt", "nvidia-modelopt", "tensorrt_llm"} <= set(TrtllmEngine.packages)
+    assert {"tensorrt", "tensorrt_llm"} <= set(TrtllmTensorrtEngine.packages)
+    assert {"nvidia-modelopt", "tensorrt_llm"} <= set(TrtllmEngine.packages)
 
 
 def test_defect_a_separate_build_process_keeps_the_serving_peak_apart():
@@ -439,9 +455,9 @@ def test_defect_the_crosscheck_replays_the_trials_measured_requests(write_study,
 
 
 @pytest.mark.parametrize(
-    "name, backend", [("trtllm-llama-3.1-8b", "pytorch"), ("trtllm-llama-3.1-8b-tensorrt", "tensorrt")]
+    "name, engine", [("trtllm-llama-3.1-8b", "trtllm"), ("trtllm-llama-3.1-8b-tensorrt", "trtllm-tensorrt")]
 )
-def test_the_worked_examples_validate_on_a_fresh_clone(tmp_path, name, backend):
+def test_the_worked_examples_validate_on_a_fresh_clone(tmp_path, name, engine):
     """The audit: both worked studies failed validation on a fresh clone (a calibration folder nobody had);
     they calibrate on TensorRT-LLM's documented default (cnn_dailymail from the hub), and a local folder
     that is missing is still a validation error."""
@@ -461,10 +477,10 @@ def test_the_worked_examples_validate_on_a_fresh_clone(tmp_path, name, backend):
         load_spec(study)
     shutil.copy(root / "studies" / f"{name}.yaml", study)
     assert load_spec(study).engine_options == spec.engine_options  # nothing relative to the clone
-    assert spec.engine_options["backend"] == backend
+    assert spec.engine == engine and "backend" not in spec.engine_options
     assert {"max_batch_size", "max_num_tokens", "kv_cache_fraction", "quantization"} <= set(spec.search_space)
     assert any(c.metric == "gsm8k_score" for c in spec.constraints)
-    if backend == "pytorch":
+    if engine == "trtllm":
         assert set(spec.search_space["quantization"].choices) == {"none", "fp8", "w4a16_awq"}
         assert "kv_cache_dtype" in spec.search_space and "cuda_graph_padding" in spec.search_space
 

@@ -1,6 +1,6 @@
 """Every registered engine (built-ins and installed plugins) passes the conformance suite.
 
-trtllm runs its declaration part only (tensorrt_llm is not installable here); hf also runs for real
+trtllm and trtllm-tensorrt run their declaration part only (tensorrt_llm is not installable here); hf also runs for real
 on the tiny model; replay answers from the recorded H200 grid.
 """
 
@@ -26,7 +26,7 @@ ENGINES = engine_names()
 
 
 def test_the_builtin_engines_are_registered():
-    assert {"hf", "trtllm", "replay"} <= set(ENGINES)
+    assert {"hf", "trtllm", "trtllm-tensorrt", "replay"} <= set(ENGINES)
 
 
 def setup_for(name: str, tiny_model: Path | None = None) -> C.Setup:
@@ -46,7 +46,7 @@ def test_declarations(name):
 @pytest.mark.parametrize("name", ENGINES)
 def test_feasibility_is_decided_without_heavy_imports(name):
     out = C.check_feasibility_is_light(name, setup_for(name))
-    if name == "trtllm":
+    if name in ("trtllm", "trtllm-tensorrt"):
         assert "NVIDIA GPU" in out["cpu"] and out["hopper"] is None
 
 

@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "workbench.engines"
 BUILTIN: dict[str, str] = {
     "hf": "workbench.engines.hf:HFEngine",
     "trtllm": "workbench.engines.trtllm:TrtllmEngine",
+    "trtllm-tensorrt": "workbench.engines.trtllm_tensorrt:TrtllmTensorrtEngine",
     "replay": "workbench.engines.replay:ReplayEngine",
     "transformers-serve": "workbench.engines.serve:TransformersServeEngine",
     "trtllm-serve": "workbench.engines.serve:TrtllmServeEngine",

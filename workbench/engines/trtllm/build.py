@@ -1,10 +1,7 @@
-"""What a trtllm build is made of (the build key's material) and how each backend's build runs.
+"""What a trtllm build is made of (the build key's material) and the calibration both engines use.
 
-TensorRT backend: the translated build arguments, the GPU model (TensorRT tunes kernels per device
-model: an H100 engine is not an H200 engine, though both are sm_90) and the calibration data's
-content; the build runs `_tensorrt_engine.LLM(...).save()` in a child process (build_process.py).
-PyTorch backend: the ModelOpt algorithm, the KV dtype and the calibration data's content, sample
-count and length; the build exports a quantized HF checkpoint, also in a child process. Package
+The ModelOpt algorithm, the KV dtype and the calibration data's content, sample count and length;
+the build exports a quantized HF checkpoint in a child process (build_process.py). Package
 versions (tensorrt_llm, tensorrt, nvidia-modelopt, torch, transformers) come from the worker's
 environment through the engine's `packages` (workbench.trials.cache.artifact_material).
 """
@@ -14,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import workbench.engines.trtllm.args as T
 import workbench.engines.trtllm.calib as calib
 from workbench.engines.base import EngineError, OpenContext
-from workbench.engines.trtllm.knobs import TrtllmOptions, backend
+from workbench.engines.trtllm.knobs import TrtllmOptions
 from workbench.engines.trtllm.modelopt_build import ALGORITHMS
 
 
@@ -37,17 +33,6 @@ def calib_source(ctx: OpenContext) -> calib.CalibSource:
         raise EngineError(str(e)) from e
 
 
-def trt_options(ctx: OpenContext, needs_calibration: bool) -> dict[str, Any]:
-    """The engine options with calib_dataset resolved for TensorRT-LLM's own loader (absolute folder)."""
-    opts = dict(ctx.options)
-    if needs_calibration:
-        try:
-            opts["calib_dataset"] = calib.trt_dataset_argument(calib_source(ctx))
-        except calib.CalibError as e:
-            raise EngineError(str(e)) from e
-    return opts
-
-
 def prequantized(ctx: OpenContext, quantization: str) -> str | None:
     """The study's pre-quantized checkpoint for this choice (a path relative to the study, or a hub id)."""
     ref = TrtllmOptions.model_validate(ctx.options).checkpoints.get(quantization)
@@ -60,28 +45,14 @@ def prequantized(ctx: OpenContext, quantization: str) -> str | None:
 
 
 def needs_build(options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
-    """TensorRT: always (an engine); PyTorch: a quantized choice the study does not map to a checkpoint."""
-    if backend(options) == "tensorrt":
-        return True
+    """A quantized choice the study does not map to a pre-quantized checkpoint."""
     q = build_knobs.get("quantization", "none")
     return q != "none" and q not in TrtllmOptions.model_validate(options).checkpoints
 
 
 def material(ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
     """What the build key hashes: equal artifacts share a key whatever the spelling, and only they."""
-    knobs = {**ctx.knobs, **build_knobs}
-    if backend(ctx.options) == "tensorrt":
-        return _trt_material(ctx, knobs)
-    return _torch_material(ctx, knobs)
-
-
-def _trt_material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
-    q = T.quantization(knobs)
-    args = T.build_args(knobs, dict(ctx.options, calib_dataset=None), ctx.model_dtype, ctx.load_format)
-    out: dict[str, Any] = {"backend": "tensorrt", "args": args, "gpu": ctx.device.name}
-    if q.needs_calibration:
-        out["calib"] = calib_key(ctx)
-    return out
+    return _torch_material(ctx, {**ctx.knobs, **build_knobs})
 
 
 def _torch_material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
@@ -127,17 +98,4 @@ def child_request(ctx: OpenContext, algorithm: str, kv_cache_dtype: str, opts: A
         "texts": texts,
         "calib_max_seq_length": opts.calib_max_seq_length,
         "calib_batch_size": opts.calib_batch_size,
-    }
-
-
-def trt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
-    """The child's request of a TensorRT build: the translated arguments with the calibration resolved."""
-    q = T.quantization(knobs)
-    args = T.build_args(knobs, trt_options(ctx, q.needs_calibration), ctx.model_dtype, ctx.load_format)
-    return {
-        "model": ctx.model_source,
-        "tokenizer": ctx.tokenizer or ctx.model_source,
-        "revision": ctx.model_revision,
-        "trust_remote_code": ctx.trust_remote_code,
-        "args": args,
     }

@@ -6,6 +6,7 @@ writes the answer with its own memory peak (RSS high-water mark; torch's CUDA pe
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import sys
@@ -29,10 +30,9 @@ def main(req_path: str, res_path: str) -> None:
         from workbench.engines.trtllm.modelopt_build import quantize_checkpoint
 
         res = quantize_checkpoint(req, out_dir / "checkpoint")
-    elif kind == "tensorrt":
-        from workbench.engines.trtllm.engine import build_tensorrt_engine
-
-        res = build_tensorrt_engine(req, out_dir)
+    elif kind == "builder":  # an engine's own build function, named by the engine ("module:function")
+        module, _, fn = req.pop("builder").partition(":")
+        res = getattr(importlib.import_module(module), fn)(req, out_dir)
     else:
         raise SystemExit(f"unknown build kind {kind!r}")
     res["child_peak"] = _child_peak()

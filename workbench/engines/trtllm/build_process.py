@@ -60,7 +60,9 @@ class _GpuPeak:
 def run_child(
     kind: str, req: dict[str, Any], out_dir: Path, device_index: int | None, log: Path
 ) -> dict[str, Any]:
-    """Run one build (`kind`: "modelopt" or "tensorrt") in a child process; its answer plus its peaks."""
+    """Run one build in a child process; its answer plus its peaks. `kind`: "modelopt" (a quantized
+    checkpoint), or "builder" with `req["builder"]` naming an engine's build function ("module:function",
+    called with the request and `out_dir`: trtllm-tensorrt's engine build)."""
     req_path = out_dir / "build_request.json"
     res_path = out_dir / "build_result.json"
     req_path.write_text(json.dumps({"kind": kind, "out_dir": str(out_dir), **req}, default=str))

@@ -1,8 +1,9 @@
 """Problems in a trtllm study's `engine_options:` that need the file system (reported at validation).
 
-A calibration dataset that does not exist, a hub dataset without `calib_allow_hub`, or a hub name the
-TensorRT backend's loader rejects would otherwise fail minutes into a build; a pre-quantized
-checkpoint mapped to a choice the PyTorch backend does not know would never be used.
+A calibration dataset that does not exist, a hub dataset without `calib_allow_hub`, or (for
+trtllm-tensorrt) a hub name TensorRT-LLM's own loader rejects would otherwise fail minutes into a
+build; a pre-quantized checkpoint mapped to a choice the PyTorch backend does not know would never
+be used.
 """
 
 from __future__ import annotations
@@ -11,18 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.trtllm.calib as calib
-from workbench.engines.trtllm.knobs import TORCH_QUANTIZATIONS, backend
+from workbench.engines.trtllm.knobs import TORCH_QUANTIZATIONS
 
 
 def option_problems(options: dict[str, Any], study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
     out: list[tuple[tuple[str, ...], str]] = []
-    if options.get("calib_dataset") is not None:
-        try:
-            src = calib.resolve(options, study_dir)
-            if backend(options) == "tensorrt":
-                calib.trt_dataset_argument(src)
-        except calib.CalibError as e:
-            out.append((("calib_dataset",), str(e).removeprefix("engine_options.calib_dataset: ")))
+    out += calib_problems(options, study_dir)
     for choice, ref in (options.get("checkpoints") or {}).items():
         if choice not in TORCH_QUANTIZATIONS or choice == "none":
             allowed = ", ".join(q for q in TORCH_QUANTIZATIONS if q != "none")
@@ -31,9 +26,22 @@ def option_problems(options: dict[str, Any], study_dir: str | None) -> list[tupl
         local = ref.startswith((".", "/", "~"))
         if local and not (p if p.is_absolute() else Path(study_dir or ".") / p).exists():
             out.append((("checkpoints", choice), f"{ref} does not exist (relative to the study file)"))
-    if options.get("checkpoints") and backend(options) == "tensorrt":
-        out.append((("checkpoints",), "pre-quantized checkpoints are for backend: pytorch"))
     return out
+
+
+def calib_problems(
+    options: dict[str, Any], study_dir: str | None, *, tensorrt_loader: bool = False
+) -> list[tuple[tuple[str, ...], str]]:
+    """A calibration source that does not resolve (or, for TensorRT-LLM's own loader, that it rejects)."""
+    if options.get("calib_dataset") is None:
+        return []
+    try:
+        src = calib.resolve(options, study_dir)
+        if tensorrt_loader:
+            calib.trt_dataset_argument(src)
+    except calib.CalibError as e:
+        return [(("calib_dataset",), str(e).removeprefix("engine_options.calib_dataset: "))]
+    return []
 
 
 def setups_here(trtllm_here: bool) -> list[str]:
@@ -57,14 +65,14 @@ def setups_here(trtllm_here: bool) -> list[str]:
         )
     mo = all(have(m) for m in ("modelopt", "torch", "transformers"))
     c = (
-        "works here (FP8/AWQ/SmoothQuant on CPU or GPU; NVFP4 needs CUDA)"
+        "works here (FP8/AWQ on CPU or GPU; NVFP4 needs CUDA)"
         if mo
         else "needs nvidia-modelopt, torch, transformers"
     )
     return [
         f"(a) workbench inside tensorrt-llm/release:1.2.1 (or any env with tensorrt_llm): {a}",
         f"(b) workbench here, trial worker in the container (runtime: container): {b}",
-        f"ModelOpt build step of backend: pytorch (quantized checkpoints): {c}",
+        f"ModelOpt build step (quantized checkpoints): {c}",
     ]
 
 

@@ -2,13 +2,12 @@
 
 `workbench crosscheck STUDY --trial N` asks the engine (`TrtllmEngine.crosscheck`, with a
 `CrosscheckInput` holding the trial's own measured requests, the same seed and order as its first
-repeat): `run` writes them as a trtllm-bench dataset; on the PyTorch backend it runs
-`trtllm-bench --backend pytorch throughput` on the trial's checkpoint and `--config` YAML; on the
-TensorRT backend it
-has `trtllm-bench build` build the engine (or, where its build flags cannot express the configuration,
-uses the trial's own cached engine), runs `trtllm-bench throughput --streaming --report_json` and
-returns the comparison; the caller logs it into the trial's MLflow run. Command lines and report
-parsing are pure functions, checked against the recorded 1.2.x CLI and report keys.
+repeat): `run` writes them as a trtllm-bench dataset and runs `trtllm-bench --backend pytorch
+throughput --streaming --report_json` on the trial's checkpoint and `--config` YAML, and returns the
+comparison; the caller logs it into the trial's MLflow run. The legacy TensorRT engine's commands
+(`trtllm-bench build`, or the trial's cached engine) are in trtllm_tensorrt/crosscheck.py and run
+through the same `run_commands`. Command lines and report parsing are pure functions, checked
+against the recorded 1.2.x CLI and report keys.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import workbench.engines.trtllm.args as T
+import workbench.engines.trtllm.args as TT
 from workbench.engines.base import CrosscheckError, CrosscheckInput
-from workbench.engines.trtllm.export import bench_model_args
 from workbench.spec import StudySpec
 
 #: our metric -> (report block, key[, percentile]) of the trtllm-bench report
@@ -77,51 +75,6 @@ class Commands:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def commands(
-    spec: StudySpec,
-    knobs: dict[str, Any],
-    work: Path,
-    *,
-    own_engine: Path | None = None,
-    eos_id: int | None = None,
-    exe: str | None = None,
-) -> Commands:
-    """The trtllm-bench command lines for one trial (pure: nothing runs)."""
-    opts = T.TrtllmOptions.model_validate(spec.engine_options)
-    exe = exe or opts.trtllm_bench
-    top = [
-        exe,
-        *bench_model_args(spec.model.id, spec.model_source),
-        "--workspace",
-        str(work / "bench-workspace"),
-    ]
-    why_not = T.bench_build_unsupported(knobs)
-    if own_engine is None and why_not is not None:
-        raise CrosscheckError(
-            f"{why_not}; and the trial's own engine is not in the cache: run the trial again, then crosscheck"
-        )
-    if own_engine is not None:
-        build = None
-        engine_dir = own_engine
-        source = "workbench engine cache"
-        note = why_not or "using the trial's own engine (--engine workbench)"
-    else:
-        build = [*top, "build", *T.bench_build_flags(knobs, spec.engine_options, spec.model.load_format)]
-        name = spec.model.id or Path(spec.model_source).name
-        engine_dir = work / "bench-workspace" / name / f"tp_{opts.tensor_parallel_size}_pp_1"
-        source = "trtllm-bench build"
-        note = "trtllm-bench builds with its own plugin choices and max_input_len 1024; the runtime settings are the trial's"
-    tp = throughput_command(
-        [*top, "throughput", "--engine_dir", str(engine_dir)],
-        spec,
-        work,
-        "runtime_options.yaml",
-        T.bench_throughput_flags(knobs, spec.engine_options),
-        eos_id,
-    )
-    return Commands(build, tp, engine_dir, source, note)
-
-
 def throughput_command(
     head: list[str], spec: StudySpec, work: Path, options_yaml: str, flags: list[str], eos_id: int | None
 ) -> list[str]:
@@ -153,9 +106,7 @@ def torch_commands(
     spec: StudySpec, knobs: dict[str, Any], work: Path, checkpoint: str, *, eos_id: int | None = None
 ) -> Commands:
     """The PyTorch backend's trtllm-bench command: the trial's checkpoint and its `--config` YAML."""
-    import workbench.engines.trtllm.args_torch as TT
-
-    opts = T.TrtllmOptions.model_validate(spec.engine_options)
+    opts = TT.TrtllmOptions.model_validate(spec.engine_options)
     name = spec.model.id or Path(spec.model_source).name
     top = [
         opts.trtllm_bench,
@@ -178,31 +129,11 @@ def torch_commands(
     return Commands(None, tp, Path(checkpoint), "trial checkpoint", note)
 
 
-def _write_inputs(inp: CrosscheckInput) -> None:
-    """The dataset (the trial's own measured requests, in order) and the options trtllm-bench reads."""
-    import yaml
-
-    import workbench.engines.trtllm.args_torch as TT
-
-    work = inp.work
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in dataset_lines(inp.requests)))
-    opts = T.TrtllmOptions.model_validate(inp.spec.engine_options)
-    if opts.backend == "pytorch":
-        cfg = TT.serve_options(
-            inp.knobs, inp.spec.engine_options, inp.spec.model.dtype, inp.spec.model.load_format
-        )
-        (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-        return
-    rt = T.runtime_args(inp.knobs, opts.cuda_graph_cache_size)
-    (work / "runtime_options.yaml").write_text(yaml.safe_dump(rt, sort_keys=False))
-
-
 def _torch_checkpoint(inp: CrosscheckInput) -> str:
     """What the trial loaded: its ModelOpt checkpoint, the study's pre-quantized one, or the source."""
     if inp.artifact_path is not None and (inp.artifact_path / "checkpoint").is_dir():
         return str(inp.artifact_path / "checkpoint")
-    ref = T.TrtllmOptions.model_validate(inp.spec.engine_options).checkpoints.get(inp.knobs["quantization"])
+    ref = TT.TrtllmOptions.model_validate(inp.spec.engine_options).checkpoints.get(inp.knobs["quantization"])
     if ref is None and inp.knobs["quantization"] != "none":
         raise CrosscheckError(
             "the trial's quantized checkpoint is not in the cache: run the trial again, then crosscheck"
@@ -210,15 +141,6 @@ def _torch_checkpoint(inp: CrosscheckInput) -> str:
     if ref is not None and inp.spec.source_path is not None and (inp.spec.source_path.parent / ref).exists():
         return str((inp.spec.source_path.parent / ref).resolve())
     return ref or inp.spec.model_source
-
-
-def _own_engine(inp: CrosscheckInput) -> Path | None:
-    """The trial's cached engine, where asked for or where trtllm-bench cannot build the configuration."""
-    if inp.artifact_path is None:
-        return None
-    if inp.use_own_artifact or T.bench_build_unsupported(inp.knobs):
-        return inp.artifact_path / "engine"
-    return None
 
 
 def _execute(cmds: Commands, work: Path, log: Any) -> dict[str, float]:
@@ -262,17 +184,17 @@ def compare(
     }
 
 
-def run(inp: CrosscheckInput) -> dict[str, Any]:
-    """Run trtllm-bench on the trial's configuration; return the comparison (with `their_metrics`).
+def write_dataset(inp: CrosscheckInput) -> None:
+    """The trial's own measured requests, in order, as trtllm-bench's dataset."""
+    inp.work.mkdir(parents=True, exist_ok=True)
+    lines = dataset_lines(inp.requests)
+    (inp.work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
 
-    The caller (`TrtllmEngine.crosscheck`) has checked that trtllm-bench is on PATH.
-    """
-    _write_inputs(inp)
+
+def run_commands(inp: CrosscheckInput, cmds: Commands) -> dict[str, Any]:
+    """Run trtllm-bench's commands (the dataset and options written); the comparison, with
+    `their_metrics`. The caller (the engine's `crosscheck`) has checked that trtllm-bench is on PATH."""
     work = inp.work
-    if T.TrtllmOptions.model_validate(inp.spec.engine_options).backend == "pytorch":
-        cmds = torch_commands(inp.spec, inp.knobs, work, _torch_checkpoint(inp), eos_id=inp.eos_id)
-    else:
-        cmds = commands(inp.spec, inp.knobs, work, own_engine=_own_engine(inp), eos_id=inp.eos_id)
     timings = _execute(cmds, work, inp.log)
     theirs = report_metrics(json.loads((work / "trtllm_bench_report.json").read_text()))
     comparison = compare(inp, cmds, theirs, timings)
@@ -281,3 +203,16 @@ def run(inp: CrosscheckInput) -> dict[str, Any]:
         "\n".join(shlex.join(c) for c in (cmds.build, cmds.throughput) if c is not None) + "\n"
     )
     return {**comparison, "their_metrics": theirs}
+
+
+def run(inp: CrosscheckInput) -> dict[str, Any]:
+    """trtllm-bench --backend pytorch on the trial's checkpoint and its `--config` YAML."""
+    import yaml
+
+    write_dataset(inp)
+    spec = inp.spec
+    cfg = TT.serve_options(inp.knobs, spec.engine_options, spec.model.dtype, spec.model.load_format)
+    (inp.work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return run_commands(
+        inp, torch_commands(spec, inp.knobs, inp.work, _torch_checkpoint(inp), eos_id=inp.eos_id)
+    )

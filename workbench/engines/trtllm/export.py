@@ -1,9 +1,9 @@
-"""The `trtllm` engine's deployable configuration, derived from the same translation the trial ran with.
+"""The PyTorch backend's deployable configuration: the trial's LLM arguments as trtllm-serve's `--config`.
 
-`extra_llm_api_options.yaml` (runtime sections plus the build sections, for serving straight from the
-Hugging Face checkpoint with the TensorRT backend), `runtime_options.yaml` (for a prebuilt engine:
-trtllm-serve and trtllm-bench `--extra_llm_api_options`), `build_args.json` with `build_engine.py`
-(builds and saves exactly the trial's engine through the LLM API) and `commands.sh`.
+`config.yaml` holds exactly the TorchLlmArgs the trial ran with (the same translation, args.py);
+`commands.sh` makes the checkpoint (the ModelOpt build of the trial from `quantize.json`, or the
+study's pre-quantized checkpoint, or the source model), serves it with `trtllm-serve MODEL --config
+config.yaml` and measures it with `trtllm-bench --backend pytorch throughput` on the same YAML.
 """
 
 from __future__ import annotations
@@ -15,139 +15,107 @@ from typing import Any
 
 import yaml
 
-import workbench.engines.trtllm.args as T
+import workbench.engines.trtllm.args as TT
+import workbench.engines.trtllm.build as B
 from workbench.engines.base import OpenContext
+from workbench.engines.trtllm.knobs import TrtllmOptions
 
 README_LINES = (
-    "Run `bash commands.sh` on the GPU machine: it builds the engine with `build_engine.py`, serves it",
-    "with `trtllm-serve` and shows the `trtllm-bench` command that measures it. Numbers measured on one",
-    "GPU type hold for that GPU type; rebuild and re-measure on another.",
+    "Run `bash commands.sh` on the GPU machine (TensorRT-LLM 1.2.x, PyTorch backend): it makes the",
+    "quantized checkpoint exactly as the trial did (ModelOpt, `quantize.json`) where the trial built one,",
+    "serves it with `trtllm-serve MODEL --config config.yaml` and shows the `trtllm-bench` command that",
+    "measures it with the same YAML. Numbers measured on one GPU type hold for that GPU type.",
     "",
 )
 
-_BUILD_SCRIPT = '''"""Build the TensorRT-LLM engine of workbench study {study}, trial {trial} (TensorRT-LLM {version}).
 
-usage: python build_engine.py MODEL_DIR_OR_HUB_ID ENGINE_DIR
-"""
-import json
-import sys
-from pathlib import Path
-
-from tensorrt_llm._tensorrt_engine import LLM
-from tensorrt_llm.llmapi import BuildConfig, CalibConfig, QuantAlgo, QuantConfig
-
-
-def main(model: str, engine_dir: str) -> None:
-    args = json.loads((Path(__file__).parent / "build_args.json").read_text())
-    bc = args.pop("build_config")
-    plugin = bc.pop("plugin_config")
-    build_config = BuildConfig(**bc)
-    for key, value in plugin.items():
-        setattr(build_config.plugin_config, key, value)
-    q = args.pop("quant_config")
-    quant_config = QuantConfig(
-        quant_algo=QuantAlgo[q["quant_algo"]] if q["quant_algo"] else None,
-        kv_cache_quant_algo=QuantAlgo[q["kv_cache_quant_algo"]] if q["kv_cache_quant_algo"] else None,
-    )
-    calib = args.pop("calib_config", None)
-    extra = {{"calib_config": CalibConfig(**calib)}} if calib else {{}}
-    with LLM(model=model, build_config=build_config, quant_config=quant_config, **extra, **args) as llm:
-        llm.save(engine_dir)
-        for step, seconds in llm.llm_build_stats.build_steps_info:
-            print(f"{{step}}: {{seconds:.1f}} s")
-    print(f"engine saved to {{engine_dir}}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
-'''
-
-
-def _yaml(path: Path, data: dict[str, Any], head: str) -> Path:
-    path.write_text(head + yaml.safe_dump(data, sort_keys=False))
-    return path
+def quantize_request(knobs: dict[str, Any], ctx: OpenContext) -> dict[str, Any] | None:
+    """The ModelOpt build of this trial (without the texts: the calibration source instead), or None."""
+    if not B.needs_build(ctx.options, {"quantization": knobs["quantization"]}):
+        return None
+    opts = TrtllmOptions.model_validate(ctx.options)
+    try:
+        src = B.calib.resolve(ctx.options, ctx.study_dir)
+        calib_src: dict[str, Any] = {"kind": src.kind, "location": src.location, **src.key()}
+    except B.calib.CalibError as e:
+        calib_src = {"unusable": str(e)}
+    return {
+        "model_source": ctx.model_source,
+        "revision": ctx.model_revision,
+        "dtype": ctx.model_dtype,
+        "device": "cuda",
+        "trust_remote_code": ctx.trust_remote_code,
+        "quantization": knobs["quantization"],
+        "kv_cache_dtype": knobs["kv_cache_dtype"],
+        "calibration": calib_src,
+        "calib_samples": opts.calib_samples,
+        "calib_text_field": opts.calib_text_field,
+        "calib_max_seq_length": opts.calib_max_seq_length,
+        "calib_batch_size": opts.calib_batch_size,
+    }
 
 
 def write_files(knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
-    """Options YAMLs, build arguments and script, and commands.sh for these knobs; returns the files."""
-    from workbench.engines.base import EngineError
-    from workbench.engines.trtllm.api import snapshot
-    from workbench.engines.trtllm.build import trt_options
+    """config.yaml, quantize.json (when the trial built a checkpoint) and commands.sh; returns the files."""
+    from workbench.engines.trtllm.api import torch_snapshot
 
-    dtype, fmt = ctx.model_dtype, ctx.load_format
-    try:  # the calibration folder as an absolute path: relative to the study, not to where this runs
-        opts = trt_options(ctx, T.quantization(knobs).needs_calibration)
-    except EngineError:
-        opts = ctx.options
-    version = snapshot()["tensorrt_llm_version"]
-    head = f"# workbench study {ctx.study}, trial {ctx.trial_id}: TensorRT-LLM {version} LLM-API options\n"
-    full = _yaml(
-        out / "extra_llm_api_options.yaml",
-        T.extra_llm_api_options(knobs, opts, dtype, fmt),
+    version = torch_snapshot()["tensorrt_llm_version"]
+    cfg = out / "config.yaml"
+    head = (
+        f"# workbench study {ctx.study}, trial {ctx.trial_id}: TensorRT-LLM {version}, PyTorch backend\n"
+        "# trtllm-serve MODEL --config config.yaml / trtllm-bench ... throughput --extra_llm_api_options config.yaml\n"
+    )
+    cfg.write_text(
         head
-        + "# for serving from the Hugging Face checkpoint with --backend tensorrt (builds this engine)\n",
+        + yaml.safe_dump(
+            TT.serve_options(knobs, ctx.options, ctx.model_dtype, ctx.load_format), sort_keys=False
+        )
     )
-    rt = _yaml(
-        out / "runtime_options.yaml",
-        T.runtime_args(knobs, T.TrtllmOptions.model_validate(opts).cuda_graph_cache_size),
-        head + "# runtime settings for the prebuilt engine (trtllm-serve / trtllm-bench --engine_dir)\n",
-    )
-    ba = out / "build_args.json"
-    ba.write_text(json.dumps(T.build_args(knobs, opts, dtype, fmt), indent=2))
-    script = out / "build_engine.py"
-    script.write_text(_BUILD_SCRIPT.format(study=ctx.study, trial=ctx.trial_id, version=version))
+    files = [cfg]
+    req = quantize_request(knobs, ctx)
+    if req is not None:
+        qj = out / "quantize.json"
+        qj.write_text(json.dumps(req, indent=2))
+        files.append(qj)
     cmds = out / "commands.sh"
-    cmds.write_text(commands_sh(knobs, ctx))
+    cmds.write_text(commands_sh(knobs, ctx, req is not None))
     cmds.chmod(0o755)
-    return [full, rt, ba, script, cmds]
+    return [*files, cmds]
 
 
-def bench_model_args(model_id: str | None, model_source: str) -> list[str]:
-    """trtllm-bench's --model is a hub name (it rejects paths); a local checkpoint goes to --model_path."""
-    if model_id is not None:
-        return ["--model", model_id]
-    return ["--model", Path(model_source).name, "--model_path", model_source]
-
-
-def _bench_build_hint(knobs: dict[str, Any], ctx: OpenContext, model: str) -> list[str]:
-    why_not = T.bench_build_unsupported(knobs)
-    if why_not is not None:
-        return [f"# (no trtllm-bench build equivalent: {why_not})"]
-    flags = " ".join(map(shlex.quote, T.bench_build_flags(knobs, ctx.options, ctx.load_format)))
-    return [
-        "# alternatively, a comparable engine from trtllm-bench itself (its own plugin choices; max_input_len stays 1024):",
-        f"# trtllm-bench {model} build {flags}",
-    ]
-
-
-def commands_sh(knobs: dict[str, Any], ctx: OpenContext) -> str:
-    """Build, serve and measure the trial's engine: the deploy script."""
+def _model_line(knobs: dict[str, Any], ctx: OpenContext, built: bool) -> list[str]:
     q = shlex.quote
-    model = " ".join(map(q, bench_model_args(ctx.model_id, ctx.model_source)))
+    if built:
+        return [
+            "# 1. the quantized checkpoint, made as the trial made it (ModelOpt PTQ + export_hf_checkpoint;",
+            "#    or point MODEL at the trial's build.artifact_path/checkpoint in the workbench's cache)",
+            "MODEL=${MODEL:-./checkpoint}",
+            '[ -f "$MODEL/hf_quant_config.json" ] || python -m workbench.engines.trtllm.modelopt_build quantize.json "$MODEL"',
+        ]
+    ready = B.prequantized(ctx, knobs["quantization"])
+    what = "the study's pre-quantized checkpoint" if ready else "the source checkpoint (no quantization)"
+    return [f"# 1. {what}", f"MODEL=${{MODEL:-{q(ready or ctx.model_source)}}}"]
+
+
+def commands_sh(knobs: dict[str, Any], ctx: OpenContext, built: bool) -> str:
+    """Make or name the checkpoint, serve it, and measure it with trtllm-bench on the same YAML."""
+    q = shlex.quote
+    serve = " ".join(map(q, TT.serve_flags(knobs, ctx.options)))
+    bench = " ".join(map(q, TT.bench_throughput_flags(knobs, ctx.options)))
+    name = ctx.model_id or Path(ctx.model_source).name
     lines = [
         "#!/usr/bin/env bash",
-        f"# Deploy trial configuration of workbench study {ctx.study}. Run from this folder on the GPU machine",
-        "# (TensorRT-LLM 1.2.x installed, or inside NVIDIA's TensorRT-LLM release container).",
+        f"# Deploy trial {ctx.trial_id} of workbench study {ctx.study} (TensorRT-LLM 1.2.x, PyTorch backend).",
         "set -euo pipefail",
-        f"MODEL=${{MODEL:-{q(ctx.model_source)}}}",
-        "ENGINE_DIR=${ENGINE_DIR:-./engine}",
+        *_model_line(knobs, ctx, built),
         "",
-        "# 1. build the engine exactly as the trial did (LLM API; BuildConfig, QuantConfig, CalibConfig in build_args.json)",
-        'python build_engine.py "$MODEL" "$ENGINE_DIR"',
+        "# 2. serve it (OpenAI-compatible server) with the trial's LLM arguments",
+        f'trtllm-serve "$MODEL" --config config.yaml {serve} --host 127.0.0.1 --port 8000',
         "",
-        "# 2. serve it (OpenAI-compatible server) with the trial's runtime settings",
-        f'trtllm-serve "$ENGINE_DIR" --tokenizer {q(ctx.tokenizer or ctx.model_source)} --backend tensorrt '
-        "--host 127.0.0.1 --port 8000 \\",
-        "  --extra_llm_api_options runtime_options.yaml",
-        "",
-        "# or serve straight from the checkpoint; TensorRT-LLM builds the same engine at start-up:",
-        '# trtllm-serve "$MODEL" --backend tensorrt --host 127.0.0.1 --port 8000 --extra_llm_api_options extra_llm_api_options.yaml',
-        "",
-        "# 3. measure it with trtllm-bench (a dataset in trtllm-bench's JSON Lines format: `workbench crosscheck` writes one)",
-        f'trtllm-bench {model} throughput --engine_dir "$ENGINE_DIR" \\',
-        "  --dataset dataset.jsonl --extra_llm_api_options runtime_options.yaml --streaming --report_json report.json \\",
-        "  " + " ".join(map(q, T.bench_throughput_flags(knobs, ctx.options))),
-        "",
-        *_bench_build_hint(knobs, ctx, model),
+        "# 3. measure it with trtllm-bench on the same YAML (a dataset in trtllm-bench's JSON Lines format:",
+        "#    `workbench crosscheck` writes one from the trial's own requests)",
+        f'trtllm-bench --model {q(name)} --model_path "$MODEL" throughput \\',
+        "  --dataset dataset.jsonl --extra_llm_api_options config.yaml --streaming --report_json report.json \\",
+        f"  {bench}",
     ]
     return "\n".join(lines) + "\n"

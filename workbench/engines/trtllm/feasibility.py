@@ -1,8 +1,10 @@
-"""Whether a trtllm trial can run, decided before building: device, architecture, bounds, memory.
+"""Whether a PyTorch-backend trtllm trial can run, decided before any build or load.
 
-Each check is a short function returning a reason or None; `infeasible_reason` asks them in order.
-The memory estimate works from config.json alone (workbench.estimate), so a study on a GPU it
-cannot fit is pruned in the orchestrating process, before a build that would fail after minutes.
+The device and architecture each quantization needs (FP8 and FP8 KV: Ada/Hopper or newer; NVFP4:
+Blackwell), the CUDA-graph batch within
+the runtime batch, the request lengths (shared with trtllm-tensorrt), and a memory estimate:
+weights + activations of the token budget + buffers that grow with max_batch_size (fp32 logits of a
+full batch, the CUDA graphs' static buffers) + two CUDA contexts (the caller's and the executor's).
 """
 
 from __future__ import annotations
@@ -11,123 +13,91 @@ from typing import Any
 
 from workbench import estimate
 from workbench.engines.base import DeviceInfo, FeasibilityContext
-from workbench.engines.trtllm.args import paged_context_fmha
-from workbench.engines.trtllm.knobs import TORCH_KNOBS, TrtllmOptions, quantization
+from workbench.engines.trtllm.knobs import (
+    HOPPER_FP8,
+    TORCH_QUANTIZATIONS,
+    TORCH_REFUSED,
+    TrtllmOptions,
+)
 
-#: a CUDA context (driver state, cuBLAS/cuDNN workspaces); the LLM API makes one in the caller and one
-#: in the executor process (BaseLlmArgs.validate_dtype queries the device in the caller)
+#: one CUDA context (driver, cuBLAS/cuDNN workspaces, NCCL off) per process; the LLM API has two
 CUDA_CONTEXT_BYTES = 0.6 * estimate.GiB
+#: the PyTorch backend's own runtime overhead besides the contexts (allocator slack, sampler, kernels)
+RUNTIME_BYTES = 1.0 * estimate.GiB
 
 
-def _dtype_bytes(dtype: str) -> float:
-    return 4.0 if dtype == "float32" else 2.0
-
-
-def memory_estimate(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
-) -> dict[str, float] | None:
-    """Estimated weights, activations and KV pool (bytes, tokens), from config.json; None when unknown."""
-    cfg = ctx.model_config
-    try:
-        opts = TrtllmOptions.model_validate(options)
-        q = quantization(knobs)
-        dbytes = _dtype_bytes(ctx.model_dtype)
-        total = device.total_memory_bytes * opts.tensor_parallel_size
-        fmt = "fp32" if q.weight_format == "bf16" and dbytes == 4.0 else q.weight_format
-        weights = estimate.weight_bytes(cfg, fmt, dbytes)
-        act = estimate.activation_bytes(cfg, int(knobs["engine_max_num_tokens"]), dbytes)
-        kv_b = {"FP8": 1.0, "INT8": 1.0, "NVFP4": 0.5625}.get(q.kv_cache_quant_algo or "", dbytes)
-        per_token = estimate.kv_bytes_per_token(cfg, kv_b)
-        # runtime and decoder buffers sized by the engine's max batch: fp32 generation logits dominate
-        batch_buffers = int(knobs["engine_max_batch_size"]) * int(cfg["vocab_size"]) * 4.0
-    except (KeyError, TypeError, ValueError):
-        return None
-    overhead = opts.runtime_overhead_gb * estimate.GiB + CUDA_CONTEXT_BYTES  # + the caller's context
-    free_after = total - weights - act - batch_buffers - overhead
-    pool = max(free_after, 0) * float(knobs["kv_cache_fraction"])
-    return {
-        "total_bytes": float(total),
-        "weights_bytes": float(weights),
-        "activation_bytes": float(act),
-        "max_batch_buffers_bytes": float(batch_buffers),
-        "overhead_bytes": float(overhead),
-        "free_after_engine_bytes": float(free_after),
-        "kv_pool_bytes": float(pool),
-        "kv_bytes_per_token": float(per_token),
-        "kv_pool_tokens": float(pool // per_token) if per_token else 0.0,
-    }
-
-
-_ARCH = {
+#: what each minimum compute capability of a quantization is called in a reason
+ARCHITECTURES = {
     (8, 9): "Ada or Hopper (compute capability >= 8.9)",
     (10, 0): "Blackwell (compute capability >= 10.0)",
 }
 
 
 def _device(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) -> str | None:
-    """The GPU and its architecture: quantization algorithms, Blackwell's missing INT kernels, bfloat16."""
     if device.kind != "cuda":
         return "the trtllm engine needs an NVIDIA GPU; this trial's device is the CPU (use engine: hf there)"
-    q = quantization(knobs)
+    q = knobs["quantization"]
+    if q in TORCH_REFUSED:
+        return TORCH_REFUSED[q]
     cc = device.compute_capability or (0, 0)
-    if cc < q.min_cc:
-        algo = f"{q.quant_algo or ''}{'+kv ' + q.kv_cache_quant_algo if q.kv_cache_quant_algo else ''}"
-        need = _ARCH.get(q.min_cc, f"compute capability >= {q.min_cc[0]}.{q.min_cc[1]}")
-        return (
-            f"quantization {knobs['quantization']} ({algo}) needs {need}; {device.name} has {cc[0]}.{cc[1]}"
-        )
-    if (10, 0) <= cc < (12, 0) and q.weight_format in ("int8", "int4"):
-        return (
-            f"quantization {knobs['quantization']} ({q.quant_algo}): TensorRT-LLM's TensorRT backend does not "
-            f"support INT8/INT4 weights or SmoothQuant on SM>=100; {device.name} has {cc[0]}.{cc[1]}"
-        )
-    if (10, 0) <= cc < (12, 0) and (
-        q.kv_cache_quant_algo == "INT8" or q.quant_algo == "FP8_PER_CHANNEL_PER_TOKEN"
-    ):
-        what = "an INT8 KV cache" if q.kv_cache_quant_algo == "INT8" else "per-channel/per-token FP8 scaling"
-        return (
-            f"quantization {knobs['quantization']}: the 1.2.x TensorRT builder rejects {what} on SM 100-119; "
-            f"{device.name} has {cc[0]}.{cc[1]}"
-        )
+    need = TORCH_QUANTIZATIONS[q].min_cc
+    if knobs["kv_cache_dtype"] == "fp8":
+        need = max(need, HOPPER_FP8)
+    if cc < need:
+        arch = ARCHITECTURES.get(need, f"compute capability >= {need[0]}.{need[1]}")
+        return f"quantization {q} with kv_cache_dtype {knobs['kv_cache_dtype']} needs {arch}; {device.name} has {cc[0]}.{cc[1]}"
     if ctx.model_dtype == "bfloat16" and cc < (8, 0):
         return f"bfloat16 needs compute capability >= 8.0; {device.name} has {cc[0]}.{cc[1]}"
     return None
 
 
-def _kv_int8_chunking(knobs: dict[str, Any]) -> str | None:
-    """Chunked prefill needs paged context FMHA, which the builder turns off with an INT8 KV cache and
-    with an FP8 KV cache under an algorithm without FP8 context FMHA (kv_fp8, w4a16_awq + FP8 KV, ...)."""
-    q = quantization(knobs)
-    if knobs["chunked_prefill"] and not paged_context_fmha(q):
-        kv = "an INT8" if q.kv_cache_quant_algo == "INT8" else "an FP8"
-        return (
-            f"{kv} KV cache turns off paged context FMHA in the TensorRT builder (quant_algo "
-            f"{q.quant_algo or 'none'}), so chunked_prefill is unavailable with quantization {knobs['quantization']}"
-        )
-    return None
-
-
-def _torch_only(knobs: dict[str, Any]) -> str | None:
-    for k in TORCH_KNOBS:
-        if knobs.get(k.name, k.default) != k.default:
-            return f"{k.name} is a PyTorch-backend knob; this study runs backend: tensorrt (engine_options.backend)"
-    return None
-
-
 def _bounds(knobs: dict[str, Any]) -> str | None:
-    """Runtime caps within the engine's build caps; the prompt within the sequence."""
-    for run, eng in (
-        ("max_batch_size", "engine_max_batch_size"),
-        ("max_num_tokens", "engine_max_num_tokens"),
-    ):
-        if knobs[run] > knobs[eng]:
-            return (
-                f"{run}={knobs[run]} exceeds the engine's {eng}={knobs[eng]} (TensorRT-LLM would clamp it, "
-                f"so the trial would repeat another); raise {eng}"
-            )
+    if knobs["cuda_graphs"] and knobs["cuda_graph_max_batch_size"] > knobs["max_batch_size"]:
+        return (
+            f"cuda_graph_max_batch_size={knobs['cuda_graph_max_batch_size']} exceeds max_batch_size="
+            f"{knobs['max_batch_size']}: graphs above the runtime batch are never used (the trial would repeat another)"
+        )
     if knobs["max_input_len"] > knobs["max_seq_len"]:
         return f"max_input_len={knobs['max_input_len']} exceeds max_seq_len={knobs['max_seq_len']}"
     return None
+
+
+def memory_estimate(
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+) -> dict[str, float] | None:
+    """Weights, activations, max-batch buffers, contexts and the KV pool (bytes, tokens) from config.json."""
+    cfg = ctx.model_config
+    try:
+        opts = TrtllmOptions.model_validate(options)
+        q = TORCH_QUANTIZATIONS[knobs["quantization"]]
+        dbytes = 4.0 if ctx.model_dtype == "float32" else 2.0
+        total = device.total_memory_bytes * opts.tensor_parallel_size
+        weights = estimate.weight_bytes(cfg, q.weight_format, dbytes)
+        act = estimate.activation_bytes(cfg, int(knobs["max_num_tokens"]), dbytes)
+        per_token = estimate.kv_bytes_per_token(cfg, 1.0 if knobs["kv_cache_dtype"] == "fp8" else dbytes)
+        batch = int(knobs["max_batch_size"])
+        logits = batch * int(cfg["vocab_size"]) * 4.0  # fp32 logits of a full decode batch
+        graphs = (
+            int(knobs["cuda_graph_max_batch_size"]) * int(cfg["hidden_size"]) * dbytes * 8
+            if knobs["cuda_graphs"]
+            else 0.0
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    overhead = 2 * CUDA_CONTEXT_BYTES + RUNTIME_BYTES
+    free_after = total - weights - act - logits - graphs - overhead
+    pool = max(free_after, 0) * float(knobs["kv_cache_fraction"])
+    return {
+        "total_bytes": float(total),
+        "weights_bytes": float(weights),
+        "activation_bytes": float(act),
+        "max_batch_buffers_bytes": float(logits + graphs),
+        "overhead_bytes": float(overhead),
+        "free_after_engine_bytes": float(free_after),
+        "kv_pool_bytes": float(pool),
+        "kv_bytes_per_token": float(per_token),
+        "kv_pool_tokens": float(pool // per_token) if per_token else 0.0,
+    }
 
 
 def _request(knobs: dict[str, Any], what: str, prompt: int, out: int | None, workload: bool) -> str | None:
@@ -145,7 +115,7 @@ def _request(knobs: dict[str, Any], what: str, prompt: int, out: int | None, wor
     return None
 
 
-def _requests(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | None:
+def request_lengths(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | None:
     if ctx.longest_prompt is not None:
         why = _request(knobs, "the workload's longest request", ctx.longest_prompt, ctx.longest_output, True)
         if why:
@@ -159,7 +129,6 @@ def _requests(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | None:
 def _memory(
     knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
 ) -> str | None:
-    """The estimate from config.json: weights, activations and runtime fit, and the KV pool holds a request."""
     est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
     return memory_reason(est, knobs, device, ctx)
 
@@ -192,13 +161,11 @@ def memory_reason(
 def infeasible_reason(
     knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: dict[str, Any]
 ) -> str | None:
-    """Why this trial cannot run, decided before building: device, architecture, bounds, memory estimate."""
+    """Why this PyTorch-backend trial cannot run: device, architecture, knob bounds, lengths, memory."""
     ctx = ctx or FeasibilityContext()
     return (
         _device(knobs, device, ctx)
-        or _torch_only(knobs)
-        or _kv_int8_chunking(knobs)
         or _bounds(knobs)
-        or _requests(knobs, ctx)
+        or request_lengths(knobs, ctx)
         or _memory(knobs, device, ctx, options)
     )

@@ -1,22 +1,23 @@
 """The `trtllm` engine's knob declarations: the study's names, TensorRT-LLM 1.2.x's meanings.
 
-Two backends share one knob list: `KNOBS` are the TensorRT backend's (`backend: tensorrt`, legacy),
-`TORCH_KNOBS` the PyTorch backend's own (`backend: pytorch`, the default, as in trtllm-serve and
-trtllm-bench). The four core knobs mean the same on both; a knob of the other backend left at its
-default is ignored, searched it makes the trial infeasible with a reason.
+`KNOBS` are the PyTorch backend's (`from tensorrt_llm import LLM`, TorchLlmArgs: what trtllm-serve and
+trtllm-bench run by default in 1.2.x). `COMMON_KNOBS` are declared once here and read by both
+TensorRT-LLM engines: this one and the legacy TensorRT-engine backend, which is its own engine
+(`trtllm-tensorrt`, workbench/engines/trtllm_tensorrt/, removed with TensorRT-LLM 1.3) with its
+build-time knobs on top.
 
 Quantization names map to TensorRT-LLM's QuantAlgo pairs with the GPU architecture each needs;
 scheduler and chunking names map to enum members (by name, so no tensorrt_llm import is needed).
-Build-time knobs form the build key; runtime knobs are read when a saved engine is opened.
-`TrtllmOptions` is the study's `engine_options:` (settings that are not searched).
+`TrtllmOptions` is the study's `engine_options:` (settings that are not searched); `LlmApiOptions`
+holds the fields both engines take.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
@@ -78,22 +79,18 @@ CHUNKING_POLICIES = {
 }
 GEMM_PLUGIN = ("recommended", "auto", "none")
 
-KNOBS: list[KnobDef] = [
+#: the knobs both TensorRT-LLM engines read, with the same meaning (LLM arguments and KvCacheConfig /
+#: SchedulerConfig fields; the TensorRT engine also bakes max_input_len, max_seq_len and tokens_per_block
+#: into its build)
+COMMON_KNOBS: list[KnobDef] = [
     # -- the four core knobs
-    KnobDef(
-        MAX_BATCH_SIZE,
-        "int",
-        False,
-        2048,
-        "runtime cap on requests per step (<= engine_max_batch_size)",
-        low=1,
-    ),
+    KnobDef(MAX_BATCH_SIZE, "int", False, 2048, "runtime cap on requests per step (max_batch_size)", low=1),
     KnobDef(
         KV_CACHE_FRACTION,
         "float",
         False,
         0.9,
-        "KvCacheConfig.free_gpu_memory_fraction: share of the memory free after the engine loads",
+        "KvCacheConfig.free_gpu_memory_fraction: share of the memory free after the model loads",
         low=0.0,
         high=0.99,
         low_exclusive=True,
@@ -103,7 +100,7 @@ KNOBS: list[KnobDef] = [
         "int",
         False,
         8192,
-        "runtime token budget per step = chunk size with chunked prefill (<= engine_max_num_tokens)",
+        "runtime token budget per step = chunk size with chunked prefill (max_num_tokens)",
         low=1,
     ),
     KnobDef(
@@ -114,37 +111,15 @@ KNOBS: list[KnobDef] = [
         "QuantConfig quant_algo / kv_cache_quant_algo pair",
         choices=tuple(QUANTIZATIONS),
     ),
-    # -- build-time
-    KnobDef("engine_max_batch_size", "int", True, 2048, "BuildConfig.max_batch_size", low=1),
-    KnobDef("engine_max_num_tokens", "int", True, 8192, "BuildConfig.max_num_tokens", low=1),
-    KnobDef(
-        "max_input_len", "int", True, 4096, "BuildConfig.max_input_len (5-shot GSM8K needs ~1000)", low=1
-    ),
-    KnobDef("max_seq_len", "int", True, 4352, "BuildConfig.max_seq_len (prompt + output)", low=2),
-    KnobDef("multiple_profiles", "bool", True, True, "PluginConfig.multiple_profiles (tuning guide: on)"),
+    KnobDef("max_input_len", "int", True, 4096, "max_input_len (5-shot GSM8K needs ~1000)", low=1),
+    KnobDef("max_seq_len", "int", True, 4352, "max_seq_len (prompt + output)", low=2),
     KnobDef(
         "tokens_per_block",
         "categorical",
         True,
         32,
-        "PluginConfig.tokens_per_block (KV block size)",
+        "tokens per KV block (KvCacheConfig / PluginConfig tokens_per_block)",
         choices=(8, 16, 32, 64, 128),
-    ),
-    KnobDef(
-        "gemm_plugin",
-        "categorical",
-        True,
-        "recommended",
-        "recommended: 'auto' for bf16/fp16 and INT weights, off for FP8 (tuning guide); auto; none",
-        choices=GEMM_PLUGIN,
-    ),
-    KnobDef(
-        "use_fp8_context_fmha",
-        "bool",
-        True,
-        True,
-        "ignored: with paged context FMHA the 1.2.x builder decides it (on exactly with an FP8 KV cache), "
-        "so it is neither passed nor part of the build key",
     ),
     # -- runtime
     KnobDef(
@@ -167,11 +142,7 @@ KNOBS: list[KnobDef] = [
         "SchedulerConfig.context_chunking_policy (with chunked prefill)",
         choices=tuple(CHUNKING_POLICIES),
     ),
-    KnobDef("cuda_graph_mode", "bool", False, False, "ExtendedRuntimePerfKnobConfig.cuda_graph_mode"),
-    KnobDef("multi_block_mode", "bool", False, True, "ExtendedRuntimePerfKnobConfig.multi_block_mode"),
 ]
-
-KNOBS_BY_NAME = {k.name: k for k in KNOBS}
 
 #: PyTorch-backend quantizations: the ModelOpt algorithm of the checkpoint and what the GPU must support
 TORCH_QUANTIZATIONS: dict[str, Quantization] = {
@@ -189,7 +160,7 @@ TORCH_REFUSED: dict[str, str] = {
         "quantization int8_sq_per_channel (W8A8 SmoothQuant) does not load on TensorRT-LLM 1.2.1's PyTorch "
         "backend: its linear-layer dispatch has no INT8 weight-and-activation method and raises 'unsupported "
         "quant mode', and its quantization support matrix lists no SmoothQuant; use fp8, w4a16_awq or "
-        "w4a8_awq, or the TensorRT backend (engine_options.backend: tensorrt)"
+        "w4a8_awq, or the legacy TensorRT backend (engine: trtllm-tensorrt)"
     ),
 }
 ATTN_BACKENDS = ("TRTLLM", "FLASHINFER")
@@ -283,71 +254,73 @@ TORCH_KNOBS: list[KnobDef] = [
         choices=TORCH_COMPILE,
     ),
 ]
-TORCH_KNOBS_BY_NAME = {k.name: k for k in TORCH_KNOBS}
-#: TensorRT-backend knobs the PyTorch backend also reads (as LLM arguments or KvCacheConfig fields)
-SHARED_KNOBS = (
-    MAX_BATCH_SIZE,
-    MAX_NUM_TOKENS,
-    KV_CACHE_FRACTION,
+#: the PyTorch backend's quantization knob: the checkpoints it loads, and the ModelOpt formats it
+#: refuses (infeasible with the reason, before any build)
+TORCH_QUANTIZATION_KNOB = KnobDef(
     QUANTIZATION,
-    "max_input_len",
-    "max_seq_len",
-    "chunked_prefill",
-    "enable_block_reuse",
-    "tokens_per_block",
-    "scheduler_policy",
-    "context_chunking_policy",
+    "categorical",
+    True,
+    "none",
+    "the checkpoint's ModelOpt quantization (built in the build step, or engine_options.checkpoints)",
+    choices=(*TORCH_QUANTIZATIONS, *TORCH_REFUSED),
 )
+#: the `trtllm` engine's knobs (PyTorch backend)
+KNOBS: list[KnobDef] = [
+    *(TORCH_QUANTIZATION_KNOB if k.name == QUANTIZATION else k for k in COMMON_KNOBS),
+    *TORCH_KNOBS,
+]
+KNOBS_BY_NAME = {k.name: k for k in KNOBS}
 
 
-class TrtllmOptions(BaseModel):
-    """`engine_options:` of a study using the trtllm engine (settings that are not searched)."""
+class LlmApiOptions(BaseModel):
+    """`engine_options:` both TensorRT-LLM engines take (settings that are not searched)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine (build-time)")
-    backend: Literal["pytorch", "tensorrt"] = Field(
-        "pytorch",
-        description="pytorch: `from tensorrt_llm import LLM` (1.2.x default; quantized checkpoints made by "
-        "ModelOpt); tensorrt: the legacy TensorRT-engine LLM (removed in the 1.3 line)",
-    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model (tensor parallelism)")
     calib_dataset: str | None = Field(
         None,
         description="calibration data, relative to the study file: a folder (train.jsonl/*.jsonl/*.txt, or "
         "a `datasets` save_to_disk folder) or a JSONL file with a text field; a hub dataset name only "
-        "with calib_allow_hub (TensorRT backend: pileval, *cnn_dailymail*, *scienceqa*); unset: "
+        "with calib_allow_hub (trtllm-tensorrt: pileval, *cnn_dailymail*, *scienceqa*); unset: "
         "cnn_dailymail from the hub, only with calib_allow_hub",
     )
     calib_text_field: str = Field("text", description="the text field of JSONL calibration records")
     calib_allow_hub: bool = Field(False, description="calibration data may come from the hub")
-    calib_samples: int = Field(512, ge=1, description="PyTorch backend: calibration samples (ModelOpt)")
-    checkpoints: dict[str, str] = Field(
-        default_factory=dict,
-        description="PyTorch backend: quantization choice -> pre-quantized checkpoint (hub id or path "
-        "relative to the study file) used instead of a ModelOpt build",
-    )
-    cuda_graph_cache_size: int = Field(
-        1000, ge=0, description="TensorRT backend: graphs cached with cuda_graph_mode (trtllm-bench: 1000)"
-    )
-    trtllm_serve: str = Field("trtllm-serve", description="the trtllm-serve executable, for export")
-    calib_batches: int = Field(512, ge=1)
     calib_batch_size: int = Field(1, ge=1)
     calib_max_seq_length: int = Field(512, ge=1)
-    calib_random_seed: int = 1234
-    fast_build: bool = False
+    trtllm_serve: str = Field("trtllm-serve", description="the trtllm-serve executable, for export")
+    trtllm_bench: str = Field("trtllm-bench", description="the trtllm-bench executable, for crosscheck")
     memory_settle_timeout_s: float = Field(
         60.0, gt=0, description="after shutdown, wait this long for GPU memory to return to the baseline"
     )
-    runtime_overhead_gb: float = Field(
-        1.5, ge=0, description="CUDA context + TensorRT runtime, for the memory estimate"
+
+
+class TrtllmOptions(LlmApiOptions):
+    """`engine_options:` of a study using the trtllm engine (PyTorch backend)."""
+
+    calib_samples: int = Field(512, ge=1, description="calibration samples (ModelOpt)")
+    checkpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="quantization choice -> pre-quantized checkpoint (hub id or path relative to the study "
+        "file) used instead of a ModelOpt build",
     )
-    trtllm_bench: str = Field("trtllm-bench", description="the trtllm-bench executable, for crosscheck")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_backend_switch(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "backend" in data:
+            if data["backend"] == "tensorrt":
+                raise ValueError(
+                    "`backend: tensorrt` is its own engine now: write `engine: trtllm-tensorrt` and drop "
+                    "engine_options.backend (the legacy TensorRT-engine backend, removed in TensorRT-LLM 1.3)"
+                )
+            raise ValueError(
+                "engine_options.backend is gone: the trtllm engine is TensorRT-LLM's PyTorch backend "
+                "(drop the key); the legacy TensorRT backend is `engine: trtllm-tensorrt`"
+            )
+        return data
 
 
 def quantization(knobs: dict[str, Any]) -> Quantization:
     return QUANTIZATIONS[knobs[QUANTIZATION]]
-
-
-def backend(options: dict[str, Any]) -> str:
-    """The study's backend (`engine_options.backend`, default pytorch)."""
-    return str((options or {}).get("backend", "pytorch"))

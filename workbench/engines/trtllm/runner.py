@@ -1,9 +1,9 @@
-"""Opened trtllm models: one request loop for both backends, each backend's own construction.
+"""Opened TensorRT-LLM models: one request loop (`LlmApiRunner`) for both TensorRT-LLM engines.
 
-`TrtllmRunner` opens a saved TensorRT engine (`_tensorrt_engine.LLM(model=<engine dir>)`),
-`TorchRunner` a Hugging Face checkpoint (the source model, the ModelOpt-built one from the cache, or
-a pre-quantized one) with `from tensorrt_llm import LLM`. Both stream every request through
-`generate_async(..., streaming=True)` on an event loop of their own, so token arrival times are real.
+`TorchRunner` opens a Hugging Face checkpoint (the source model, the ModelOpt-built one from the cache,
+or a pre-quantized one) with `from tensorrt_llm import LLM`; the legacy TensorRT engine's runner is in
+trtllm_tensorrt/runner.py. Both stream every request through `generate_async(..., streaming=True)` on
+an event loop of their own, so token arrival times are real.
 """
 
 from __future__ import annotations
@@ -18,48 +18,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-import workbench.engines.trtllm.args as T
-import workbench.engines.trtllm.args_torch as TT
+import workbench.engines.trtllm.args as TT
 from workbench.devicemem import nvml_used, wait_for_release
 from workbench.engines.base import Artifact, OpenContext, Request, RequestRecord, Runner, RunnerStats, drain
+from workbench.engines.trtllm.knobs import TrtllmOptions
 
 
-def _opts(ctx: OpenContext) -> T.TrtllmOptions:
-    return T.TrtllmOptions.model_validate(ctx.options)
+class LlmApiRunner(Runner):
+    """The request loop both TensorRT-LLM engines share: `generate_async` streaming on a loop thread.
 
+    A subclass opens its LLM and then calls `_begin` (device baseline) before and `_start_loop` after."""
 
-class TrtllmRunner(Runner):
-    """A saved TensorRT engine (backend: tensorrt)."""
+    #: where get_stats()'s gpuMemUsage is recorded (the subclass says what it measures)
+    GPU_MEM_KEY = "gpu_mem_bytes"
 
-    #: where get_stats()'s gpuMemUsage is recorded (the TensorRT executor's own memory accounting)
-    GPU_MEM_KEY = "executor_gpu_mem_bytes"
-
-    def __init__(self, api: Any, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
-        from transformers import AutoTokenizer
-
-        self._api = api  # tensorrt_llm's classes (engine.load_api)
+    def _begin(self, api: Any, ctx: OpenContext, memory_settle_timeout_s: float) -> None:
+        self._api = api  # tensorrt_llm's classes (trtllm.engine.load_api)
         self._ctx = ctx
+        self._settle_s = memory_settle_timeout_s
         self._device_index = ctx.device.index or 0
         self._baseline = nvml_used(self._device_index)
-        tok_src = ctx.tokenizer or ctx.model_source
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tok_src, revision=ctx.model_revision, trust_remote_code=ctx.trust_remote_code
-        )
-        engine_dir = artifact.path / "engine"
-        rargs = T.runtime_args(knobs, T.TrtllmOptions.model_validate(ctx.options).cuda_graph_cache_size)
-        t0 = time.perf_counter()
-        self.llm = api.LLM(
-            model=str(engine_dir),
-            tokenizer=tok_src,
-            trust_remote_code=ctx.trust_remote_code,
-            **T.llm_kwargs(rargs, api),
-        )
-        self.load_s = time.perf_counter() - t0
-        cfg = json.loads((engine_dir / "config.json").read_text())
-        self.resolved_config = resolved_config(cfg, rargs, artifact.manifest)
-        self.resolved_config["tensorrt_llm_version"] = api.version
-        self.vocab_size = int(self.resolved_config.get("vocab_size") or len(self.tokenizer))
-        self._start_loop()
 
     def _start_loop(self) -> None:
         self.kv_cache_tokens: int | None = None
@@ -79,7 +57,7 @@ class TrtllmRunner(Runner):
         )
         try:
             sp = self._api.SamplingParams(
-                **T.sampling_args(req.max_new_tokens, req.ignore_eos, req.stop, detokenize=bool(req.stop))
+                **TT.sampling_args(req.max_new_tokens, req.ignore_eos, req.stop, detokenize=bool(req.stop))
             )
             out = None
             async for out in self.llm.generate_async(list(req.input_ids), sampling_params=sp, streaming=True):
@@ -129,63 +107,9 @@ class TrtllmRunner(Runner):
             with contextlib.suppress(Exception):
                 del self.llm
             gc.collect()
-            released = wait_for_release(
-                self._device_index, self._baseline, timeout_s=_opts(self._ctx).memory_settle_timeout_s
-            )
+            released = wait_for_release(self._device_index, self._baseline, timeout_s=self._settle_s)
             self.resolved_config["memory_released"] = released
             self.resolved_config["shutdown_s"] = time.perf_counter() - t0
-
-
-def resolved_config(
-    engine_config: dict[str, Any], runtime: dict[str, Any], manifest: dict[str, Any]
-) -> dict[str, Any]:
-    """What the engine really is (its config.json) and runs with: flat, for MLflow params."""
-    pc = engine_config.get("pretrained_config", {}) or {}
-    bc = engine_config.get("build_config", {}) or {}
-    quant = pc.get("quantization", {}) or {}
-    kv_algo = quant.get("kv_cache_quant_algo")
-    dtype = pc.get("dtype")
-    kv_bytes = 1 if kv_algo in ("FP8", "INT8") else (4 if dtype == "float32" else 2)
-    heads = pc.get("num_attention_heads") or 0
-    kv_heads = pc.get("num_key_value_heads") or heads
-    head = pc.get("head_size") or (pc.get("hidden_size", 0) // heads if heads else 0)
-    out: dict[str, Any] = {
-        "architecture": pc.get("architecture"),
-        "torch_dtype": dtype,
-        "vocab_size": pc.get("vocab_size"),
-        "quant_algo": quant.get("quant_algo"),
-        "kv_cache_quant_algo": kv_algo,
-        "engine_version": engine_config.get("version"),
-        "kv_bytes_per_token": 2 * (pc.get("num_hidden_layers") or 0) * kv_heads * head * kv_bytes,
-        "weights_bytes": manifest.get("engine_size_bytes"),
-    }
-    for k in ("max_batch_size", "max_num_tokens", "max_input_len", "max_seq_len", "max_beam_width"):
-        out[f"build_{k}"] = bc.get(k)
-    plugin = bc.get("plugin_config", {}) or {}
-    for k in (
-        "multiple_profiles",
-        "use_paged_context_fmha",
-        "use_fp8_context_fmha",
-        "tokens_per_block",
-        "gemm_plugin",
-    ):
-        out[f"plugin_{k}"] = plugin.get(k)
-    out["runtime_max_batch_size"] = runtime["max_batch_size"]
-    out["runtime_max_num_tokens"] = runtime["max_num_tokens"]
-    out["enable_chunked_prefill"] = runtime["enable_chunked_prefill"]
-    for section in ("kv_cache_config", "scheduler_config", "extended_runtime_perf_knob_config"):
-        for k, v in runtime[section].items():
-            out[f"{section}.{k}"] = v
-    # what the executor really does: without paged context FMHA it drops KV reuse ("KV cache reuse
-    # disabled because model was not built with paged context FMHA"), whatever was asked
-    paged = bool(plugin.get("use_paged_context_fmha", True)) and T.paged_context_fmha(
-        T.Quantization(quant.get("quant_algo"), kv_algo, "")
-    )
-    out["paged_context_fmha"] = paged
-    requested = runtime["kv_cache_config"].get("enable_block_reuse")
-    out["kv_cache_config.enable_block_reuse_requested"] = requested
-    out["kv_cache_config.enable_block_reuse"] = bool(requested) and paged
-    return out
 
 
 def kv_stats(stats: Any, mem_key: str = "executor_gpu_mem_bytes") -> dict[str, Any]:
@@ -208,8 +132,8 @@ def kv_stats(stats: Any, mem_key: str = "executor_gpu_mem_bytes") -> dict[str, A
     return out
 
 
-class TorchRunner(TrtllmRunner):
-    """A Hugging Face checkpoint on the PyTorch backend (backend: pytorch, the default)."""
+class TorchRunner(LlmApiRunner):
+    """A Hugging Face checkpoint on TensorRT-LLM's PyTorch backend (`from tensorrt_llm import LLM`)."""
 
     #: the PyExecutor's gpuMemUsage is total - free of torch.cuda.mem_get_info(): the whole device's use
     GPU_MEM_KEY = "device_gpu_mem_used_bytes"
@@ -219,10 +143,7 @@ class TorchRunner(TrtllmRunner):
     ):
         from transformers import AutoTokenizer
 
-        self._api = api
-        self._ctx = ctx
-        self._device_index = ctx.device.index or 0
-        self._baseline = nvml_used(self._device_index)
+        self._begin(api, ctx, TrtllmOptions.model_validate(ctx.options).memory_settle_timeout_s)
         tok_src = ctx.tokenizer or model_path
         self.tokenizer = AutoTokenizer.from_pretrained(tok_src, trust_remote_code=ctx.trust_remote_code)
         args = TT.llm_args(knobs, ctx.options, ctx.model_dtype, ctx.load_format)

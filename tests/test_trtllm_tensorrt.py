@@ -1,7 +1,7 @@
-"""The trtllm engine against the recorded TensorRT-LLM 1.2.x API (no tensorrt_llm needed).
+"""The trtllm-tensorrt engine (the legacy TensorRT backend) against the recorded TensorRT-LLM 1.2.x API.
 
 Every argument the engine passes, every exported YAML key, every trtllm-bench flag and every report
-key parsed is checked against workbench/engines/trtllm_api/tensorrt_llm-1.2.1.json, across the whole
+key parsed is checked against workbench/engines/trtllm/api/tensorrt_llm-1.2.1.json, across the whole
 search space; object construction runs on stand-ins generated from that snapshot, which reject any
 name, type or enum member 1.2.x does not have.
 """
@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from workbench.engines.base import DeviceInfo, FeasibilityContext
-from workbench.engines.trtllm import TrtllmEngine, available, crosscheck, kv_stats, load_api, resolved_config
-from workbench.engines.trtllm import args as T
-from workbench.engines.trtllm import feasibility as F
+from workbench.engines.trtllm import args as TA
+from workbench.engines.trtllm import available, kv_stats, load_api
+from workbench.engines.trtllm import crosscheck as shared_crosscheck
 from workbench.engines.trtllm.api import (
     check_cli,
     check_kwargs,
@@ -30,6 +30,10 @@ from workbench.engines.trtllm.api import (
     snapshot,
     strict_api,
 )
+from workbench.engines.trtllm_tensorrt import TrtllmTensorrtEngine, crosscheck, resolved_config
+from workbench.engines.trtllm_tensorrt import args as T
+from workbench.engines.trtllm_tensorrt import feasibility as F
+from workbench.engines.trtllm_tensorrt import knobs as K
 from workbench.export import export
 from workbench.spec import validate_spec
 
@@ -52,7 +56,7 @@ LLAMA_8B = {
     "tie_word_embeddings": False,
     "torch_dtype": "bfloat16",
 }
-DEFAULTS = TrtllmEngine.default_knobs()
+DEFAULTS = TrtllmTensorrtEngine.default_knobs()
 
 
 def knobs(**kw):
@@ -61,8 +65,8 @@ def knobs(**kw):
 
 def search_space():
     """Every combination of the categorical and boolean knobs, numeric knobs cycling through their bounds."""
-    cats = {k.name: list(k.choices) for k in T.KNOBS if k.type == "categorical"}
-    bools = [k.name for k in T.KNOBS if k.type == "bool"]
+    cats = {k.name: list(k.choices) for k in K.KNOBS if k.type == "categorical"}
+    bools = [k.name for k in K.KNOBS if k.type == "bool"]
     numeric = [
         {
             "max_batch_size": 1,
@@ -86,7 +90,7 @@ def search_space():
     ]
     names = list(cats) + bools
     for i, values in enumerate(itertools.product(*cats.values(), *[[False, True]] * len(bools))):
-        num = {k: v for k, v in numeric[i % 3].items() if k in T.KNOBS_BY_NAME}
+        num = {k: v for k, v in numeric[i % 3].items() if k in K.KNOBS_BY_NAME}
         yield {**DEFAULTS, **num, **dict(zip(names, values, strict=True))}
 
 
@@ -174,7 +178,7 @@ def test_every_translation_of_the_search_space_conforms():
 def test_quantization_names_map_to_quant_algo_members_and_calibration():
     members = set(snapshot()["enums"]["QuantAlgo"])
     kv = set(snapshot()["enums"]["KV_CACHE_QUANT_ALGO_LIST"])
-    for name, q in T.QUANTIZATIONS.items():
+    for name, q in K.QUANTIZATIONS.items():
         assert q.quant_algo is None or q.quant_algo in members, name
         assert q.kv_cache_quant_algo is None or q.kv_cache_quant_algo in kv, name
     b = T.build_args(knobs(quantization="fp8_kv_fp8"), {"calib_dataset": "/c"}, "bfloat16", "auto")
@@ -204,8 +208,7 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
         {
             "name": "k",
             "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"},
-            "engine": "trtllm",
-            "engine_options": {"backend": "tensorrt"},  # the TensorRT backend's build knobs
+            "engine": "trtllm-tensorrt",
             "search_space": {"max_batch_size": {"choices": [8, 16]}},
         }
     )
@@ -214,8 +217,8 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
         from workbench.knobs import split_knobs
 
         plan = make_plan(spec, "t", knobs(**kw), H200, tmp_path, tmp_path)
-        build, _ = split_knobs(TrtllmEngine.knobs, plan.knobs)
-        return build_key(TrtllmEngine.build_material(plan.open_context(), build))
+        build, _ = split_knobs(TrtllmTensorrtEngine.knobs, plan.knobs)
+        return build_key(TrtllmTensorrtEngine.build_material(plan.open_context(), build))
 
     base = key()
     assert base == key(
@@ -303,12 +306,14 @@ def test_engine_infeasible_reason_uses_the_study_context(write_study):
     from workbench.trials.orchestrator.run import feasibility_context
 
     p = write_study(
-        engine="trtllm", search_space={"max_batch_size": {"choices": [8]}}, **{"model.dtype": "bfloat16"}
+        engine="trtllm-tensorrt",
+        search_space={"max_batch_size": {"choices": [8]}},
+        **{"model.dtype": "bfloat16"},
     )
     spec = load_spec(p)
     c = feasibility_context(spec)
     assert c.longest_prompt == 40 and c.longest_output == 8 and c.model_config["num_hidden_layers"] >= 1
-    assert TrtllmEngine.infeasible_reason(knobs(max_input_len=16), H200, c).startswith(
+    assert TrtllmTensorrtEngine.infeasible_reason(knobs(max_input_len=16), H200, c).startswith(
         "the workload's longest request has a 40-token prompt"
     )
 
@@ -316,9 +321,9 @@ def test_engine_infeasible_reason_uses_the_study_context(write_study):
 # ------------------------------------------------------------------------------------ generation
 def test_sampling_params_for_benchmarks_and_gsm8k():
     api = strict_api()
-    bench = T.sampling_args(128, ignore_eos=True, detokenize=False)
+    bench = TA.sampling_args(128, ignore_eos=True, detokenize=False)
     assert bench == {"max_tokens": 128, "ignore_eos": True, "detokenize": False}
-    gsm = T.sampling_args(256, ignore_eos=False, stop=["Question:", "</s>", "<|im_end|>"])
+    gsm = TA.sampling_args(256, ignore_eos=False, stop=["Question:", "</s>", "<|im_end|>"])
     assert (
         gsm["max_tokens"] == 256 and gsm["stop"] == ["Question:", "</s>", "<|im_end|>"] and gsm["detokenize"]
     )
@@ -372,8 +377,8 @@ def trt_spec(tmp_path: Path, **kw):
     data = {
         "name": "trt",
         "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "dtype": "bfloat16"},
-        "engine": "trtllm",
-        "engine_options": {"backend": "tensorrt", "calib_dataset": str(tmp_path / "calib")},
+        "engine": "trtllm-tensorrt",
+        "engine_options": {"calib_dataset": str(tmp_path / "calib")},
         "search_space": {"quantization": {"choices": ["none", "fp8_kv_fp8", "w4a16_awq"]}},
         "workload": {
             "num_requests": 16,
@@ -439,7 +444,7 @@ def test_crosscheck_commands_and_report_parsing(tmp_path):
     with pytest.raises(crosscheck.CrosscheckError, match="SmoothQuant|W8A8"):
         crosscheck.commands(spec, knobs(quantization="int8_sq_per_channel"), tmp_path)
     paths = report_paths()
-    for name, path in crosscheck.REPORT_METRICS.items():
+    for name, path in shared_crosscheck.REPORT_METRICS.items():
         assert ".".join(path) in paths, name
     # a report shaped like the recorded keys: values land on our metric names; missing blocks are skipped
     report = {
@@ -449,9 +454,9 @@ def test_crosscheck_commands_and_report_parsing(tmp_path):
         },
         "streaming_metrics": {"ttft_percentiles": {"p50": 12.0}, "avg_tpot_ms": 3.5},
     }
-    m = crosscheck.report_metrics(report)
+    m = shared_crosscheck.report_metrics(report)
     assert m == {"output_tok_s": 1234.5, "e2e_ms_p99": 80.0, "ttft_ms_p50": 12.0, "tpot_ms_mean": 3.5}
-    rows = crosscheck.dataset_lines([type("R", (), {"input_ids": [1, 2], "max_new_tokens": 5})()])
+    rows = shared_crosscheck.dataset_lines([type("R", (), {"input_ids": [1, 2], "max_new_tokens": 5})()])
     assert set(rows[0]) <= set(snapshot()["dataset_jsonl_keys"]) and rows[0]["output_tokens"] == 5
 
 
@@ -460,7 +465,7 @@ def test_adapter_requests_translate_to_greedy_sampling_with_stops():
     from workbench.engines.base import Request
 
     r = Request("acc1-0", [1, 2, 3], 256, ignore_eos=False, stop=["Question:", "</s>"])
-    args = T.sampling_args(r.max_new_tokens, r.ignore_eos, r.stop, detokenize=bool(r.stop))
+    args = TA.sampling_args(r.max_new_tokens, r.ignore_eos, r.stop, detokenize=bool(r.stop))
     sp = strict_api().SamplingParams(**args)
     assert sp.max_tokens == 256 and sp.stop == ["Question:", "</s>"] and sp.ignore_eos is False
 
@@ -481,7 +486,9 @@ def test_nothing_but_the_engine_imports_tensorrt_llm():
     assert set(importers) <= {"workbench/engines/trtllm/engine.py"}
     code = (
         "import sys, workbench.cli, workbench.study, workbench.export, workbench.engines.trtllm.crosscheck, workbench.engines.trtllm;"
+        "import workbench.engines.trtllm_tensorrt.crosscheck, workbench.engines.trtllm_tensorrt;"
         "from workbench.engines import get_engine_class; get_engine_class('trtllm').default_knobs();"
+        "get_engine_class('trtllm-tensorrt').default_knobs();"
         "print('tensorrt_llm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
