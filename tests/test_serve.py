@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import GSM8K_DIR as DATA
 from tests.conftest import ROOT
 from workbench.engines import get_engine_class
-from workbench.engines.base import Artifact, OpenContext, Request
+from workbench.engines.base import Artifact, FeasibilityContext, OpenContext, Request
 from workbench.engines.serve import recorded
 from workbench.engines.serve.process import ServerError, port_is_free
 from workbench.engines.serve.scrape import normalize
@@ -249,7 +250,7 @@ def test_kill_9_of_tune_leaves_no_server(tiny_model, tmp_path):
 
 
 # ------------------------------------------------------------------------------- vendor command lines
-@pytest.mark.parametrize("engine", ["trtllm-serve", "sglang"])  # vllm: tests/test_vllm.py
+@pytest.mark.parametrize("engine", ["sglang"])  # vllm: tests/test_vllm.py; trtllm-serve: below
 def test_vendor_command_lines_use_only_recorded_options(engine, tmp_path):
     ctx, knobs = ctx_for(
         engine,
@@ -266,12 +267,30 @@ def test_vendor_command_lines_use_only_recorded_options(engine, tmp_path):
 
 
 def test_trtllm_serve_yaml_and_metrics(tmp_path):
-    import yaml
+    """trtllm-serve runs trtllm's own translation: the same knobs, its flags and `--config` YAML checked
+    against the recorded 1.2.1 facts, and the YAML the one `workbench export` writes (issue #20 item 1)."""
+    from workbench.engines.trtllm import TrtllmEngine
+    from workbench.engines.trtllm import args as TT
+    from workbench.engines.trtllm.api import check_cli, check_kwargs, torch_snapshot
 
-    ctx, knobs = ctx_for("trtllm-serve", Path("/m"), tmp_path, device=H100)
-    cmd = get_engine_class("trtllm-serve").command(ctx, knobs, 8000, tmp_path / "w")
-    extra = yaml.safe_load(Path(cmd[cmd.index("--extra_llm_api_options") + 1]).read_text())
-    assert set(extra) <= recorded.TRTLLM_YAML_KEYS and extra["enable_iter_perf_stats"] is True
+    serve = get_engine_class("trtllm-serve")
+    assert serve.knobs == TrtllmEngine.knobs  # a study moves between in-process and server by `engine:`
+    opts = {"startup_timeout_s": 900, "tensor_parallel_size": 1}
+    ctx, knobs = ctx_for("trtllm-serve", Path("/m"), tmp_path, device=H100, options=opts)
+    knobs = {**knobs, "max_batch_size": 64, "max_num_tokens": 2048, "kv_cache_fraction": 0.85}
+    cmd = serve.command(ctx, knobs, 8000, tmp_path / "w")
+    assert cmd[1:6] == ["/m", "--host", "127.0.0.1", "--port", "8000"]
+    assert not check_cli("", cmd[2:], torch_snapshot(), tool="trtllm-serve"), cmd
+    config = yaml.safe_load(Path(cmd[cmd.index("--config") + 1]).read_text())
+    assert config == TT.serve_options(knobs, {"tensor_parallel_size": 1}, ctx.model_dtype, ctx.load_format)
+    assert not check_kwargs("TorchLlmArgs", config, torch_snapshot())
+    assert config["max_batch_size"] == 64 and config["kv_cache_config"]["free_gpu_memory_fraction"] == 0.85
+    assert config["enable_iter_perf_stats"] is True  # the JSON /metrics needs it
+    (tmp_path / "export").mkdir()
+    files = serve.export(knobs, dataclasses.replace(ctx, study="s", trial_id="3"), tmp_path / "export")
+    exported = yaml.safe_load(next(f for f in files if f.name == "config.yaml").read_text())
+    assert exported == config
+    assert serve.infeasible_reason(knobs, CPU, FeasibilityContext()) is not None
     body = json.dumps(
         [
             {

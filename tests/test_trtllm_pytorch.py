@@ -9,6 +9,8 @@ whole PyTorch knob space. The defect tests below each failed before their fix (i
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -571,3 +573,18 @@ def test_the_knobs_users_tune_translate_to_recorded_1_2_1_fields():
             TrtllmEngine.knobs[name].check(bad)
     with pytest.raises(TypeError, match="no argument"):
         api.TorchCompileConfig(piecewise=True)  # the stand-in refuses what 1.2.1 lacks
+
+
+@pytest.mark.parametrize("engine", ["trtllm", "trtllm-serve"])
+def test_a_backend_switch_is_rejected_with_the_line_to_write(write_study, engine):
+    """Issue #20 item 2: the legacy TensorRT backend is its own engine; a study written for the old
+    `engine_options.backend` gets one clear message at validation, not a trial that runs another thing."""
+    from workbench.spec import SpecError, load_spec
+
+    p = write_study(engine=engine, engine_options={"backend": "tensorrt"}, search_space={"max_batch_size": 8})
+    with pytest.raises(SpecError, match=r"engine_options.*engine: trtllm-tensorrt"):
+        load_spec(p)
+    r = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "validate", str(p)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "trtllm-tensorrt" in r.stderr and "Traceback" not in r.stderr

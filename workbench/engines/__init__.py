@@ -30,7 +30,7 @@ BUILTIN: dict[str, str] = {
     "trtllm-tensorrt": "workbench.engines.trtllm_tensorrt:TrtllmTensorrtEngine",
     "replay": "workbench.engines.replay:ReplayEngine",
     "transformers-serve": "workbench.engines.serve:TransformersServeEngine",
-    "trtllm-serve": "workbench.engines.serve:TrtllmServeEngine",
+    "trtllm-serve": "workbench.engines.trtllm.server:TrtllmServeEngine",
     "vllm": "workbench.engines.vllm:VllmServeEngine",
     "vllm-inprocess": "workbench.engines.vllm:VllmInProcessEngine",
     "sglang": "workbench.engines.serve:SglangEngine",

@@ -1,4 +1,4 @@
-"""Command lines of the vendor servers: trtllm-serve (PyTorch backend) and SGLang (vLLM: engines/vllm/).
+"""Command lines of the vendor servers we only declare: SGLang (vLLM: engines/vllm/; trtllm-serve: engines/trtllm/).
 
 Each maps the four core knobs (and a few engine-specific ones) to its documented flags; the flags are
 checked against `recorded.py`. These servers do not run on this machine (see docs/serving.md); the
@@ -10,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from workbench.engines.base import DeviceInfo, FeasibilityContext, OpenContext
-from workbench.engines.serve.base import ServerEngine, find_executable
+from workbench.engines.serve.base import ServerEngine
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
 _GPU_ONLY = "needs an NVIDIA GPU (CUDA)"
@@ -49,84 +47,6 @@ class _GpuServer(ServerEngine):
         cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
     ) -> str | None:
         return None if device.kind == "cuda" else f"{cls.name} {_GPU_ONLY}"
-
-
-class TrtllmServeEngine(_GpuServer):
-    """trtllm-serve MODEL with the PyTorch backend; the knobs as flags, the rest as the LLM-API YAML."""
-
-    name = "trtllm-serve"
-    version = "1"
-    program = "trtllm-serve"
-    install_hint = "run it in TensorRT-LLM's container (runtime: {container: {image: nvcr.io/nvidia/tensorrt-llm/release:1.2.1}})"
-    metrics_path = "/metrics"
-    metrics_format = "trtllm-json"
-    packages = ("tensorrt_llm", "torch", "transformers")
-    knobs = {
-        k.name: k
-        for k in [
-            *core_knobs(
-                2048,
-                8192,
-                0.9,
-                ("none",),
-                "--kv_cache_free_gpu_memory_fraction: share of the memory "
-                "free after the weights load, for the KV cache",
-            ),
-            KnobDef("enable_block_reuse", "bool", False, True, "KV-cache block reuse (prefix caching)"),
-            KnobDef("cuda_graphs", "bool", False, True, "CUDA graphs for decode batches"),
-            KnobDef("enable_chunked_prefill", "bool", False, False, "split long prompts over steps"),
-            KnobDef(
-                "capacity_scheduler_policy",
-                "categorical",
-                False,
-                "GUARANTEED_NO_EVICT",
-                "scheduler policy",
-                choices=("GUARANTEED_NO_EVICT", "MAX_UTILIZATION"),
-            ),
-        ]
-    }
-
-    @classmethod
-    def llm_api_yaml(cls, knobs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "kv_cache_config": {"enable_block_reuse": bool(knobs["enable_block_reuse"])},
-            "cuda_graph_config": {"enable_padding": True, "max_batch_size": int(knobs[MAX_BATCH_SIZE])}
-            if knobs["cuda_graphs"]
-            else None,
-            "enable_chunked_prefill": bool(knobs["enable_chunked_prefill"]),
-            "scheduler_config": {"capacity_scheduler_policy": knobs["capacity_scheduler_policy"]},
-            "enable_iter_perf_stats": True,
-        }
-
-    @classmethod
-    def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
-        work.mkdir(parents=True, exist_ok=True)
-        extra = work / "extra_llm_api_options.yaml"
-        extra.write_text(yaml.safe_dump(cls.llm_api_yaml(knobs), sort_keys=False))
-        o = cls.options(ctx)
-        cmd = [
-            find_executable("trtllm-serve", o.executable),
-            ctx.model_source,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend",
-            "pytorch",
-            "--max_batch_size",
-            str(knobs[MAX_BATCH_SIZE]),
-            "--max_num_tokens",
-            str(knobs[MAX_NUM_TOKENS]),
-            "--kv_cache_free_gpu_memory_fraction",
-            str(knobs[KV_CACHE_FRACTION]),
-            "--extra_llm_api_options",
-            str(extra),
-        ]
-        if ctx.tokenizer:
-            cmd += ["--tokenizer", ctx.tokenizer]
-        if ctx.trust_remote_code:
-            cmd.append("--trust_remote_code")
-        return cmd + list(o.extra_args)
 
 
 class SglangEngine(_GpuServer):
