@@ -1,7 +1,7 @@
 """The load generator's ceiling: our streaming client against the trivial server on this machine.
 
 python benchmarks/client_ceiling.py [--requests 400] [--tokens 64] [--concurrency 64] [--out FILE]
-Starts `workbench.engines.serve.trivial` (no delay), sends the requests through the same client the
+Starts `workbench.engines.server.trivial` (no delay), sends the requests through the same client the
 trials use (`StreamingClient`), and prints requests/s and tokens/s received, as JSON.
 """
 
@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.engines.serve.client import StreamingClient
-from workbench.engines.serve.process import ServerProcess, free_port
+from workbench.engines.server.client import StreamingClient
+from workbench.engines.server.process import ServerProcess, free_port
 from workbench.types import Request
 
 
@@ -29,7 +29,7 @@ def main() -> int:
     a = p.parse_args()
     port = free_port()
     srv = ServerProcess(
-        [sys.executable, "-m", "workbench.engines.serve.trivial", "--port", str(port)],
+        [sys.executable, "-m", "workbench.engines.server.trivial", "--port", str(port)],
         port,
         Path("/tmp/client_ceiling_server.log"),
     )

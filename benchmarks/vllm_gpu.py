@@ -299,7 +299,7 @@ def prefix_cache_counters() -> dict[str, float]:
     """vLLM's prefix-cache queries and hits (token counters) from the compare server's /metrics."""
     import urllib.request
 
-    from workbench.engines.serve.scrape import normalize
+    from workbench.engines.server.scrape import normalize
 
     try:
         with urllib.request.urlopen(f"{BASE_URL}/metrics", timeout=5) as r:  # noqa: S310

@@ -68,3 +68,15 @@ def test_the_trial_worker_never_reaches_the_orchestrator():
                 seen.add(dep)
                 todo.append(dep)
     assert sorted(m for m in seen if m.startswith("workbench.trials.orchestrator")) == []
+
+
+def test_the_trial_layer_reads_declared_runner_capabilities():
+    """Issue #20 item 3: what a runner can do (a server handle, errors as results, the usage check,
+    server metrics) is declared on `Runner`; trials/ and accuracy/ never probe for attributes."""
+    probes = []
+    for pkg in ("trials", "accuracy"):
+        for f in (ROOT / "workbench" / pkg).rglob("*.py"):
+            for n, line in enumerate(f.read_text().splitlines(), 1):
+                if any(f"{fn}(runner" in line for fn in ("getattr", "hasattr")):
+                    probes.append(f"{f.relative_to(ROOT)}:{n}")
+    assert probes == []

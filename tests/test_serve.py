@@ -20,14 +20,14 @@ from tests.conftest import GSM8K_DIR as DATA
 from tests.conftest import ROOT
 from workbench.engines import get_engine_class
 from workbench.engines.base import Artifact, FeasibilityContext, OpenContext, Request
-from workbench.engines.serve import recorded
-from workbench.engines.serve.process import ServerError, port_is_free
-from workbench.engines.serve.scrape import normalize
+from workbench.engines.server.process import ServerError, port_is_free
+from workbench.engines.server.scrape import normalize
+from workbench.engines.sglang import recorded
 from workbench.types import DeviceInfo
 
 CPU = DeviceInfo("cpu", "cpu", 24 * 1024**3)
 H100 = DeviceInfo("cuda", "NVIDIA H100 80GB HBM3", 85_520_809_984, (9, 0), 0)
-TRIVIAL = f"{sys.executable} -m workbench.engines.serve.trivial --port {{port}}"
+TRIVIAL = f"{sys.executable} -m workbench.engines.server.trivial --port {{port}}"
 
 
 def ctx_for(
@@ -136,7 +136,9 @@ def test_gsm8k_through_the_server_equals_in_process(tiny_model, tmp_path):
         hf.close()
     srv = open_runner("transformers-serve", tiny_model, tmp_path / "srv", knobs={"page_size": 16})
     try:
-        theirs = evaluate(server_lm(srv, 24, 4096, num_concurrent=2), data_path=DATA, limit=4)
+        theirs = evaluate(
+            server_lm(srv.server(), srv.tokenizer, 24, 4096, num_concurrent=2), data_path=DATA, limit=4
+        )
     finally:
         srv.close()
     a = {(s["doc_id"], s["filter"]): s["resps"] for s in mine.samples}
@@ -153,6 +155,9 @@ def test_the_trivial_server_through_the_openai_engine(tiny_model, tmp_path):
         recs = r.generate([Request(f"x{i}", [1, 2, 3], 7) for i in range(20)], timeout=60)
         assert all(x.error is None and x.output_len == 7 and x.input_len == 3 for x in recs)
         assert "--port" in r.resolved_config["command"]
+        # its capabilities are declared, not probed for: a server, whose failed requests are results
+        assert r.counts_errors and r.server().base_url == r.base_url and r.server().token_prompts
+        assert r.usage_check["completion_tokens"] >= 140 and r.server_metrics()
     finally:
         r.close()
 
@@ -337,7 +342,7 @@ def test_prometheus_names_of_vllm_and_sglang():
 
 
 def test_openai_options_need_a_port_placeholder():
-    from workbench.engines.serve.openai import OpenAIOptions
+    from workbench.engines.openai.engine import OpenAIOptions
 
     with pytest.raises(ValueError, match=r"\{port\}"):
         OpenAIOptions(command="my-server --port 8000")
@@ -413,7 +418,7 @@ AIPERF = os.environ.get("WORKBENCH_TEST_AIPERF") or shutil.which("aiperf")
 
 
 def test_aiperf_command_line_replays_our_requests():
-    from workbench.engines.serve import aiperf
+    from workbench.engines.server import aiperf
 
     cmd = aiperf.profile_command(
         "aiperf",
@@ -461,8 +466,8 @@ def test_aiperf_command_line_replays_our_requests():
 
 
 def test_aiperf_input_lines_are_our_client_bodies(tmp_path):
-    from workbench.engines.serve import aiperf
-    from workbench.engines.serve.transformers_serve import TransformersServeEngine
+    from workbench.engines.hf.transformers_serve import TransformersServeEngine
+    from workbench.engines.server import aiperf
 
     extras = TransformersServeEngine.ignore_eos_payload(Request("r", [1, 2], 8, True))
     body = {
@@ -488,7 +493,7 @@ def test_aiperf_input_lines_are_our_client_bodies(tmp_path):
 def test_aiperf_load_and_environment(tmp_path):
     from types import SimpleNamespace as NS
 
-    from workbench.engines.serve import aiperf
+    from workbench.engines.server import aiperf
     from workbench.spec.workload import WorkloadSpec
 
     def w(**kw):
@@ -507,7 +512,7 @@ def test_aiperf_load_and_environment(tmp_path):
 def test_aiperf_real_export_parsed():
     """tests/data/profile_export_aiperf.json: a real AIPerf 0.13.0 export (warmup block cut) of the run in
     docs/benchmarks.md (studies/serving-aiperf.yaml, 128 requests at concurrency 8, 4 of them without text)."""
-    from workbench.engines.serve import aiperf
+    from workbench.engines.server import aiperf
 
     data = json.loads((ROOT / "tests/data/profile_export_aiperf.json").read_text())
     assert data["aiperf_version"] == "0.13.0" and data["input_config"]["endpoint"]["type"] == "completions"
@@ -530,7 +535,7 @@ def test_aiperf_real_export_parsed():
 
 def test_a_random_weight_server_needs_a_tokenizer_covering_its_vocabulary(tiny_model, tmp_path):
     """Ids past the tokenizer's end stream no text: the trial fails at once, naming the fix."""
-    from workbench.engines.serve.runner import check_stream_tokenizer
+    from workbench.engines.server.runner import check_stream_tokenizer
     from workbench.tiny_model import make_shape_tokenizer
 
     shape = ROOT / "studies" / "shapes" / "llama-3.1-8b"

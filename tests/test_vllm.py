@@ -414,7 +414,7 @@ def test_doctor_says_whether_vllm_can_run_and_where(standin_serve):
 
 
 def test_the_scraped_vllm_series_are_the_ones_vllm_0_26_exposes():
-    from workbench.engines.serve.scrape import PROMETHEUS_NAMES
+    from workbench.engines.server.scrape import PROMETHEUS_NAMES
 
     exposed = api.metric_names()
     for field, names in PROMETHEUS_NAMES.items():

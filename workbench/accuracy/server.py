@@ -10,23 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.engines.base import ServerHandle
 
-def server_lm(runner: Any, max_gen_toks: int, max_input_len: int, num_concurrent: int = 8) -> Any:
-    """lm-eval's `local-completions` model for an opened server runner (`ServerRunner`)."""
+
+def server_lm(
+    server: ServerHandle, tokenizer: Any, max_gen_toks: int, max_input_len: int, num_concurrent: int = 8
+) -> Any:
+    """lm-eval's `local-completions` model for an opened server (`Runner.server()`) and its tokenizer."""
     from lm_eval.models.openai_completions import LocalCompletionsAPI
 
-    tok = runner.tokenizer
     return LocalCompletionsAPI(
-        base_url=runner.base_url + "/v1/completions",
-        model=runner.model_name,
-        tokenizer=str(getattr(tok, "name_or_path", "")) or None,
+        base_url=server.base_url + "/v1/completions",
+        model=server.model,
+        tokenizer=str(getattr(tokenizer, "name_or_path", "")) or None,
         tokenizer_backend="huggingface",
-        tokenized_requests=bool(runner.token_prompts),
+        tokenized_requests=server.token_prompts,
         add_bos_token=True,
         num_concurrent=num_concurrent,
         batch_size=1,
         max_gen_toks=max_gen_toks,
         max_length=max_input_len + max_gen_toks,
         max_retries=1,
-        timeout=int(runner.opts.request_timeout_s),
+        timeout=int(server.request_timeout_s),
     )

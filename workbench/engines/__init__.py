@@ -29,12 +29,12 @@ BUILTIN: dict[str, str] = {
     "trtllm": "workbench.engines.trtllm:TrtllmEngine",
     "trtllm-tensorrt": "workbench.engines.trtllm_tensorrt:TrtllmTensorrtEngine",
     "replay": "workbench.engines.replay:ReplayEngine",
-    "transformers-serve": "workbench.engines.serve:TransformersServeEngine",
+    "transformers-serve": "workbench.engines.hf.transformers_serve:TransformersServeEngine",
     "trtllm-serve": "workbench.engines.trtllm.server:TrtllmServeEngine",
     "vllm": "workbench.engines.vllm:VllmServeEngine",
     "vllm-inprocess": "workbench.engines.vllm:VllmInProcessEngine",
-    "sglang": "workbench.engines.serve:SglangEngine",
-    "openai": "workbench.engines.serve:OpenAIEngine",
+    "sglang": "workbench.engines.sglang:SglangEngine",
+    "openai": "workbench.engines.openai:OpenAIEngine",
 }
 
 

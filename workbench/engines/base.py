@@ -163,14 +163,42 @@ def drain(finished: queue.Queue[RequestRecord], timeout: float) -> list[RequestR
             return out
 
 
+@dataclass(frozen=True)
+class ServerHandle:
+    """How to reach an opened server engine: what lm-eval's own OpenAI client needs for accuracy."""
+
+    base_url: str
+    model: str
+    #: prompts go as token ids (false: as text the server tokenizes)
+    token_prompts: bool
+    request_timeout_s: float
+
+
 class Runner(abc.ABC):
-    """An opened engine. `submit` never blocks; `collect` returns requests that have finished."""
+    """An opened engine. `submit` never blocks; `collect` returns requests that have finished.
+
+    What a runner can do beyond that is declared here, with the default of a runner that cannot
+    (`counts_errors`, `usage_check`, `server`, `server_metrics`), so the trial layer reads it and
+    never probes for attributes."""
 
     #: the engine's resolved configuration, logged as `engine.*` params (free-form, engine-specific)
     resolved_config: dict[str, Any]
     #: the tokenizer (for dataset prompts and the accuracy adapter) and the vocabulary size
     tokenizer: Any = None
     vocab_size: int = 0
+    #: a failed request is a result counted in `error_rate`, not the end of the trial (servers, vLLM)
+    counts_errors: bool = False
+    #: the server's token counts against the client's (prompt tokens, completion tokens per text
+    #: chunk): servers only, None where the tokens are the engine's own
+    usage_check: dict[str, int] | None = None
+
+    def server(self) -> ServerHandle | None:
+        """The running server of this trial; None for an in-process engine."""
+        return None
+
+    def server_metrics(self) -> list[dict[str, Any]]:
+        """The server's scraped samples (`t` in the client's clock); none for an in-process engine."""
+        return []
 
     @abc.abstractmethod
     def submit(self, request: Request) -> None: ...

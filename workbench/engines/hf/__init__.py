@@ -1,7 +1,10 @@
-"""The `hf` engine: transformers continuous batching in the worker's own process.
+"""transformers, one vendor package with two ways to run and one knob vocabulary.
 
-engine.py (declarations, feasibility, build), runner.py (the opened engine), config.py (knobs ->
-ContinuousBatchingConfig), quantize.py (torchao), export.py (deployable settings).
+`hf`: continuous batching in the worker's own process: engine.py (declarations, feasibility, build),
+runner.py (the opened engine). `transformers-serve`: transformers' own server with the same knobs,
+started by our launcher (transformers_serve.py the engine, launcher.py the server process). Both
+translate through config.py (knobs -> ContinuousBatchingConfig) and quantize.py (torchao);
+export.py writes the deployable settings.
 """
 
 from workbench.engines.hf.config import cpu_num_blocks

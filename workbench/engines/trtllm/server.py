@@ -20,7 +20,7 @@ import workbench.engines.trtllm.args as TT
 import workbench.engines.trtllm.build as B
 import workbench.engines.trtllm.feasibility as feasibility
 from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, OpenContext, Runner
-from workbench.engines.serve.base import ServeOptions, ServerEngine, find_executable
+from workbench.engines.server.base import ServeOptions, ServerEngine, find_executable
 from workbench.engines.trtllm.engine import TrtllmEngine, model_path
 from workbench.engines.trtllm.knobs import TrtllmOptions
 

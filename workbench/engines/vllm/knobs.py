@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from workbench.engines.serve.base import ServeOptions
+from workbench.engines.server.base import ServeOptions
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
 #: on-the-fly quantization vLLM applies when loading (no build step)

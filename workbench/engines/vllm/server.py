@@ -17,8 +17,8 @@ from typing import Any
 
 import workbench.engines.vllm.api as api
 from workbench.engines.base import Artifact, OpenContext, Runner
-from workbench.engines.serve.base import ServerEngine, find_executable
-from workbench.engines.serve.process import http_get
+from workbench.engines.server.base import ServerEngine, find_executable
+from workbench.engines.server.process import http_get
 from workbench.engines.vllm.args import auto_knobs, engine_args, serve_command
 from workbench.engines.vllm.declarations import VllmDeclarations
 from workbench.engines.vllm.knobs import MODELOPT, VllmOptions

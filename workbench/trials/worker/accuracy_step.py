@@ -36,10 +36,11 @@ def measure_accuracy(
 
     acc, gate = plan.accuracy, plan.accuracy_gate
     assert acc is not None
-    if hasattr(runner, "base_url"):  # a server engine: lm-eval's own OpenAI client against it
+    server = runner.server()
+    if server is not None:  # a server engine: lm-eval's own OpenAI client against it
         from workbench.accuracy.server import server_lm
 
-        lm = server_lm(runner, acc.max_gen_toks, acc.max_input_len)
+        lm = server_lm(server, runner.tokenizer, acc.max_gen_toks, acc.max_input_len)
     else:
         lm = WorkbenchLM(runner, max_gen_toks=acc.max_gen_toks, max_input_len=acc.max_input_len)
     res = evaluate(

@@ -140,7 +140,7 @@ def run_benchmark(
     ds_path = Path(plan.dataset_path) if plan.dataset_path else None
     common = dict(vocab_size=vocab_size, tokenizer=tokenizer, dataset_path=ds_path, special_ids=special_ids)
     warmup_s = warm_up(runner, w, common)
-    counts = bool(getattr(runner, "counts_errors", False))
+    counts = runner.counts_errors
     t0 = time.perf_counter()
     if w.sweep is not None:
         return sweep_report(runner, plan, common, deadline, warmup_s, t0)
@@ -185,7 +185,7 @@ def serving_blocks(runner: Runner, t0: float, origin: float) -> dict[str, Any]:
     series = S.server_metrics_block(runner, t0, origin)
     if series is not None:
         out["server_metrics"] = series
-    check = getattr(runner, "usage_check", None)
+    check = runner.usage_check
     if check is not None:
         out["usage_check"] = stream_check(dict(check))
     return out

@@ -106,7 +106,7 @@ def server_metrics_block(
 ) -> dict[str, list[Any]] | None:
     """The server's samples since the measured start `t0` as columns; `t` in seconds since `origin`
     (the first reported request's arrival, the time base of the report's `requests`; default `t0`)."""
-    samples = getattr(runner, "server_metrics", lambda: [])()
+    samples = runner.server_metrics()
     samples = [s for s in samples if s["t"] >= t0]
     if not samples:
         return None

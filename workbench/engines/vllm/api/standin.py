@@ -267,7 +267,7 @@ def serve_main(argv: list[str] | None = None) -> int:
 def _serve(argv: list[str], snap: dict[str, Any], info: dict[str, Any], sched: dict[str, Any]) -> int:
     from aiohttp import web
 
-    from workbench.engines.serve.trivial import make_app
+    from workbench.engines.server.trivial import make_app
 
     app = make_app("ok", 0.0, extra_metrics=cache_info_line(snap, info))
     model = argv[1]

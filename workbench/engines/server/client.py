@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.engines.serve.scrape import normalize
+from workbench.engines.server.scrape import normalize
 from workbench.types import Request, RequestRecord
 
 

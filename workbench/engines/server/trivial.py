@@ -1,6 +1,6 @@
 """A trivial OpenAI-compatible streaming server: the load generator's ceiling and failure tests.
 
-`python -m workbench.engines.serve.trivial --port P [--mode ok|exit|hang|die-after:N|no-health]
+`python -m workbench.engines.server.trivial --port P [--mode ok|exit|hang|die-after:N|no-health]
 [--delay-ms D]` streams `max_tokens` one-token chunks as fast as it can (or D ms apart) with `usage` in
 the last chunk and `[DONE]`, serves /health and a Prometheus /metrics. The modes misbehave on purpose:
 `exit` exits at start, `hang` never answers /health, `die-after:N` kills itself after N requests.

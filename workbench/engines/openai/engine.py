@@ -20,8 +20,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from workbench.engines.base import OpenContext, Request
-from workbench.engines.serve.base import ServeOptions, ServerEngine
-from workbench.engines.serve.vendors import core_knobs
+from workbench.engines.server.base import ServeOptions, ServerEngine, core_knobs
 
 
 class OpenAIOptions(ServeOptions):

@@ -1,4 +1,4 @@
-"""Our transformers-serve launcher: `python -m workbench.engines.serve.hf_server CONFIG.json`.
+"""Our transformers-serve launcher: `python -m workbench.engines.hf.launcher CONFIG.json`.
 
 `transformers serve` (5.23) lacks flags for `max_requests_per_batch`, `use_async_batching` and
 `auto_switch_to_flash` (with flash kernels present it silently swaps the attention), and has no
@@ -139,7 +139,7 @@ def build_app(cfg: dict[str, Any]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m workbench.engines.serve.hf_server CONFIG.json", file=sys.stderr)
+        print("usage: python -m workbench.engines.hf.launcher CONFIG.json", file=sys.stderr)
         return 2
     cfg = json.loads(Path(argv[0]).read_text())
     if cfg.get("switch_interval_ms"):

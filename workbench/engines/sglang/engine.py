@@ -1,8 +1,8 @@
-"""Command lines of the vendor servers we only declare: SGLang (vLLM: engines/vllm/; trtllm-serve: engines/trtllm/).
+"""`sglang`: SGLang's server (`python -m sglang.launch_server`), declared, not run here.
 
-Each maps the four core knobs (and a few engine-specific ones) to its documented flags; the flags are
-checked against `recorded.py`. These servers do not run on this machine (see docs/serving.md); the
-command lines are exported with every trial (`serve.sh`) and tested as text.
+The four core knobs (and a few of SGLang's own) map to its documented flags, checked against
+`recorded.py`. SGLang does not run on this machine (see docs/serving.md); the command line is exported
+with every trial (`serve.sh`) and tested as text.
 """
 
 from __future__ import annotations
@@ -11,34 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engines.base import DeviceInfo, FeasibilityContext, OpenContext
-from workbench.engines.serve.base import ServerEngine
+from workbench.engines.server.base import ServerEngine, core_knobs
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
 _GPU_ONLY = "needs an NVIDIA GPU (CUDA)"
-
-
-def core_knobs(
-    batch: int, tokens: int, fraction: float, quants: tuple[str, ...], fraction_means: str
-) -> list[KnobDef]:
-    """The four core knobs of a vendor server; `fraction_means` says what kv_cache_fraction is there
-    (a share of free memory after the weights, or of the whole GPU: the engines differ)."""
-    return [
-        KnobDef(MAX_BATCH_SIZE, "int", False, batch, "most requests scheduled at once", low=1),
-        KnobDef(
-            KV_CACHE_FRACTION,
-            "float",
-            False,
-            fraction,
-            fraction_means,
-            low=0.0,
-            high=1.0,
-            low_exclusive=True,
-        ),
-        KnobDef(MAX_NUM_TOKENS, "int", False, tokens, "token budget per step (chunked-prefill size)", low=1),
-        KnobDef(
-            QUANTIZATION, "categorical", False, quants[0], "on-the-fly quantization at load", choices=quants
-        ),
-    ]
 
 
 class _GpuServer(ServerEngine):

@@ -25,8 +25,9 @@ from workbench.engines.base import (
     Request,
     Runner,
 )
-from workbench.engines.serve.process import http_get
-from workbench.engines.serve.scrape import parse_prometheus
+from workbench.engines.server.process import http_get
+from workbench.engines.server.scrape import parse_prometheus
+from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
 
 class ServeOptions(BaseModel):
@@ -205,11 +206,35 @@ class ServerEngine(Engine):
     @classmethod
     def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
         """AIPerf against this trial's server (`aiperf.py`); AIPerf lives in its own environment."""
-        from workbench.engines.serve.aiperf import run
+        from workbench.engines.server.aiperf import run
 
         return run(cls, inp)
 
     def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
-        from workbench.engines.serve.runner import ServerRunner
+        from workbench.engines.server.runner import ServerRunner
 
         return ServerRunner(type(self), ctx, {**ctx.knobs, **runtime_knobs})
+
+
+def core_knobs(
+    batch: int, tokens: int, fraction: float, quants: tuple[str, ...], fraction_means: str
+) -> list[KnobDef]:
+    """The four core knobs of a vendor server; `fraction_means` says what kv_cache_fraction is there
+    (a share of free memory after the weights, or of the whole GPU: the engines differ)."""
+    return [
+        KnobDef(MAX_BATCH_SIZE, "int", False, batch, "most requests scheduled at once", low=1),
+        KnobDef(
+            KV_CACHE_FRACTION,
+            "float",
+            False,
+            fraction,
+            fraction_means,
+            low=0.0,
+            high=1.0,
+            low_exclusive=True,
+        ),
+        KnobDef(MAX_NUM_TOKENS, "int", False, tokens, "token budget per step (chunked-prefill size)", low=1),
+        KnobDef(
+            QUANTIZATION, "categorical", False, quants[0], "on-the-fly quantization at load", choices=quants
+        ),
+    ]

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats
-from workbench.engines.serve.client import MetricsScraper, StreamingClient, to_record
-from workbench.engines.serve.process import ServerError, ServerProcess, free_port
+from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats, ServerHandle
+from workbench.engines.server.client import MetricsScraper, StreamingClient, to_record
+from workbench.engines.server.process import ServerError, ServerProcess, free_port
 
 
 def load_tokenizer(ctx: OpenContext) -> Any:
@@ -216,6 +216,11 @@ class ServerRunner(Runner):
                     self.proc.proc.wait(timeout=1.0)  # type: ignore[union-attr]
             self.proc.check_alive("the server")
         return out
+
+    def server(self) -> ServerHandle:
+        return ServerHandle(
+            self.base_url, self.model_name, bool(self.token_prompts), self.opts.request_timeout_s
+        )
 
     def server_metrics(self) -> list[dict[str, Any]]:
         if self.scraper is None:

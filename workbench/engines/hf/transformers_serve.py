@@ -1,5 +1,5 @@
 """`transformers-serve`: transformers' OpenAI-compatible server with continuous batching, through our
-launcher (`hf_server.py`), so every knob of the in-process `hf` engine is reachable: the four core
+launcher (`launcher.py`), so every knob of the in-process `hf` engine is reachable: the four core
 knobs, CUDA graphs, async batching, the scheduler, block sharing, and an attention implementation
 that is not silently switched (`auto_switch_to_flash` off).
 """
@@ -18,7 +18,7 @@ from workbench.engines.base import DeviceInfo, FeasibilityContext, OpenContext, 
 from workbench.engines.hf.config import cb_config_args, kv_bytes_per_token_of
 from workbench.engines.hf.engine import _KNOBS as HF_KNOBS
 from workbench.engines.hf.engine import HFEngine
-from workbench.engines.serve.base import ServeOptions, ServerEngine
+from workbench.engines.server.base import ServeOptions, ServerEngine
 
 
 class TransformersServeOptions(ServeOptions):
@@ -95,7 +95,7 @@ class TransformersServeEngine(ServerEngine):
         cfg = work / "transformers_serve.json"
         cfg.write_text(json.dumps(cls.launcher_config(ctx, knobs, port), indent=2))
         python = cls.options(ctx).executable or sys.executable
-        return [python, "-m", "workbench.engines.serve.hf_server", str(cfg), *cls.options(ctx).extra_args]
+        return [python, "-m", "workbench.engines.hf.launcher", str(cfg), *cls.options(ctx).extra_args]
 
     @classmethod
     def server_env(cls, ctx: OpenContext) -> dict[str, str]:
