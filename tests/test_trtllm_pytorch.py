@@ -588,3 +588,74 @@ def test_a_backend_switch_is_rejected_with_the_line_to_write(write_study, engine
         [sys.executable, "-m", "workbench.cli", "validate", str(p)], capture_output=True, text=True
     )
     assert r.returncode == 2 and "trtllm-tensorrt" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------ speculative decoding
+@pytest.mark.parametrize(
+    "mode, extra, cls",
+    [
+        ("mtp", {"max_draft_len": 3}, "MTPDecodingConfig"),
+        ("eagle3", {"max_draft_len": 4}, "EagleDecodingConfig"),
+        ("ngram", {"max_draft_len": 4, "max_matching_ngram_size": 3}, "NGramDecodingConfig"),
+        ("draft_target", {"max_draft_len": 2}, "DraftTargetDecodingConfig"),
+    ],
+)
+def test_speculative_decoding_translates_to_recorded_1_2_1_configs(mode, extra, cls):
+    """The issue's missing knobs: speculative decoding as TorchLlmArgs.speculative_config, its class and
+    YAML dict (decoding_type) checked against the classes recorded from 1.2.1's llm_args.py."""
+    snap = torch_snapshot()
+    opts = {"speculative_model": "/models/draft"} if mode in ("eagle3", "draft_target") else {}
+    k = knobs(speculative_decoding=mode, **extra)
+    a = TT.llm_args(k, opts, "bfloat16", "auto")
+    spec = a["speculative_config"]
+    assert spec["decoding_type"] == snap["classes"][cls]["decoding_type"]
+    fields = {f: v for f, v in spec.items() if f != "decoding_type"}
+    assert not check_kwargs(cls, fields, snap), check_kwargs(cls, fields, snap)
+    obj = TT.llm_kwargs(a, strict_api(snap))["speculative_config"]
+    assert type(obj).__name__ == cls
+    if mode == "mtp":
+        assert obj.num_nextn_predict_layers == 3 and "max_draft_len" not in spec
+    else:
+        assert obj.max_draft_len == extra["max_draft_len"]
+    assert (obj.speculative_model == "/models/draft") == (mode in ("eagle3", "draft_target"))
+    assert TT.serve_options(k, opts, "auto", "auto")["speculative_config"] == spec  # the --config YAML
+    assert FT.infeasible_reason(k, H200, ctx(options=opts), opts) is None
+    assert "speculative_config" not in TT.llm_args(knobs(), {}, "bfloat16", "auto")  # none: nothing passed
+
+
+def test_speculative_decoding_feasibility_says_what_1_2_1_requires():
+    r = TrtllmEngine.infeasible_reason
+    assert "draft model" in r(knobs(speculative_decoding="eagle3", max_draft_len=4), H200, ctx())
+    assert "needs max_draft_len" in r(
+        knobs(speculative_decoding="ngram", max_matching_ngram_size=2), H200, ctx()
+    )
+    assert "max_matching_ngram_size" in r(knobs(speculative_decoding="ngram", max_draft_len=2), H200, ctx())
+    assert "changes nothing" in r(knobs(max_draft_len=4), H200, ctx())
+    assert "ngram knob" in r(knobs(speculative_decoding="mtp", max_matching_ngram_size=2), H200, ctx())
+    # MTP drafts with the checkpoint's own layers: Llama has none, DeepSeek-V3's config declares them
+    assert "MTP layers" in r(knobs(speculative_decoding="mtp"), H200, ctx(model_config=LLAMA_8B))
+    deepseek = {**LLAMA_8B, "num_nextn_predict_layers": 1}
+    assert FT._speculative(knobs(speculative_decoding="mtp"), ctx(model_config=deepseek), {}) is None
+
+
+def test_speculative_acceptance_is_read_from_the_iteration_stats():
+    from workbench.engines.trtllm.runner import kv_stats
+
+    entries = [
+        {"specDecodingStats": {"numDraftTokens": 40, "numAcceptedTokens": 30}},
+        '{"specDecodingStats": {"numDraftTokens": 60, "numAcceptedTokens": 20}}',
+        {"kvCacheStats": {"maxNumBlocks": 2, "tokensPerBlock": 32}},
+    ]
+    got = kv_stats(entries, "device_gpu_mem_used_bytes")
+    assert got["spec_decoding.draft_tokens"] == 100 and got["spec_decoding.acceptance_rate"] == 0.5
+    assert "spec_decoding.acceptance_rate" not in kv_stats(entries[2:], "x")
+
+
+def test_a_relative_draft_model_path_is_a_validation_error(write_study):
+    from workbench.spec import SpecError, load_spec
+
+    p = write_study(
+        engine="trtllm", engine_options={"speculative_model": "./draft"}, search_space={"max_batch_size": 8}
+    )
+    with pytest.raises(SpecError, match="speculative_model: a hub id or an absolute path"):
+        load_spec(p)

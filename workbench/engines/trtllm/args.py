@@ -16,6 +16,7 @@ from typing import Any
 from workbench.engines.trtllm.knobs import (
     CHUNKING_POLICIES,
     SCHEDULER_POLICIES,
+    SPECULATIVE,
     TORCH_COMPILE,
     TORCH_QUANTIZATIONS,
     TrtllmOptions,
@@ -71,7 +72,36 @@ def llm_args(
     }
     if load_format != "auto":
         args["load_format"] = load_format
+    spec = speculative_config(knobs, opts.speculative_model)
+    if spec is not None:
+        args["speculative_config"] = spec
     return {**args, **_optional(knobs, args["kv_cache_config"])}
+
+
+def speculative_config(knobs: dict[str, Any], draft_model: str | None) -> dict[str, Any] | None:
+    """TorchLlmArgs.speculative_config as its YAML dict (`decoding_type` and the class's fields), or None.
+
+    MTP drafts `num_nextn_predict_layers` tokens (its max_draft_len follows it); EAGLE-3 is
+    decoding_type Eagle with `eagle3_one_model` (1.2.1's default, kept explicit)."""
+    mode = knobs.get("speculative_decoding", "none")
+    decoding_type = SPECULATIVE[mode]
+    if decoding_type is None:
+        return None
+    out: dict[str, Any] = {"decoding_type": decoding_type}
+    draft = knobs.get("max_draft_len")
+    if mode == "mtp":
+        if draft is not None:
+            out["num_nextn_predict_layers"] = int(draft)
+        return out
+    if draft is not None:
+        out["max_draft_len"] = int(draft)
+    if mode == "ngram" and knobs.get("max_matching_ngram_size") is not None:
+        out["max_matching_ngram_size"] = int(knobs["max_matching_ngram_size"])
+    if mode in ("eagle3", "draft_target") and draft_model is not None:
+        out["speculative_model"] = draft_model
+    if mode == "eagle3":
+        out["eagle3_one_model"] = True
+    return out
 
 
 #: knob -> TorchLlmArgs field, passed only when the knob is set (null: TensorRT-LLM's own default)
@@ -105,6 +135,15 @@ def serve_options(
     return out
 
 
+#: speculative_config's decoding_type -> the 1.2.1 class that takes it (tensorrt_llm.llmapi)
+SPECULATIVE_CLASSES = {
+    "MTP": "MTPDecodingConfig",
+    "Eagle": "EagleDecodingConfig",
+    "NGram": "NGramDecodingConfig",
+    "DraftTarget": "DraftTargetDecodingConfig",
+}
+
+
 def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
     """The translated arguments as the objects TorchLlmArgs takes (`api`: tensorrt_llm's classes, or
     the recorded snapshot's strict stand-ins in tests)."""
@@ -116,6 +155,9 @@ def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
             out[k] = api.TorchCompileConfig(**v)
         elif k == "cuda_graph_config":
             out[k] = None if v is None else api.CudaGraphConfig(**v)
+        elif k == "speculative_config":
+            fields = {f: x for f, x in v.items() if f != "decoding_type"}
+            out[k] = getattr(api, SPECULATIVE_CLASSES[v["decoding_type"]])(**fields)
         elif k == "scheduler_config":
             out[k] = api.SchedulerConfig(
                 capacity_scheduler_policy=api.CapacitySchedulerPolicy[v["capacity_scheduler_policy"]],

@@ -18,6 +18,11 @@ from workbench.engines.trtllm.knobs import TORCH_QUANTIZATIONS
 def option_problems(options: dict[str, Any], study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
     out: list[tuple[tuple[str, ...], str]] = []
     out += calib_problems(options, study_dir)
+    draft = options.get("speculative_model")
+    if isinstance(draft, str) and draft.startswith((".", "~")):
+        out.append((("speculative_model",), "a hub id or an absolute path (the worker may run elsewhere)"))
+    elif isinstance(draft, str) and draft.startswith("/") and not Path(draft).exists():
+        out.append((("speculative_model",), f"{draft} does not exist"))
     for choice, ref in (options.get("checkpoints") or {}).items():
         if choice not in TORCH_QUANTIZATIONS or choice == "none":
             allowed = ", ".join(q for q in TORCH_QUANTIZATIONS if q != "none")

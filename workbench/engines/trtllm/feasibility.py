@@ -14,6 +14,7 @@ from typing import Any
 from workbench import estimate
 from workbench.engines.base import DeviceInfo, FeasibilityContext
 from workbench.engines.trtllm.knobs import (
+    DRAFT_MODEL_MODES,
     HOPPER_FP8,
     TORCH_QUANTIZATIONS,
     TORCH_REFUSED,
@@ -59,6 +60,31 @@ def _bounds(knobs: dict[str, Any]) -> str | None:
         )
     if knobs["max_input_len"] > knobs["max_seq_len"]:
         return f"max_input_len={knobs['max_input_len']} exceeds max_seq_len={knobs['max_seq_len']}"
+    return None
+
+
+def _speculative(knobs: dict[str, Any], ctx: FeasibilityContext, options: dict[str, Any]) -> str | None:
+    """What 1.2.1's speculative configs require (llm_args.py raises otherwise), and no draft knob set
+    without its mode (the trial would repeat another)."""
+    mode = knobs.get("speculative_decoding", "none")
+    draft, ngram = knobs.get("max_draft_len"), knobs.get("max_matching_ngram_size")
+    if mode == "none":
+        set_ = [k for k, v in (("max_draft_len", draft), ("max_matching_ngram_size", ngram)) if v is not None]
+        return f"{', '.join(set_)} without speculative_decoding changes nothing" if set_ else None
+    if ngram is not None and mode != "ngram":
+        return f"max_matching_ngram_size is an ngram knob; speculative_decoding is {mode}"
+    if mode in DRAFT_MODEL_MODES and not TrtllmOptions.model_validate(options).speculative_model:
+        return f"speculative_decoding {mode} needs a draft model: set engine_options.speculative_model"
+    if mode in ("eagle3", "ngram", "draft_target") and draft is None:
+        return f"speculative_decoding {mode} needs max_draft_len (TensorRT-LLM 1.2.1 requires it > 0)"
+    if mode == "ngram" and ngram is None:
+        return "speculative_decoding ngram needs max_matching_ngram_size (TensorRT-LLM 1.2.1 requires it > 0)"
+    layers = (ctx.model_config or {}).get("num_nextn_predict_layers")
+    if mode == "mtp" and ctx.model_config and not layers:  # an empty config: not known, not refused
+        return (
+            "speculative_decoding mtp drafts with the checkpoint's own MTP layers, and this model's "
+            "config.json has none (num_nextn_predict_layers, as in DeepSeek-V3)"
+        )
     return None
 
 
@@ -166,6 +192,7 @@ def infeasible_reason(
     return (
         _device(knobs, device, ctx)
         or _bounds(knobs)
+        or _speculative(knobs, ctx, options)
         or request_lengths(knobs, ctx)
         or _memory(knobs, device, ctx, options)
     )

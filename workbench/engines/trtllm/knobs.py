@@ -171,6 +171,18 @@ TORCH_COMPILE: dict[str, dict[str, Any] | None] = {
     "piecewise_cuda_graph": {"enable_piecewise_cuda_graph": True},
 }
 
+#: speculative_decoding choices -> the decoding_type of TorchLlmArgs.speculative_config at 1.2.1
+#: (DecodingBaseConfig.from_dict; EAGLE-3 is decoding_type Eagle with eagle3_one_model)
+SPECULATIVE: dict[str, str | None] = {
+    "none": None,
+    "mtp": "MTP",
+    "eagle3": "Eagle",
+    "ngram": "NGram",
+    "draft_target": "DraftTarget",
+}
+#: the modes that draft with a separate model (engine_options.speculative_model)
+DRAFT_MODEL_MODES = ("eagle3", "draft_target")
+
 TORCH_KNOBS: list[KnobDef] = [
     KnobDef(
         "kv_cache_dtype",
@@ -253,6 +265,34 @@ TORCH_KNOBS: list[KnobDef] = [
         "piecewise_cuda_graph (enable_piecewise_cuda_graph); prototype in 1.2.1",
         choices=TORCH_COMPILE,
     ),
+    # speculative decoding (TorchLlmArgs.speculative_config; the classes read at v1.2.1, api/)
+    KnobDef(
+        "speculative_decoding",
+        "categorical",
+        False,
+        "none",
+        "speculative_config: none; mtp (the checkpoint's own MTP layers); eagle3 (an EAGLE-3 draft model, "
+        "engine_options.speculative_model); ngram (drafts from the request's own tokens); draft_target (a "
+        "draft model, engine_options.speculative_model)",
+        choices=tuple(SPECULATIVE),
+    ),
+    KnobDef(
+        "max_draft_len",
+        "int",
+        False,
+        None,
+        "draft tokens per step: max_draft_len (eagle3, ngram, draft_target: required), or MTP's "
+        "num_nextn_predict_layers (null: 1)",
+        low=1,
+    ),
+    KnobDef(
+        "max_matching_ngram_size",
+        "int",
+        False,
+        None,
+        "NGramDecodingConfig.max_matching_ngram_size: the longest n-gram matched (ngram: required)",
+        low=1,
+    ),
 ]
 #: the PyTorch backend's quantization knob: the checkpoints it loads, and the ModelOpt formats it
 #: refuses (infeasible with the reason, before any build)
@@ -300,6 +340,11 @@ class TrtllmOptions(LlmApiOptions):
     """`engine_options:` of a study using the trtllm engine (PyTorch backend)."""
 
     calib_samples: int = Field(512, ge=1, description="calibration samples (ModelOpt)")
+    speculative_model: str | None = Field(
+        None,
+        description="the draft model of speculative_decoding eagle3 / draft_target (DecodingBaseConfig."
+        "speculative_model): a hub id or an absolute path",
+    )
     checkpoints: dict[str, str] = Field(
         default_factory=dict,
         description="quantization choice -> pre-quantized checkpoint (hub id or path relative to the study "

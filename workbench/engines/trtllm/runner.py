@@ -41,6 +41,9 @@ class LlmApiRunner(Runner):
 
     def _start_loop(self) -> None:
         self.kv_cache_tokens: int | None = None
+        #: tokens each decode step produced, per request (RequestOutput.avg_decoded_tokens_per_iter at
+        #: 1.2.1): above 1 only where speculative decoding accepted drafts
+        self._decoded_per_iter: list[float] = []
         self._done: queue.Queue[RequestRecord] = queue.Queue()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="trtllm-requests")
@@ -67,6 +70,9 @@ class LlmApiRunner(Runner):
                     rec.token_times.extend([now] * new)
             if out is not None:
                 rec.output_ids = list(out.outputs[0].token_ids)
+                per_iter = getattr(out, "avg_decoded_tokens_per_iter", None)  # tensorrt_llm's RequestOutput
+                if per_iter:
+                    self._decoded_per_iter.append(float(per_iter))
                 rec.text = out.outputs[0].text if req.stop else None
         except Exception as e:  # noqa: BLE001 - a failed request is recorded, the check fails the trial
             rec.error = f"{type(e).__name__}: {e}"
@@ -95,6 +101,9 @@ class LlmApiRunner(Runner):
         info = kv_stats(stats, self.GPU_MEM_KEY)
         if info.get("kv_cache_tokens"):
             self.kv_cache_tokens = int(info["kv_cache_tokens"])
+        if self._decoded_per_iter:
+            n = len(self._decoded_per_iter)
+            info["spec_decoding.tokens_per_step_mean"] = sum(self._decoded_per_iter) / n
         self.resolved_config.update(info)
 
     def close(self) -> None:
@@ -115,8 +124,11 @@ class LlmApiRunner(Runner):
 def kv_stats(stats: Any, mem_key: str = "executor_gpu_mem_bytes") -> dict[str, Any]:
     """The KV pool (maxNumBlocks x tokensPerBlock) and `gpuMemUsage` (under `mem_key`) from get_stats().
 
-    Entries come as dicts or as JSON strings (the 1.2.1 docstring's example shows strings)."""
+    Entries come as dicts or as JSON strings (the 1.2.1 docstring's example shows strings). With
+    speculative decoding, the draft tokens proposed and accepted over the entries (`specDecodingStats`:
+    key names from code of other commits, not confirmed at 1.2.1, so read only where present)."""
     out: dict[str, Any] = {}
+    drafted = accepted = 0
     for s in stats or []:
         if isinstance(s, str):
             with contextlib.suppress(ValueError):
@@ -129,6 +141,12 @@ def kv_stats(stats: Any, mem_key: str = "executor_gpu_mem_bytes") -> dict[str, A
             out["kv_cache_hit_rate"] = kv.get("cacheHitRate")
         if s.get("gpuMemUsage") is not None:
             out[mem_key] = s["gpuMemUsage"]
+        spec = s.get("specDecodingStats") or {}
+        drafted += int(spec.get("numDraftTokens") or 0)
+        accepted += int(spec.get("numAcceptedTokens") or 0)
+    if drafted:
+        out["spec_decoding.draft_tokens"] = drafted
+        out["spec_decoding.acceptance_rate"] = accepted / drafted
     return out
 
 
