@@ -207,20 +207,6 @@ def format_best(objective_names: list[str], best: list[Any], rows: list[dict[str
     return "\n".join(lines)
 
 
-def best_records(best: list[Any]) -> list[dict[str, Any]]:
-    """The best trials as plain records (`workbench best --json`)."""
-    return [
-        {
-            "number": t.number,
-            "values": t.values,
-            "knobs": t.user_attrs.get("knobs"),
-            "metrics": t.user_attrs.get("metrics"),
-            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
-        }
-        for t in best
-    ]
-
-
 def format_comparison(comparison: dict[str, Any]) -> str:
     """A cross-check's metrics side by side: ours, the engine's own benchmark's, and their ratio."""
     rows = comparison["metrics"]

@@ -35,8 +35,9 @@ def status(args: argparse.Namespace) -> int:
 
 
 def best(args: argparse.Namespace) -> int:
-    from workbench.format import best_records, format_best
+    from workbench.format import format_best
     from workbench.study import best_trials, trial_rows
+    from workbench.study.inspect import best_records
 
     study = open_study(args)
     trials = best_trials(study)

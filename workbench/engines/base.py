@@ -20,7 +20,10 @@ costs nothing. Nothing here imports above `workbench.types` and `workbench.knobs
 from __future__ import annotations
 
 import abc
+import asyncio
+import concurrent.futures
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +150,33 @@ class RunnerStats:
     model_reused: bool = False
     #: the scheduler's policy, as trtllm-bench reports it in `world_info.scheduling_policy`
     scheduling_policy: str | None = None
+
+
+class EventLoopThread:
+    """An asyncio event loop in a daemon thread: the one way every streaming runner (an engine's async
+    generator, the HTTP client) keeps real token arrival times while the trial's thread submits."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float | None = None) -> Any:
+        """Run `coro` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro: Any) -> concurrent.futures.Future[Any]:
+        """Start `coro` on the loop without waiting (its outcome is the coroutine's own business)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and join its thread; close the loop once the thread has ended."""
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=timeout)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 def drain(finished: queue.Queue[RequestRecord], timeout: float) -> list[RequestRecord]:

@@ -43,6 +43,23 @@ def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
     return sorted(best, key=lambda t: t.values[0], reverse=maximize)[0]
 
 
+def best_records(best: list[FrozenTrial]) -> list[dict[str, Any]]:
+    """The best trials as plain records (`workbench best --json`), read through `TrialRecord`."""
+    out = []
+    for t in best:
+        r = TrialRecord.read(t)
+        out.append(
+            {
+                "number": t.number,
+                "values": t.values,
+                "knobs": r.knobs,
+                "metrics": r.metrics,
+                "mlflow_run_id": r.mlflow_run_id,
+            }
+        )
+    return out
+
+
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial: state, knobs, objective and key metrics, failure cause."""
     base = baseline_trial(study)

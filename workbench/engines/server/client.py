@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import json
 import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.engines.base import EventLoopThread
 from workbench.engines.server.scrape import normalize
 from workbench.types import Request, RequestRecord
 
@@ -102,22 +102,17 @@ async def stream_completion(
     return res
 
 
-class LoopThread:
-    """An asyncio loop in a daemon thread, with one aiohttp session (unlimited connections)."""
+class LoopThread(EventLoopThread):
+    """The client's event loop thread, with one aiohttp session (unlimited connections)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="workbench-client", daemon=True)
-        self.thread.start()
+        super().__init__("workbench-client")
         self.session: Any = self.run(self._session())
 
     async def _session(self) -> Any:
         import aiohttp
 
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
-
-    def run(self, coro: Any, timeout: float | None = None) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def spawn(self, coro: Any) -> None:
         self.loop.call_soon_threadsafe(lambda: self.loop.create_task(coro))
@@ -128,9 +123,7 @@ class LoopThread:
         try:
             self.run(self.session.close(), timeout=10)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-            self.loop.close()
+            self.stop()
 
 
 class MetricsScraper:

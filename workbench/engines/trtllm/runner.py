@@ -8,19 +8,26 @@ an event loop of their own, so token arrival times are real.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
 import queue
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import workbench.engines.trtllm.args as TT
 from workbench.devicemem import nvml_used, wait_for_release
-from workbench.engines.base import Artifact, OpenContext, Request, RequestRecord, Runner, RunnerStats, drain
+from workbench.engines.base import (
+    Artifact,
+    EventLoopThread,
+    OpenContext,
+    Request,
+    RequestRecord,
+    Runner,
+    RunnerStats,
+    drain,
+)
 from workbench.engines.trtllm.knobs import TrtllmOptions
 
 
@@ -45,14 +52,12 @@ class LlmApiRunner(Runner):
         #: 1.2.1): above 1 only where speculative decoding accepted drafts
         self._decoded_per_iter: list[float] = []
         self._done: queue.Queue[RequestRecord] = queue.Queue()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="trtllm-requests")
-        self._thread.start()
+        self._lt = EventLoopThread("trtllm-requests")
 
     # generate_async must be called with an event loop running (its async queue binds to it)
     def submit(self, request: Request) -> None:
         arrival = time.perf_counter()
-        asyncio.run_coroutine_threadsafe(self._one(request, arrival), self._loop)
+        self._lt.submit(self._one(request, arrival))
 
     async def _one(self, req: Request, arrival: float) -> None:
         rec = RequestRecord(
@@ -111,8 +116,7 @@ class LlmApiRunner(Runner):
         try:
             self.llm.shutdown()
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
+            self._lt.stop()
             with contextlib.suppress(Exception):
                 del self.llm
             gc.collect()

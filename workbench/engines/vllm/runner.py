@@ -11,15 +11,21 @@ capacity: `num_gpu_blocks × block_size`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import queue
-import threading
 import time
 from typing import Any
 
-from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats, drain
+from workbench.engines.base import (
+    EventLoopThread,
+    OpenContext,
+    Request,
+    RequestRecord,
+    Runner,
+    RunnerStats,
+    drain,
+)
 from workbench.engines.vllm.args import auto_knobs, engine_args
 from workbench.engines.vllm.knobs import VllmOptions
 from workbench.engines.vllm.resolved import from_config, kv_bytes_per_token, weights_bytes
@@ -57,9 +63,7 @@ class VllmRunner(Runner):
         )
         self.vocab_size = int(len(self.tokenizer))
         self._done: queue.Queue[RequestRecord] = queue.Queue()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="vllm-requests")
-        self._thread.start()
+        self._lt = EventLoopThread("vllm-requests")
         t0 = time.perf_counter()
         try:
             self.engine = self._call(self._create())
@@ -70,7 +74,7 @@ class VllmRunner(Runner):
         self.resolved_config = self._resolved()
 
     def _call(self, coro: Any, timeout: float | None = None) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._lt.run(coro, timeout)
 
     async def _create(self) -> Any:
         """The engine is made on the loop it will be driven from (its output handler binds to it)."""
@@ -93,7 +97,7 @@ class VllmRunner(Runner):
 
     def submit(self, request: Request) -> None:
         arrival = time.perf_counter()
-        asyncio.run_coroutine_threadsafe(self._one(request, arrival), self._loop)
+        self._lt.submit(self._one(request, arrival))
 
     async def _one(self, req: Request, arrival: float) -> None:
         rec = RequestRecord(
@@ -137,5 +141,4 @@ class VllmRunner(Runner):
             gc.collect()
 
     def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._lt.stop()
