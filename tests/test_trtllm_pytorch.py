@@ -659,3 +659,58 @@ def test_a_relative_draft_model_path_is_a_validation_error(write_study):
     )
     with pytest.raises(SpecError, match="speculative_model: a hub id or an absolute path"):
         load_spec(p)
+
+
+def test_the_crosscheck_comparison_is_typed_with_one_ratio_direction():
+    """Issue #20 item 7: trtllm-bench's comparison computed ours / theirs while AIPerf's and the MLflow
+    names (`<tool>_ratio.*`) said tool's / ours; one typed comparison now holds every tool's numbers."""
+    from types import SimpleNamespace
+
+    from workbench.engines.trtllm.crosscheck import Commands
+    from workbench.engines.trtllm.crosscheck import compare as trtllm_compare
+    from workbench.format import format_comparison
+
+    inp = SimpleNamespace(spec=SimpleNamespace(name="s"), trial_number=3, metrics={"output_tok_s": 100.0})
+    cmds = Commands(None, ["trtllm-bench", "throughput"], Path("/ckpt"), "trial checkpoint")
+    c = trtllm_compare(inp, cmds, {"output_tok_s": 110.0, "ttft_ms_p50": 20.0}, {"throughput_s": 9.0})
+    assert c.metrics["output_tok_s"].ratio == pytest.approx(1.1)  # the tool's / ours, as MLflow names it
+    assert c.metrics["ttft_ms_p50"].ratio is None and c.their_metrics == {
+        "output_tok_s": 110.0,
+        "ttft_ms_p50": 20.0,
+    }
+    j = c.to_json()
+    assert j["metrics"]["output_tok_s"] == {
+        "workbench": 100.0,
+        "trtllm_bench": 110.0,
+        "ratio": pytest.approx(1.1),
+    }
+    assert (j["tool"], j["trial"], j["engine_source"]) == ("trtllm-bench", 3, "trial checkpoint")
+    text = format_comparison(c)
+    assert "trtllm-bench" in text and "1.10" in text
+
+
+def test_cuda_graph_batch_sizes_translate_to_the_recorded_cuda_graph_config():
+    """The audit's missing knob: explicit CudaGraphConfig.batch_sizes (Optional[List[int]] at 1.2.1)."""
+    from workbench.engines.trtllm.knobs import graph_batch_sizes
+
+    assert graph_batch_sizes("auto", 128) is None
+    assert graph_batch_sizes("powers_of_two", 128) == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert graph_batch_sizes("powers_of_two", 48) == [1, 2, 4, 8, 16, 32, 48]
+    assert graph_batch_sizes("dense", 20) == [1, 2, 4, 8, 16, 20]
+    assert graph_batch_sizes("all", 4) == [1, 2, 3, 4]
+    snap, api = torch_snapshot(), strict_api(torch_snapshot())
+    for choice in ("auto", "powers_of_two", "dense", "all"):
+        k = knobs(cuda_graph_batch_sizes=choice, cuda_graph_max_batch_size=64)
+        cfg = TT.llm_args(k, {}, "bfloat16", "auto")["cuda_graph_config"]
+        assert not check_kwargs("CudaGraphConfig", cfg, snap), cfg
+        obj = TT.llm_kwargs({"cuda_graph_config": cfg}, api)["cuda_graph_config"]
+        assert obj.max_batch_size == 64
+        assert ("batch_sizes" in cfg) == (choice != "auto") and (
+            choice == "auto" or cfg["batch_sizes"][-1] == 64
+        )
+    assert (
+        TT.llm_args(knobs(cuda_graphs=False, cuda_graph_batch_sizes="all"), {}, "bfloat16", "auto")[
+            "cuda_graph_config"
+        ]
+        is None
+    )

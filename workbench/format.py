@@ -207,15 +207,13 @@ def format_best(objective_names: list[str], best: list[Any], rows: list[dict[str
     return "\n".join(lines)
 
 
-def format_comparison(comparison: dict[str, Any]) -> str:
-    """A cross-check's metrics side by side: ours, the engine's own benchmark's, and their ratio."""
-    rows = comparison["metrics"]
-    tool = next((k for r in rows.values() for k in r if k not in ("workbench", "ratio")), "theirs")
-    lines = [f"{'metric':<24}{'workbench':>14}{tool.replace('_', '-'):>14}{'ratio':>8}"]
-    for k, row in rows.items():
-        ours = MISSING if row["workbench"] is None else f"{row['workbench']:.4g}"
-        ratio = MISSING if row["ratio"] is None else f"{row['ratio']:.2f}"
-        lines.append(f"{k:<24}{ours:>14}{row[tool]:>14.4g}{ratio:>8}")
+def format_comparison(comparison: Any) -> str:
+    """A cross-check's metrics side by side (an `engines.base.Crosscheck`): ours, the tool's, tool / ours."""
+    lines = [f"{'metric':<24}{'workbench':>14}{comparison.tool:>14}{'ratio':>8}"]
+    for k, m in comparison.metrics.items():
+        ours = MISSING if m.ours is None else f"{m.ours:.4g}"
+        ratio = MISSING if m.ratio is None else f"{m.ratio:.2f}"
+        lines.append(f"{k:<24}{ours:>14}{m.theirs:>14.4g}{ratio:>8}")
     return "\n".join(lines)
 
 

@@ -102,18 +102,9 @@ def crosscheck(args: argparse.Namespace) -> int:
     if run_id:
         from workbench.tracking import log_crosscheck
 
-        log_crosscheck(
-            tracking(args),
-            run_id,
-            work,
-            comp.get("their_metrics", {}),
-            comp,
-            tool=cls.crosscheck_tool,
-        )
+        log_crosscheck(tracking(args), run_id, work, comp)
     print(format_comparison(comp))
-    print(
-        f"engine: {comp['engine_source']} ({comp['note']}); files in {work}/, logged to the trial's MLflow run"
-    )
+    print(f"engine: {comp.engine_source} ({comp.note}); files in {work}/, logged to the trial's MLflow run")
     return EXIT_OK
 
 

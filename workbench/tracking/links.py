@@ -43,27 +43,20 @@ def attach_to_study_run(tracking_uri: str, study_name: str, path: Path, artifact
     return rid
 
 
-def log_crosscheck(
-    tracking_uri: str | None,
-    run_id: str,
-    work: Path,
-    theirs: dict[str, float],
-    comparison: dict[str, Any],
-    tool: str = "trtllm-bench",
-) -> None:
-    """The vendor tool's numbers beside the trial's own, in the trial's run: `<tool>.<metric>` and
-    `<tool>_ratio.<metric>` (tool's / ours), `-` in the tool's name written `_` (trtllm_bench, aiperf)."""
+def log_crosscheck(tracking_uri: str | None, run_id: str, work: Path, comparison: Any) -> None:
+    """The vendor tool's numbers beside the trial's own, in the trial's run (`comparison`: an
+    `engines.base.Crosscheck`): `<tool>.<metric>` and `<tool>_ratio.<metric>` (tool's / ours), `-` in
+    the tool's name written `_` (trtllm_bench, aiperf)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=settings.tracking_uri(tracking_uri))
-    prefix = tool.replace("-", "_")
-    for k, v in theirs.items():
-        client.log_metric(run_id, f"{prefix}.{k}", v)
-    for k, row in comparison["metrics"].items():
-        if row["ratio"] is not None:
-            client.log_metric(run_id, f"{prefix}_ratio.{k}", row["ratio"])
-    client.set_tag(run_id, "crosscheck.tool", tool)
-    client.set_tag(run_id, "crosscheck.engine_source", comparison["engine_source"])
+    prefix = comparison.tool.replace("-", "_")
+    for k, m in comparison.metrics.items():
+        client.log_metric(run_id, f"{prefix}.{k}", m.theirs)
+        if m.ratio is not None:
+            client.log_metric(run_id, f"{prefix}_ratio.{k}", m.ratio)
+    client.set_tag(run_id, "crosscheck.tool", comparison.tool)
+    client.set_tag(run_id, "crosscheck.engine_source", comparison.engine_source)
     for f in sorted(work.iterdir()):
         if f.is_file() and f.suffix in (".json", ".log", ".sh", ".yaml"):
             client.log_artifact(run_id, str(f), artifact_path="crosscheck")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import CrosscheckError, CrosscheckInput
+from workbench.engines.base import Crosscheck, CrosscheckError, CrosscheckInput, compare_metrics
 
 _STATS = ("mean", "p50", "p90", "p95", "p99")
 
@@ -139,13 +139,6 @@ def parse_export(data: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def compare(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, dict[str, float | None]]:
-    return {
-        k: {"workbench": ours.get(k), "aiperf": v, "ratio": (v / ours[k]) if ours.get(k) else None}
-        for k, v in theirs.items()
-    }
-
-
 def load_of(w: Any, n: int) -> tuple[int | None, float | None]:
     """(concurrency, rate) of the trial's measured run: a sweep's highest load stands for the trial, a burst
     sends all `n` requests at once."""
@@ -183,7 +176,7 @@ def _bodies(runner: Any, requests: list[Any]) -> tuple[list[dict[str, Any]], lis
     return out, lens
 
 
-def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
+def run(engine: Any, inp: CrosscheckInput) -> Crosscheck:
     """Start the trial's server, run AIPerf against it on the trial's requests, and return the comparison."""
     from workbench.engines.base import Artifact
 
@@ -245,15 +238,17 @@ def run(engine: Any, inp: CrosscheckInput) -> dict[str, Any]:
     load = f"concurrency {conc}" if conc is not None else f"Poisson rate {rate}/s"
     server_counts = opts.get("aiperf_server_token_count")
     counts = "server-reported" if server_counts else "its tokenizer on the output text"
-    comparison = {
-        "metrics": compare(ours, theirs),
-        "their_metrics": theirs,
-        "engine_source": "the trial's server",
-        "note": f"aiperf {export.get('aiperf_version', '?')}, completions endpoint, streaming, {load}, "
+    comparison = Crosscheck(
+        tool="aiperf",
+        metrics=compare_metrics(ours, theirs),
+        engine_source="the trial's server",
+        note=f"aiperf {export.get('aiperf_version', '?')}, completions endpoint, streaming, {load}, "
         f"the trial's {len(measured)} requests; output tokens counted by {counts}",
-        "commands": [" ".join(cmd)],
-        "timings_s": {"aiperf": took},
-    }
+        commands={"aiperf": cmd},
+        timings_s={"aiperf": took},
+        study=inp.spec.name,
+        trial=inp.trial_number,
+    )
     _save(inp.work, comparison, cmd)
     return comparison
 
@@ -268,8 +263,8 @@ def _ours(metrics: dict[str, float], measured: list[Any], prompt_lens: list[int]
     return ours
 
 
-def _save(work: Path, comparison: dict[str, Any], cmd: list[str]) -> None:
-    (work / "comparison.json").write_text(json.dumps(comparison, indent=2))
+def _save(work: Path, comparison: Crosscheck, cmd: list[str]) -> None:
+    (work / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=2))
     (work / "commands.sh").write_text(
         "#!/bin/sh\n# the trial's server was started by workbench\n"
         + " ".join(shlex.quote(c) for c in cmd)

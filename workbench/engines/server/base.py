@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.engines.base import (
     Artifact,
+    Crosscheck,
     CrosscheckInput,
     Engine,
     OpenContext,
@@ -204,7 +205,7 @@ class ServerEngine(Engine):
         return {"steps_s": {}}
 
     @classmethod
-    def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
+    def crosscheck(cls, inp: CrosscheckInput) -> Crosscheck:
         """AIPerf against this trial's server (`aiperf.py`); AIPerf lives in its own environment."""
         from workbench.engines.server.aiperf import run
 

@@ -20,6 +20,7 @@ from workbench.engines.trtllm.knobs import (
     TORCH_COMPILE,
     TORCH_QUANTIZATIONS,
     TrtllmOptions,
+    graph_batch_sizes,
 )
 
 
@@ -32,10 +33,14 @@ def cuda_graph_config(knobs: dict[str, Any]) -> dict[str, Any] | None:
     """CudaGraphConfig: None turns CUDA graphs off (1.2.x captures graphs by default)."""
     if not knobs["cuda_graphs"]:
         return None
-    return {
+    out: dict[str, Any] = {
         "enable_padding": bool(knobs["cuda_graph_padding"]),
         "max_batch_size": int(knobs["cuda_graph_max_batch_size"]),
     }
+    sizes = graph_batch_sizes(knobs.get("cuda_graph_batch_sizes", "auto"), out["max_batch_size"])
+    if sizes is not None:  # the largest is cuda_graph_max_batch_size, so the two fields agree
+        out["batch_sizes"] = sizes
+    return out
 
 
 def llm_args(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.trtllm.args as TT
-from workbench.engines.base import CrosscheckError, CrosscheckInput
+from workbench.engines.base import Crosscheck, CrosscheckError, CrosscheckInput, compare_metrics
 from workbench.spec import StudySpec
 
 #: our metric -> (report block, key[, percentile]) of the trtllm-bench report
@@ -163,25 +163,18 @@ def _execute(cmds: Commands, work: Path, log: Any) -> dict[str, float]:
 
 def compare(
     inp: CrosscheckInput, cmds: Commands, theirs: dict[str, float], timings: dict[str, float]
-) -> dict[str, Any]:
-    """Our numbers beside trtllm-bench's, with the ratio, the commands and where the engine came from."""
-    ours = inp.metrics
-    return {
-        "study": inp.spec.name,
-        "trial": inp.trial_number,
-        "engine_source": cmds.engine_source,
-        "note": cmds.note,
-        "commands": {"build": cmds.build, "throughput": cmds.throughput},
-        "timings_s": timings,
-        "metrics": {
-            k: {
-                "workbench": ours.get(k),
-                "trtllm_bench": theirs[k],
-                "ratio": (ours[k] / theirs[k]) if ours.get(k) and theirs[k] else None,
-            }
-            for k in theirs
-        },
-    }
+) -> Crosscheck:
+    """Our numbers beside trtllm-bench's, with the commands and where the engine came from."""
+    return Crosscheck(
+        tool="trtllm-bench",
+        metrics=compare_metrics(inp.metrics, theirs),
+        engine_source=cmds.engine_source,
+        note=cmds.note,
+        commands={"build": cmds.build, "throughput": cmds.throughput},
+        timings_s=timings,
+        study=inp.spec.name,
+        trial=inp.trial_number,
+    )
 
 
 def write_dataset(inp: CrosscheckInput) -> None:
@@ -191,21 +184,21 @@ def write_dataset(inp: CrosscheckInput) -> None:
     (inp.work / "dataset.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
 
 
-def run_commands(inp: CrosscheckInput, cmds: Commands) -> dict[str, Any]:
-    """Run trtllm-bench's commands (the dataset and options written); the comparison, with
-    `their_metrics`. The caller (the engine's `crosscheck`) has checked that trtllm-bench is on PATH."""
+def run_commands(inp: CrosscheckInput, cmds: Commands) -> Crosscheck:
+    """Run trtllm-bench's commands (the dataset and options written); the comparison. The caller (the
+    engine's `crosscheck`) has checked that trtllm-bench is on PATH."""
     work = inp.work
     timings = _execute(cmds, work, inp.log)
     theirs = report_metrics(json.loads((work / "trtllm_bench_report.json").read_text()))
     comparison = compare(inp, cmds, theirs, timings)
-    (work / "comparison.json").write_text(json.dumps(comparison, indent=2))
+    (work / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=2))
     (work / "commands.sh").write_text(
         "\n".join(shlex.join(c) for c in (cmds.build, cmds.throughput) if c is not None) + "\n"
     )
-    return {**comparison, "their_metrics": theirs}
+    return comparison
 
 
-def run(inp: CrosscheckInput) -> dict[str, Any]:
+def run(inp: CrosscheckInput) -> Crosscheck:
     """trtllm-bench --backend pytorch on the trial's checkpoint and its `--config` YAML."""
     import yaml
 

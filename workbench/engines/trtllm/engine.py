@@ -25,6 +25,7 @@ import workbench.engines.trtllm.build as B
 import workbench.engines.trtllm.feasibility as feasibility
 from workbench.engines.base import (
     Artifact,
+    Crosscheck,
     CrosscheckError,
     CrosscheckInput,
     DeviceInfo,
@@ -133,7 +134,7 @@ class TrtllmEngine(Engine):
         return list(README_LINES)
 
     @classmethod
-    def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
+    def crosscheck(cls, inp: CrosscheckInput) -> Crosscheck:
         from workbench.engines.trtllm.crosscheck import run
 
         exe = cls.options_model.model_validate(inp.spec.engine_options).trtllm_bench

@@ -58,6 +58,8 @@ def _bounds(knobs: dict[str, Any]) -> str | None:
             f"cuda_graph_max_batch_size={knobs['cuda_graph_max_batch_size']} exceeds max_batch_size="
             f"{knobs['max_batch_size']}: graphs above the runtime batch are never used (the trial would repeat another)"
         )
+    if not knobs["cuda_graphs"] and knobs.get("cuda_graph_batch_sizes", "auto") != "auto":
+        return "cuda_graph_batch_sizes without cuda_graphs changes nothing (the trial would repeat another)"
     if knobs["max_input_len"] > knobs["max_seq_len"]:
         return f"max_input_len={knobs['max_input_len']} exceeds max_seq_len={knobs['max_seq_len']}"
     return None

@@ -171,6 +171,23 @@ TORCH_COMPILE: dict[str, dict[str, Any] | None] = {
     "piecewise_cuda_graph": {"enable_piecewise_cuda_graph": True},
 }
 
+#: cuda_graph_batch_sizes choices: how the captured decode batches are spread up to the largest one
+CUDA_GRAPH_BATCH_SIZES = ("auto", "powers_of_two", "dense", "all")
+
+
+def graph_batch_sizes(choice: str, largest: int) -> list[int] | None:
+    """CudaGraphConfig.batch_sizes for a `cuda_graph_batch_sizes` choice; None for auto (not passed)."""
+    if choice == "auto":
+        return None
+    if choice == "all":
+        return list(range(1, largest + 1))
+    if choice == "powers_of_two":
+        sizes = [1 << i for i in range(largest.bit_length()) if 1 << i <= largest]
+    else:  # dense
+        sizes = [b for b in (1, 2, 4) if b <= largest] + list(range(8, largest + 1, 8))
+    return sorted({*sizes, largest})
+
+
 #: speculative_decoding choices -> the decoding_type of TorchLlmArgs.speculative_config at 1.2.1
 #: (DecodingBaseConfig.from_dict; EAGLE-3 is decoding_type Eagle with eagle3_one_model)
 SPECULATIVE: dict[str, str | None] = {
@@ -201,6 +218,16 @@ TORCH_KNOBS: list[KnobDef] = [
         128,
         "CudaGraphConfig.max_batch_size: the largest captured decode batch (1.2.x: 0 means 128)",
         low=1,
+    ),
+    KnobDef(
+        "cuda_graph_batch_sizes",
+        "categorical",
+        False,
+        "auto",
+        "CudaGraphConfig.batch_sizes, the decode batches captured up to cuda_graph_max_batch_size: auto "
+        "(not passed: TensorRT-LLM generates them), powers_of_two (1, 2, 4, ...), dense (1, 2, 4, then "
+        "every 8), or all (every size: most graphs, least padding)",
+        choices=CUDA_GRAPH_BATCH_SIZES,
     ),
     KnobDef("overlap_scheduler", "bool", False, True, "not disable_overlap_scheduler (PyTorch backend)"),
     KnobDef(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.trtllm_tensorrt.args as T
-from workbench.engines.base import CrosscheckError, CrosscheckInput
+from workbench.engines.base import Crosscheck, CrosscheckError, CrosscheckInput
 from workbench.engines.trtllm.crosscheck import Commands, run_commands, throughput_command, write_dataset
 from workbench.engines.trtllm_tensorrt.export import bench_model_args
 from workbench.spec import StudySpec
@@ -71,8 +71,8 @@ def _own_engine(inp: CrosscheckInput) -> Path | None:
     return None
 
 
-def run(inp: CrosscheckInput) -> dict[str, Any]:
-    """trtllm-bench on the trial's engine configuration; the comparison (with `their_metrics`)."""
+def run(inp: CrosscheckInput) -> Crosscheck:
+    """trtllm-bench on the trial's engine configuration; the comparison."""
     import yaml
 
     write_dataset(inp)

@@ -20,6 +20,7 @@ import workbench.engines.trtllm_tensorrt.build as B
 import workbench.engines.trtllm_tensorrt.feasibility as feasibility
 from workbench.engines.base import (
     Artifact,
+    Crosscheck,
     CrosscheckError,
     CrosscheckInput,
     DeviceInfo,
@@ -77,7 +78,7 @@ class TrtllmTensorrtEngine(Engine):
         return list(README_LINES)
 
     @classmethod
-    def crosscheck(cls, inp: CrosscheckInput) -> dict[str, Any]:
+    def crosscheck(cls, inp: CrosscheckInput) -> Crosscheck:
         from workbench.engines.trtllm_tensorrt.crosscheck import run
 
         exe = TensorrtOptions.model_validate(inp.spec.engine_options).trtllm_bench
