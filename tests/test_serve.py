@@ -528,7 +528,7 @@ def test_aiperf_real_export_parsed():
     # tokens of the successful requests over the profiling window (a hair longer than benchmark_duration)
     assert theirs["output_tok_s"] * theirs["duration_s"] == pytest.approx(data["total_osl"]["avg"], rel=2e-3)
     assert aiperf.parse_export({"records": data}) == theirs  # the nested form of some versions
-    from workbench.engines.base import compare_metrics
+    from workbench.engines.comparison import compare_metrics
 
     comp = compare_metrics({"output_tok_s": 1172.426 / 2}, theirs)  # every tool's ratio: theirs / ours
     assert comp["output_tok_s"].ratio == pytest.approx(2.0) and comp["ttft_ms_p95"].ratio is None

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from workbench.engines.comparison import Crosscheck
 from workbench.knobs import KnobDef
 from workbench.types import (  # noqa: F401 - re-exported: engines speak these types
     Artifact,
@@ -129,62 +130,6 @@ class CrosscheckInput:
     #: the trial's own `OpenContext` (device, engine options, CPU KV budget...), made on demand by the
     #: trial layer, for a cross-check that opens the engine itself (AIPerf starts the trial's server)
     open_context: Callable[[], OpenContext] | None = None
-
-
-@dataclass(frozen=True)
-class MetricComparison:
-    """One metric as the workbench and the engine's own tool measured it. `ratio` is the tool's / ours
-    for every tool (logged to MLflow as `<tool>_ratio.<metric>`); None where ours is missing or 0."""
-
-    ours: float | None
-    theirs: float
-
-    @property
-    def ratio(self) -> float | None:
-        return self.theirs / self.ours if self.ours else None
-
-
-def compare_metrics(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, MetricComparison]:
-    """Every metric the tool reported, beside ours."""
-    return {k: MetricComparison(ours.get(k), float(v)) for k, v in theirs.items()}
-
-
-@dataclass
-class Crosscheck:
-    """What an engine's cross-check returns: the tool's numbers beside the trial's, and how they came."""
-
-    #: the tool (`trtllm-bench`, `aiperf`), as `Engine.crosscheck_tool` names it
-    tool: str
-    metrics: dict[str, MetricComparison]
-    #: where the measured engine came from ("trtllm-bench build", "workbench engine cache", ...)
-    engine_source: str
-    note: str = ""
-    #: the command lines run, by step
-    commands: dict[str, list[str] | None] = field(default_factory=dict)
-    timings_s: dict[str, float] = field(default_factory=dict)
-    study: str = ""
-    trial: int | None = None
-
-    @property
-    def their_metrics(self) -> dict[str, float]:
-        return {k: m.theirs for k, m in self.metrics.items()}
-
-    def to_json(self) -> dict[str, Any]:
-        """`comparison.json`: each metric as {workbench, <tool>, ratio (tool / ours)}."""
-        key = self.tool.replace("-", "_")
-        return {
-            "tool": self.tool,
-            "study": self.study,
-            "trial": self.trial,
-            "engine_source": self.engine_source,
-            "note": self.note,
-            "commands": self.commands,
-            "timings_s": self.timings_s,
-            "metrics": {
-                k: {"workbench": m.ours, key: m.theirs, "ratio": m.ratio} for k, m in self.metrics.items()
-            },
-            "their_metrics": self.their_metrics,
-        }
 
 
 @dataclass
@@ -410,8 +355,8 @@ class Engine(abc.ABC):
 
     @classmethod
     def crosscheck(cls, inp: CrosscheckInput) -> Crosscheck:
-        """Run `crosscheck_tool` on the trial's configuration and compare; return the comparison (a
-        `Crosscheck`: each metric beside ours, ratio tool / ours); files are in `inp.work`."""
+        """Run `crosscheck_tool` on the trial's configuration and compare; return the comparison (an
+        `engines.comparison.Crosscheck`: each metric beside ours, ratio tool / ours); files in `inp.work`."""
         raise CrosscheckError(
             f"the {cls.name} engine has no cross-check (no vendor benchmark to compare with)"
         )

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import Crosscheck, CrosscheckError, CrosscheckInput, compare_metrics
+from workbench.engines.base import CrosscheckError, CrosscheckInput
+from workbench.engines.comparison import Crosscheck, compare_metrics
 
 _STATS = ("mean", "p50", "p90", "p95", "p99")
 

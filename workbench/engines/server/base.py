@@ -19,13 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.engines.base import (
     Artifact,
-    Crosscheck,
     CrosscheckInput,
     Engine,
     OpenContext,
     Request,
     Runner,
 )
+from workbench.engines.comparison import Crosscheck
 from workbench.engines.server.process import http_get
 from workbench.engines.server.scrape import parse_prometheus
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.trtllm.args as TT
-from workbench.engines.base import Crosscheck, CrosscheckError, CrosscheckInput, compare_metrics
+from workbench.engines.base import CrosscheckError, CrosscheckInput
+from workbench.engines.comparison import Crosscheck, compare_metrics
 from workbench.spec import StudySpec
 
 #: our metric -> (report block, key[, percentile]) of the trtllm-bench report

@@ -25,7 +25,6 @@ import workbench.engines.trtllm.build as B
 import workbench.engines.trtllm.feasibility as feasibility
 from workbench.engines.base import (
     Artifact,
-    Crosscheck,
     CrosscheckError,
     CrosscheckInput,
     DeviceInfo,
@@ -36,6 +35,7 @@ from workbench.engines.base import (
     OpenContext,
     Runner,
 )
+from workbench.engines.comparison import Crosscheck
 from workbench.engines.trtllm.knobs import KNOBS, TrtllmOptions
 from workbench.engines.trtllm.runner import TorchRunner
 

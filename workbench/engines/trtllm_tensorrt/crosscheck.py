@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.trtllm_tensorrt.args as T
-from workbench.engines.base import Crosscheck, CrosscheckError, CrosscheckInput
+from workbench.engines.base import CrosscheckError, CrosscheckInput
+from workbench.engines.comparison import Crosscheck
 from workbench.engines.trtllm.crosscheck import Commands, run_commands, throughput_command, write_dataset
 from workbench.engines.trtllm_tensorrt.export import bench_model_args
 from workbench.spec import StudySpec

@@ -20,7 +20,6 @@ import workbench.engines.trtllm_tensorrt.build as B
 import workbench.engines.trtllm_tensorrt.feasibility as feasibility
 from workbench.engines.base import (
     Artifact,
-    Crosscheck,
     CrosscheckError,
     CrosscheckInput,
     DeviceInfo,
@@ -29,6 +28,7 @@ from workbench.engines.base import (
     OpenContext,
     Runner,
 )
+from workbench.engines.comparison import Crosscheck
 from workbench.engines.trtllm.engine import INSTALL_HINT, available, dir_size, load_api
 from workbench.engines.trtllm_tensorrt.knobs import KNOBS, TensorrtOptions
 from workbench.engines.trtllm_tensorrt.runner import TensorrtRunner
