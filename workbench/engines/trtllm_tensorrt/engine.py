@@ -39,7 +39,8 @@ class TrtllmTensorrtEngine(Engine):
     version = "1"
     knobs = {k.name: k for k in KNOBS}
     options_model = TensorrtOptions
-    packages = ("tensorrt_llm", "tensorrt", "torch", "transformers")
+    #: nvidia-modelopt too: TensorRT-LLM's own quantize step calibrates with it, so it shapes the engine
+    packages = ("tensorrt_llm", "tensorrt", "torch", "transformers", "nvidia-modelopt")
     crosscheck_tool = "trtllm-bench"
 
     @classmethod
