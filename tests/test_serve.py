@@ -597,6 +597,48 @@ def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
     assert part["points"][1]["output_tok_s"] == pytest.approx(20.0)  # 4 tokens in 0.2 s
 
 
+def test_a_sweep_measures_energy_per_load_and_the_top_load_stands_for_the_trial():
+    """Issue #20: energy per token for sweeps. Each load gets its own NVML window (here a stand-in
+    counting 2 J per load); the trial's `energy` block is the top load's, like its throughput."""
+    from types import SimpleNamespace
+
+    from workbench import metric_registry as R
+    from workbench.spec import WorkloadSpec
+    from workbench.trials.worker.sweep import run_sweep
+    from workbench.types import RequestRecord
+
+    class Meter:  # EnergyMeter's interface: start(), block(output_tokens)
+        def __init__(self):
+            self.mj = 0
+
+        def start(self):
+            self.mj = 0
+
+        def block(self, output_tokens):
+            self.mj += 2000
+            return {"joules": self.mj / 1000.0, "output_tokens": output_tokens, "source": "stand-in"}
+
+    w = WorkloadSpec.model_validate(
+        {"num_requests": 2, "input_len": 4, "output_len": 2, "sweep": {"concurrency": [1, 2]}}
+    )
+
+    def drive(runner, reqs, offsets, conc, deadline):
+        return [
+            RequestRecord(id=r.id, input_len=4, arrival=0.0, token_times=[0.1, 0.2], finish=0.2) for r in reqs
+        ]
+
+    def make(wl, i):
+        return [Request(f"{i}-{j}", [5, 6, 7, 8], 2) for j in range(2 * (i + 1))]
+
+    plan = SimpleNamespace(workload=w, slo=None)
+    sw = run_sweep(None, plan, make, drive, lambda wl, n, seed: None, deadline=None, meter=Meter())
+    assert [p["energy_j"] for p in sw["points"]] == [2.0, 2.0]
+    assert [p["energy_j_per_output_token"] for p in sw["points"]] == [0.5, 0.25]  # 4 and 8 tokens
+    assert sw["energy"]["output_tokens"] == 8
+    assert R.derive(R.DeriveInput({}, {"energy": sw["energy"]}))["energy_j_per_output_token"] == 0.25
+    assert "energy" not in run_sweep(None, plan, make, drive, lambda wl, n, seed: None, deadline=None)
+
+
 def _trivial_sweep_trial(tiny_model, tmp_path, command, sweep):
     from tests.conftest import small_study
     from workbench.spec import StudySpec

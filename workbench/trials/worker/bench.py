@@ -228,10 +228,15 @@ def sweep_report(
             return None if stream is None else Drawn(stream, None)
         return arrival_offsets(wl, n, seed=seed)
 
-    sw = S.run_sweep(runner, plan, make, drive, offsets, deadline)
+    meter = EnergyMeter(plan.device_kind, plan.device_index)
+    sw = S.run_sweep(runner, plan, make, drive, offsets, deadline, meter)
     records = sw.pop("records")
+    energy = sw.pop("energy", None)
     top = sw["points"][-1]
-    flat = {k: v for k, v in top.items() if k not in ("summary", "load", "num_requests")}
+    flat = {k: v for k, v in top.items() if k not in ("summary", "load", "num_requests", "energy_j")}
+    flat.pop(
+        "energy_j_per_output_token", None
+    )  # derived from the report's `energy` block, as without a sweep
     flat.update(sw.get("slo", {}))
     return {
         "schema": REPORT_SCHEMA,
@@ -244,6 +249,7 @@ def sweep_report(
         "sweep": {**sw, "points": [{k: v for k, v in p.items() if k != "summary"} for p in sw["points"]]},
         "requests": request_timings(records),
         **serving_blocks(runner, t0, min(r.arrival for r in records)),
+        **({"energy": energy} if energy else {}),
     }
 
 

@@ -65,12 +65,22 @@ def workload_at(w: Any, axis: str, load: float) -> Any:
 
 
 def run_sweep(
-    runner: Runner, plan: Any, make: Any, drive: Any, offsets: Any, deadline: float | None
+    runner: Runner,
+    plan: Any,
+    make: Any,
+    drive: Any,
+    offsets: Any,
+    deadline: float | None,
+    meter: Any = None,
 ) -> dict[str, Any]:
-    """Every load of `plan.workload.sweep`: its summary and flat metrics, and the SLO result over them."""
+    """Every load of `plan.workload.sweep`: its summary and flat metrics, and the SLO result over them.
+
+    With an energy `meter` (`worker.energy.EnergyMeter`) each point gets its own window's energy
+    (`energy_j`, `energy_j_per_output_token`) and the top point's block stands for the trial (`energy`),
+    as the top point's throughput does."""
     w = plan.workload
     sweep = w.sweep
-    points, kept = [], []
+    points, kept, energy = [], [], None
     for i, load in enumerate(sweep.loads):
         wl = workload_at(w, sweep.axis, load)
         reqs: Sequence[Request] = make(wl, i)
@@ -80,6 +90,8 @@ def run_sweep(
             if sweep.duration_s is None
             else {"budget_s": sweep.duration_s, "min_requests": sweep.min_requests}
         )
+        if meter is not None:
+            meter.start()
         try:
             records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline, **budget)
         except TimeoutError as e:  # the trial fails, but the loads measured so far stay in its result
@@ -90,6 +102,11 @@ def run_sweep(
             }
             raise
         summary, flat = point_metrics(records, plan.slo)
+        energy = None if meter is None else meter.block(sum(r.output_len for r in records if not r.error))
+        if energy is not None:
+            flat["energy_j"] = energy["joules"]
+            if energy["output_tokens"]:
+                flat["energy_j_per_output_token"] = energy["joules"] / energy["output_tokens"]
         # the requests it ran (failed ones too; `duration_s` is from the first arrival to the last token)
         points.append({"load": load, "num_requests": len(records), **flat, "summary": summary})
         kept.append(records)
@@ -98,6 +115,8 @@ def run_sweep(
         flat_points = [{k: v for k, v in p.items() if k != "summary"} for p in points]
         out["slo"] = M.highest_load_meeting(flat_points, plan.slo.ttft_ms_p95, plan.slo.tpot_ms_p95)
     out["records"] = [r for rs in kept for r in rs]
+    if energy is not None:
+        out["energy"] = energy
     return out
 
 
