@@ -35,7 +35,7 @@ def main() -> None:
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 128, "max_num_tokens": 1024, "page_size": 32}
     plan = make_plan(spec, "seq", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan.open_context(), Artifact(ROOT / "models" / "tiny-llama", None, {}), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(ROOT / "models" / "tiny-llama", None, {}), runtime)
     with open(DATA / "test.jsonl") as f:
         qs = [json.loads(line)["question"].strip() for line in f]
     answers = gsm8k_answers(DATA)

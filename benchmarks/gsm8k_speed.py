@@ -39,7 +39,7 @@ def main() -> None:
     plan = make_plan(spec, "speed", knobs, detect_device("cpu"), Path("/tmp"), Path("/tmp"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
     t = time.perf_counter()
-    runner = HFEngine().open(plan.open_context(), Artifact(model, None, {}), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(model, None, {}), runtime)
     open_s = time.perf_counter() - t
     t = time.perf_counter()
     ours = A.evaluate(A.WorkbenchLM(runner, max_gen_toks=256), data_path=DATA, limit=N)

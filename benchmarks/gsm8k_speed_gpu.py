@@ -87,7 +87,7 @@ def main() -> None:
         }
         plan = make_plan(spec, "gpu", knobs, detect_device("cuda"), Path("/tmp"), Path("/tmp"))
         _, runtime = split_knobs(HFEngine.knobs, knobs)
-        runner = HFEngine().open(plan.open_context(), Artifact(model, None, {}), runtime)
+        runner = HFEngine(plan.open_context()).open(Artifact(model, None, {}), runtime)
         open_s = time.perf_counter() - t
         t = time.perf_counter()
         res = A.evaluate(A.WorkbenchLM(runner, max_gen_toks=256), data_path=args.data, limit=args.n)

@@ -83,7 +83,7 @@ def one_run(study: Path, cache: Path) -> dict:
             "trtllm",
             plan.build_key,
             plan.key_material,
-            lambda out, ctx=ctx, plan=plan: TrtllmEngine.build_artifact(ctx, plan.build_knobs, out),
+            lambda out, ctx=ctx, plan=plan: TrtllmEngine(ctx).build(plan.build_knobs, out),
         )
         built += not art.cache_hit
         reused += art.cache_hit

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from workbench.engines.base import Runner, RunnerStats
+from workbench.engines.runner import Runner, RunnerStats
 from workbench.types import Request, RequestRecord
 
 

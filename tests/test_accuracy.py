@@ -28,7 +28,7 @@ def runner(tiny_model):
     knobs = {**HFEngine.default_knobs(), "max_batch_size": 32, "max_num_tokens": 1024, "page_size": 32}
     plan = make_plan(spec, "acc", knobs, DeviceInfo("cpu", "cpu", 0), Path("/tmp/x"), Path("/tmp/x"))
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    r = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
+    r = HFEngine(plan.open_context()).open(Artifact(tiny_model, None, {}), runtime)
     yield r
     r.close()
 

@@ -80,3 +80,29 @@ def test_the_trial_layer_reads_declared_runner_capabilities():
                 if any(f"{fn}(runner" in line for fn in ("getattr", "hasattr")):
                     probes.append(f"{f.relative_to(ROOT)}:{n}")
     assert probes == []
+
+
+def test_engine_options_are_validated_in_one_place():
+    """Issue #20 item 3: the study's engine options are validated once (`Engine.parse_options`, called
+    where a context or a definition is made); no engine module validates them again (there were 22)."""
+    calls = []
+    for f in (ROOT / "workbench" / "engines").rglob("*.py"):
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            if "Options.model_validate(" in line or "options_model.model_validate(" in line:
+                calls.append(f"{f.relative_to(ROOT)}:{n}")
+    assert calls == ["workbench/engines/base.py:170"], calls
+
+
+def test_replay_is_answered_by_its_executor_not_an_engine():
+    """Issue #20 item 3: `replay` declares knobs, options and feasibility only; it has no build or open
+    that raise, and the worker refuses to bind it."""
+    import pytest
+
+    from workbench.engines import get_engine_class, worker_engine_class
+    from workbench.engines.base import Engine, EngineError
+
+    cls = get_engine_class("replay")
+    assert not issubclass(cls, Engine) and not hasattr(cls, "build") and not hasattr(cls, "open")
+    assert cls.executor == "replay"
+    with pytest.raises(EngineError, match="replay executor answers"):
+        worker_engine_class("replay")

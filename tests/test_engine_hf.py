@@ -73,7 +73,7 @@ def test_knobs_reach_transformers_and_generation_is_exact(tiny_model):
     }
     plan = _plan(tiny_model, knobs)
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(tiny_model, None, {}), runtime)
     try:
         cfg = runner.resolved_config
         assert cfg["max_requests_per_batch"] == 3
@@ -107,10 +107,10 @@ def test_quantized_build_is_smaller_and_reloads(tiny_model, tmp_path):
     build, runtime = split_knobs(HFEngine.knobs, knobs)
     out = tmp_path / "art"
     out.mkdir()
-    info = HFEngine().build(plan.open_context(), build, out)
+    info = HFEngine(plan.open_context()).build(build, out)
     assert set(info["steps_s"]) == {"load_and_quantize", "save"}
     assert (out / "config.json").exists() and (out / "tokenizer.json").exists()
-    runner = HFEngine().open(plan.open_context(), Artifact(out, "k", {"build_knobs": build}), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(out, "k", {"build_knobs": build}), runtime)
     try:
         assert type(runner.model.model.layers[0].mlp.up_proj.weight).__name__ == "Int8Tensor"
         # int8 linear weights: about a quarter of fp32 (embeddings stay fp32)
@@ -137,7 +137,7 @@ def test_without_torchao_unquantized_runs_and_a_quantized_build_says_what_to_ins
     knobs = {**HFEngine.default_knobs(), "quantization": "int8"}
     build, _ = split_knobs(HFEngine.knobs, knobs)
     with pytest.raises(EngineNotInstalled, match=r"quantization int8 of the hf engine needs torchao.*\[hf\]"):
-        HFEngine().build(_plan(tiny_model, knobs).open_context(), build, tmp_path)
+        HFEngine(_plan(tiny_model, knobs).open_context()).build(build, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -147,7 +147,7 @@ def test_load_format_dummy_gives_random_weights_in_the_model_shape(tiny_model):
     knobs = {**HFEngine.default_knobs(), "page_size": 16}
     plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(tiny_model, None, {}), runtime)
     try:
         saved = load_file(str(tiny_model / "model.safetensors"))
         name = "model.layers.0.mlp.up_proj.weight"
@@ -169,9 +169,9 @@ def test_load_format_dummy_quantizes_the_random_weights(tiny_model, tmp_path):
     )
     plan = _plan(tiny_model, knobs, **{"model.load_format": "dummy"})
     build, runtime = split_knobs(HFEngine.knobs, knobs)
-    manifest = HFEngine().build(plan.open_context(), build, tmp_path)
+    manifest = HFEngine(plan.open_context()).build(build, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["dummy.json"]  # no 8 B random checkpoint on disk
-    runner = HFEngine().open(plan.open_context(), Artifact(tmp_path, "k", manifest), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(tmp_path, "k", manifest), runtime)
     try:
         up = runner.model.model.layers[0].mlp.up_proj.weight
         assert "Int8" in type(up).__name__ or "Affine" in type(up).__name__, type(up)  # a torchao tensor
@@ -209,7 +209,7 @@ def test_the_baseline_is_transformers_own_defaults_and_records_what_they_resolve
     )
     plan = _plan(tiny_model, knobs)
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(plan.open_context(), Artifact(tiny_model, None, {}), runtime)
+    runner = HFEngine(plan.open_context()).open(Artifact(tiny_model, None, {}), runtime)
     try:
         cfg = runner.resolved_config
         assert isinstance(cfg["max_requests_per_batch"], int) and cfg["max_requests_per_batch"] > 0

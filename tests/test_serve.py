@@ -45,7 +45,7 @@ def ctx_for(
         device=device,
         model_dtype="float32",
         knobs=k,
-        options=options or {},
+        options=cls.parse_options(options),
         cpu_kv_budget_gb=0.01,
         out_dir=str(tmp),
     )
@@ -54,7 +54,7 @@ def ctx_for(
 
 def open_runner(engine: str, model: Path, tmp: Path, **kw):
     ctx, k = ctx_for(engine, model, tmp, **kw)
-    return get_engine_class(engine)().open(ctx, Artifact(model, None, {}), k)
+    return get_engine_class(engine)(ctx).open(Artifact(model, None, {}), k)
 
 
 def server_pids(marker: str) -> list[int]:
@@ -287,12 +287,12 @@ def test_trtllm_serve_yaml_and_metrics(tmp_path):
     assert cmd[1:6] == ["/m", "--host", "127.0.0.1", "--port", "8000"]
     assert not check_cli("", cmd[2:], torch_snapshot(), tool="trtllm-serve"), cmd
     config = yaml.safe_load(Path(cmd[cmd.index("--config") + 1]).read_text())
-    assert config == TT.serve_options(knobs, {"tensor_parallel_size": 1}, ctx.model_dtype, ctx.load_format)
+    assert config == TT.serve_options(knobs, ctx.options, ctx.model_dtype, ctx.load_format)
     assert not check_kwargs("TorchLlmArgs", config, torch_snapshot())
     assert config["max_batch_size"] == 64 and config["kv_cache_config"]["free_gpu_memory_fraction"] == 0.85
     assert config["enable_iter_perf_stats"] is True  # the JSON /metrics needs it
     (tmp_path / "export").mkdir()
-    files = serve.export(knobs, dataclasses.replace(ctx, study="s", trial_id="3"), tmp_path / "export")
+    files = serve(dataclasses.replace(ctx, study="s", trial_id="3")).export(knobs, tmp_path / "export")
     exported = yaml.safe_load(next(f for f in files if f.name == "config.yaml").read_text())
     assert exported == config
     assert serve.infeasible_reason(knobs, CPU, FeasibilityContext()) is not None
@@ -586,7 +586,7 @@ def test_a_sweep_cut_by_the_deadline_keeps_the_loads_it_measured():
             RequestRecord(id=r.id, input_len=4, arrival=0.0, token_times=[0.1, 0.2], finish=0.2) for r in reqs
         ]
 
-    def make(wl, i):
+    def make(wl, i, load):
         return [Request(f"{i}-{j}", [5, 6, 7, 8], 2) for j in range(2)]
 
     plan = SimpleNamespace(workload=w, slo=None)
@@ -627,7 +627,7 @@ def test_a_sweep_measures_energy_per_load_and_the_top_load_stands_for_the_trial(
             RequestRecord(id=r.id, input_len=4, arrival=0.0, token_times=[0.1, 0.2], finish=0.2) for r in reqs
         ]
 
-    def make(wl, i):
+    def make(wl, i, load):
         return [Request(f"{i}-{j}", [5, 6, 7, 8], 2) for j in range(2 * (i + 1))]
 
     plan = SimpleNamespace(workload=w, slo=None)

@@ -75,7 +75,7 @@ def build(spec, tmp_path: Path, **knobs):
         "trtllm",
         plan.build_key,
         plan.key_material,
-        lambda out: TrtllmEngine.build_artifact(ctx, plan.build_knobs, out),
+        lambda out: TrtllmEngine(ctx).build(plan.build_knobs, out),
     )
 
 

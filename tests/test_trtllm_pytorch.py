@@ -23,10 +23,12 @@ from workbench.engines.trtllm import build as B
 from workbench.engines.trtllm import feasibility as FT
 from workbench.engines.trtllm import knobs as TK
 from workbench.engines.trtllm.api import check_cli, check_kwargs, snapshot, strict_api, torch_snapshot
+from workbench.engines.trtllm.knobs import TrtllmOptions
 from workbench.engines.trtllm_tensorrt import TrtllmTensorrtEngine, resolved_config
 from workbench.engines.trtllm_tensorrt import args as T
 from workbench.engines.trtllm_tensorrt import build as TB
 from workbench.engines.trtllm_tensorrt import feasibility as F
+from workbench.engines.trtllm_tensorrt.knobs import TensorrtOptions
 from workbench.export import export
 from workbench.spec import validate_spec
 
@@ -48,8 +50,8 @@ LLAMA_8B = {
 }
 DEFAULTS = TrtllmEngine.default_knobs()
 TRT_DEFAULTS = TrtllmTensorrtEngine.default_knobs()
-TORCH: dict = {}  # engine_options of a trtllm study at its defaults
-TRT: dict = {}  # and of a trtllm-tensorrt one
+TORCH = TrtllmOptions()  # engine_options of a trtllm study at its defaults
+TRT = TensorrtOptions()  # and of a trtllm-tensorrt one
 
 
 def knobs(**kw):
@@ -147,16 +149,16 @@ def test_every_pytorch_translation_of_the_knob_space_conforms():
     n = 0
     for k in torch_space():
         for load_format in ("auto", "dummy"):
-            a = TT.llm_args(k, {"tensor_parallel_size": 2}, "bfloat16", load_format)
+            a = TT.llm_args(k, TrtllmOptions(tensor_parallel_size=2), "bfloat16", load_format)
             assert not check_kwargs("TorchLlmArgs", a, snap), (k, check_kwargs("TorchLlmArgs", a, snap))
         objs = TT.llm_kwargs(a, api)  # every object the runner constructs, on strict stand-ins
         assert objs["kv_cache_config"].dtype == k["kv_cache_dtype"]
         assert objs["kv_cache_config"].free_gpu_memory_fraction == k["kv_cache_fraction"]
         assert (objs["cuda_graph_config"] is None) == (not k["cuda_graphs"])
         assert objs["disable_overlap_scheduler"] is (not k["overlap_scheduler"])
-        assert not check_kwargs("TorchLlmArgs", TT.serve_options(k, {}, "auto", "auto"), snap)
-        assert not check_cli("throughput", TT.bench_throughput_flags(k, {}), snap), k
-        assert not check_cli("", TT.serve_flags(k, {}), snap, tool="trtllm-serve"), k
+        assert not check_kwargs("TorchLlmArgs", TT.serve_options(k, TORCH, "auto", "auto"), snap)
+        assert not check_cli("throughput", TT.bench_throughput_flags(k, TORCH), snap), k
+        assert not check_cli("", TT.serve_flags(k, TORCH), snap, tool="trtllm-serve"), k
         n += 1
     assert n == 5 * 2 * 2 * 5 * 2 * 2 * 2**5  # 5 loadable quantizations (int8_sq_per_channel is refused)
     with pytest.raises(TypeError, match="no argument"):
@@ -171,9 +173,9 @@ def test_defect_pytorch_trials_ask_for_iteration_stats_and_label_device_wide_mem
 
     snap = torch_snapshot()
     for k in torch_space():
-        a = TT.llm_args(k, {}, "bfloat16", "auto")
+        a = TT.llm_args(k, TORCH, "bfloat16", "auto")
         assert a["enable_iter_perf_stats"] is True
-        assert TT.serve_options(k, {}, "auto", "auto")["enable_iter_perf_stats"] is True
+        assert TT.serve_options(k, TORCH, "auto", "auto")["enable_iter_perf_stats"] is True
         assert not check_kwargs("TorchLlmArgs", a, snap)
         break
     entry = '{"kvCacheStats": {"maxNumBlocks": 10, "tokensPerBlock": 32}, "gpuMemUsage": 7}'
@@ -184,11 +186,13 @@ def test_defect_pytorch_trials_ask_for_iteration_stats_and_label_device_wide_mem
 
 def test_pytorch_backend_needs_a_build_only_for_a_quantized_choice_it_must_make():
     assert not B.needs_build(TORCH, {"quantization": "none"})
-    assert B.needs_build(TORCH, {"quantization": "fp8"}) and B.needs_build({}, {"quantization": "w4a16_awq"})
-    assert not B.needs_build(
-        {"checkpoints": {"fp8": "nvidia/Llama-3.1-8B-Instruct-FP8"}}, {"quantization": "fp8"}
+    assert B.needs_build(TORCH, {"quantization": "fp8"}) and B.needs_build(
+        TORCH, {"quantization": "w4a16_awq"}
     )
-    assert TrtllmTensorrtEngine.needs_build_for({}, {"quantization": "none"})  # an engine is always built
+    assert not B.needs_build(
+        TrtllmOptions(checkpoints={"fp8": "nvidia/Llama-3.1-8B-Instruct-FP8"}), {"quantization": "fp8"}
+    )
+    assert TrtllmTensorrtEngine.needs_build_for(TRT, {"quantization": "none"})  # an engine is always built
 
 
 # ----------------------------------------------------------------------------- feasibility
@@ -309,7 +313,9 @@ def test_pytorch_export_writes_the_trials_arguments_as_trtllm_serve_config(tmp_p
 def test_pytorch_crosscheck_runs_trtllm_bench_on_the_trials_checkpoint(tmp_path):
     spec = torch_spec(tmp_path)
     ckpt = tmp_path / "cache/abc/checkpoint"
-    c = crosscheck.torch_commands(spec, knobs(quantization="fp8"), tmp_path, str(ckpt), eos_id=2)
+    c = crosscheck.torch_commands(
+        spec, spec.options(), knobs(quantization="fp8"), tmp_path, str(ckpt), eos_id=2
+    )
     assert c.build is None and c.throughput[c.throughput.index("--model_path") + 1] == str(ckpt)
     i = c.throughput.index("throughput")
     snap = torch_snapshot()
@@ -325,7 +331,7 @@ def octx(tmp_path: Path, device=H200, **options) -> OpenContext:
         model_source="meta-llama/Llama-3.1-8B-Instruct",
         device=device,
         model_dtype="bfloat16",
-        options=dict(options),
+        options=TensorrtOptions(**options),
         study_dir=str(tmp_path),
         knobs=TRT_DEFAULTS,
     )
@@ -367,7 +373,7 @@ def test_defect_use_fp8_context_fmha_is_not_in_the_build_key(tmp_path):
     assert a == TB.material(octx(tmp_path), tknobs(use_fp8_context_fmha=False))
     assert (
         "use_fp8_context_fmha"
-        not in T.build_args(tknobs(), {}, "bfloat16", "auto")["build_config"]["plugin_config"]
+        not in T.build_args(tknobs(), TRT, "bfloat16", "auto")["build_config"]["plugin_config"]
     )
 
 
@@ -470,7 +476,7 @@ def test_the_worked_examples_validate_on_a_fresh_clone(tmp_path, name, engine):
     root = Path(__file__).resolve().parent.parent
     spec = load_spec(root / "studies" / f"{name}.yaml")  # as cloned: nothing made first
     assert spec.engine_options["calib_allow_hub"] is True and "calib_dataset" not in spec.engine_options
-    assert B.calib.resolve(spec.engine_options, str(root / "studies")).location == "cnn_dailymail"
+    assert B.calib.resolve(spec.options(), str(root / "studies")).location == "cnn_dailymail"
     (tmp_path / "studies").mkdir()
     study = tmp_path / "studies" / f"{name}.yaml"
     text = (root / "studies" / f"{name}.yaml").read_text()
@@ -532,7 +538,7 @@ def test_the_knobs_users_tune_translate_to_recorded_1_2_1_fields():
     passes nothing (TensorRT-LLM's default), a value lands in its 1.2.1 field, on strict stand-ins."""
     snap = torch_snapshot()
     api = strict_api(snap)
-    base = TT.llm_args(DEFAULTS, {}, "bfloat16", "auto")
+    base = TT.llm_args(DEFAULTS, TORCH, "bfloat16", "auto")
     assert not {"stream_interval", "batch_wait_timeout_iters", "batch_wait_max_tokens_ratio"} & set(base)
     assert "torch_compile_config" not in base
     assert not {"host_cache_size", "enable_partial_reuse", "max_tokens"} & set(base["kv_cache_config"])
@@ -542,11 +548,11 @@ def test_the_knobs_users_tune_translate_to_recorded_1_2_1_fields():
         for value in values:
             assert TrtllmEngine.knobs[name].check(value) == value
             for k in sample:
-                a = TT.llm_args({**k, name: value}, {}, "bfloat16", "auto")
+                a = TT.llm_args({**k, name: value}, TORCH, "bfloat16", "auto")
                 assert not check_kwargs("TorchLlmArgs", a, snap), (name, value)
                 objs = TT.llm_kwargs(a, api)
                 assert not check_kwargs(
-                    "TorchLlmArgs", TT.serve_options({**k, name: value}, {}, "auto", "auto"), snap
+                    "TorchLlmArgs", TT.serve_options({**k, name: value}, TORCH, "auto", "auto"), snap
                 )
                 checked += 1
             kv = a["kv_cache_config"]
@@ -604,7 +610,7 @@ def test_speculative_decoding_translates_to_recorded_1_2_1_configs(mode, extra, 
     """The issue's missing knobs: speculative decoding as TorchLlmArgs.speculative_config, its class and
     YAML dict (decoding_type) checked against the classes recorded from 1.2.1's llm_args.py."""
     snap = torch_snapshot()
-    opts = {"speculative_model": "/models/draft"} if mode in ("eagle3", "draft_target") else {}
+    opts = TrtllmOptions(speculative_model="/models/draft" if mode in ("eagle3", "draft_target") else None)
     k = knobs(speculative_decoding=mode, **extra)
     a = TT.llm_args(k, opts, "bfloat16", "auto")
     spec = a["speculative_config"]
@@ -620,7 +626,7 @@ def test_speculative_decoding_translates_to_recorded_1_2_1_configs(mode, extra, 
     assert (obj.speculative_model == "/models/draft") == (mode in ("eagle3", "draft_target"))
     assert TT.serve_options(k, opts, "auto", "auto")["speculative_config"] == spec  # the --config YAML
     assert FT.infeasible_reason(k, H200, ctx(options=opts), opts) is None
-    assert "speculative_config" not in TT.llm_args(knobs(), {}, "bfloat16", "auto")  # none: nothing passed
+    assert "speculative_config" not in TT.llm_args(knobs(), TORCH, "bfloat16", "auto")  # none: nothing passed
 
 
 def test_speculative_decoding_feasibility_says_what_1_2_1_requires():
@@ -635,7 +641,7 @@ def test_speculative_decoding_feasibility_says_what_1_2_1_requires():
     # MTP drafts with the checkpoint's own layers: Llama has none, DeepSeek-V3's config declares them
     assert "MTP layers" in r(knobs(speculative_decoding="mtp"), H200, ctx(model_config=LLAMA_8B))
     deepseek = {**LLAMA_8B, "num_nextn_predict_layers": 1}
-    assert FT._speculative(knobs(speculative_decoding="mtp"), ctx(model_config=deepseek), {}) is None
+    assert FT._speculative(knobs(speculative_decoding="mtp"), ctx(model_config=deepseek), TORCH) is None
 
 
 def test_speculative_acceptance_is_read_from_the_iteration_stats():
@@ -701,7 +707,7 @@ def test_cuda_graph_batch_sizes_translate_to_the_recorded_cuda_graph_config():
     snap, api = torch_snapshot(), strict_api(torch_snapshot())
     for choice in ("auto", "powers_of_two", "dense", "all"):
         k = knobs(cuda_graph_batch_sizes=choice, cuda_graph_max_batch_size=64)
-        cfg = TT.llm_args(k, {}, "bfloat16", "auto")["cuda_graph_config"]
+        cfg = TT.llm_args(k, TORCH, "bfloat16", "auto")["cuda_graph_config"]
         assert not check_kwargs("CudaGraphConfig", cfg, snap), cfg
         obj = TT.llm_kwargs({"cuda_graph_config": cfg}, api)["cuda_graph_config"]
         assert obj.max_batch_size == 64
@@ -709,7 +715,7 @@ def test_cuda_graph_batch_sizes_translate_to_the_recorded_cuda_graph_config():
             choice == "auto" or cfg["batch_sizes"][-1] == 64
         )
     assert (
-        TT.llm_args(knobs(cuda_graphs=False, cuda_graph_batch_sizes="all"), {}, "bfloat16", "auto")[
+        TT.llm_args(knobs(cuda_graphs=False, cuda_graph_batch_sizes="all"), TORCH, "bfloat16", "auto")[
             "cuda_graph_config"
         ]
         is None

@@ -58,6 +58,8 @@ LLAMA_8B = {
 }
 DEFAULTS = TrtllmTensorrtEngine.default_knobs()
 
+TRT = K.TensorrtOptions()  # engine_options of a trtllm-tensorrt study at its defaults
+
 
 def knobs(**kw):
     return {**DEFAULTS, **kw}
@@ -157,20 +159,23 @@ def test_every_translation_of_the_search_space_conforms():
     for k in search_space():
         for load_format in ("auto", "dummy"):
             b = T.build_args(
-                k, {"calib_dataset": "/data/calib", "tensor_parallel_size": 2}, "bfloat16", load_format
+                k,
+                K.TensorrtOptions(calib_dataset="/data/calib", tensor_parallel_size=2),
+                "bfloat16",
+                load_format,
             )
             problems = check_kwargs("TrtLlmArgs", b)
             assert not problems, (k, problems)
         r = T.runtime_args(k)
         assert not check_kwargs("TrtLlmArgs", r), k
-        ex = T.extra_llm_api_options(k, {}, "auto", "auto")
+        ex = T.extra_llm_api_options(k, TRT, "auto", "auto")
         assert not check_kwargs("TrtLlmArgs", ex), k
         objs = T.llm_kwargs({**b, **r}, api)  # every object the engine constructs, on strict stand-ins
         assert objs["build_config"].plugin_config.tokens_per_block == k["tokens_per_block"]
         assert objs["kv_cache_config"].free_gpu_memory_fraction == k["kv_cache_fraction"]
-        assert not check_cli("throughput", T.bench_throughput_flags(k, {})), k
+        assert not check_cli("throughput", T.bench_throughput_flags(k, TRT)), k
         if T.bench_build_unsupported(k) is None:
-            assert not check_cli("build", T.bench_build_flags(k, {}, "dummy")), k
+            assert not check_cli("build", T.bench_build_flags(k, TRT, "dummy")), k
         n += 1
     assert n == 19 * 5 * 3 * 2 * 2 * 2**6  # quantization x tokens_per_block x gemm x policies x bools
 
@@ -181,19 +186,21 @@ def test_quantization_names_map_to_quant_algo_members_and_calibration():
     for name, q in K.QUANTIZATIONS.items():
         assert q.quant_algo is None or q.quant_algo in members, name
         assert q.kv_cache_quant_algo is None or q.kv_cache_quant_algo in kv, name
-    b = T.build_args(knobs(quantization="fp8_kv_fp8"), {"calib_dataset": "/c"}, "bfloat16", "auto")
+    b = T.build_args(
+        knobs(quantization="fp8_kv_fp8"), K.TensorrtOptions(calib_dataset="/c"), "bfloat16", "auto"
+    )
     assert b["quant_config"] == {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}
     assert b["calib_config"]["calib_dataset"] == "/c"
-    assert "calib_config" not in T.build_args(knobs(quantization="w4a16"), {}, "bfloat16", "auto")
-    assert "calib_config" in T.build_args(knobs(quantization="w4a16_awq"), {}, "bfloat16", "auto")
-    assert "calib_config" in T.build_args(knobs(quantization="kv_int8"), {}, "bfloat16", "auto")
+    assert "calib_config" not in T.build_args(knobs(quantization="w4a16"), TRT, "bfloat16", "auto")
+    assert "calib_config" in T.build_args(knobs(quantization="w4a16_awq"), TRT, "bfloat16", "auto")
+    assert "calib_config" in T.build_args(knobs(quantization="kv_int8"), TRT, "bfloat16", "auto")
     # the tuning guide: gemm plugin for bf16, not for FP8
     assert (
-        T.build_args(knobs(), {}, "bfloat16", "auto")["build_config"]["plugin_config"]["gemm_plugin"]
+        T.build_args(knobs(), TRT, "bfloat16", "auto")["build_config"]["plugin_config"]["gemm_plugin"]
         == "auto"
     )
     assert (
-        T.build_args(knobs(quantization="fp8"), {}, "bfloat16", "auto")["build_config"]["plugin_config"][
+        T.build_args(knobs(quantization="fp8"), TRT, "bfloat16", "auto")["build_config"]["plugin_config"][
             "gemm_plugin"
         ]
         is None
@@ -218,7 +225,7 @@ def test_runtime_knobs_never_change_the_build_key(tmp_path):
 
         plan = make_plan(spec, "t", knobs(**kw), H200, tmp_path, tmp_path)
         build, _ = split_knobs(TrtllmTensorrtEngine.knobs, plan.knobs)
-        return build_key(TrtllmTensorrtEngine.build_material(plan.open_context(), build))
+        return build_key(TrtllmTensorrtEngine(plan.open_context()).build_material(build))
 
     base = key()
     assert base == key(
@@ -240,27 +247,27 @@ def ctx(**kw):
 
 
 def test_architecture_and_device_feasibility_is_decided_before_building():
-    assert "NVIDIA GPU" in F.infeasible_reason(knobs(), CPU, ctx(), {})
-    r = F.infeasible_reason(knobs(quantization="fp8"), A100, ctx(), {})
+    assert "NVIDIA GPU" in F.infeasible_reason(knobs(), CPU, ctx(), TRT)
+    r = F.infeasible_reason(knobs(quantization="fp8"), A100, ctx(), TRT)
     assert "8.9" in r and "A100" in r
-    assert F.infeasible_reason(knobs(quantization="fp8"), L4, ctx(), {}) is None
-    assert F.infeasible_reason(knobs(quantization="fp8_kv_fp8"), H200, ctx(), {}) is None
-    assert "Blackwell" in F.infeasible_reason(knobs(quantization="nvfp4"), H200, ctx(), {})
-    assert F.infeasible_reason(knobs(quantization="nvfp4"), B200, ctx(), {}) is None
-    assert "SM>=100" in F.infeasible_reason(knobs(quantization="w4a16_awq"), B200, ctx(), {})
-    assert "bfloat16" in F.infeasible_reason(knobs(), T4_16G, ctx(), {})
+    assert F.infeasible_reason(knobs(quantization="fp8"), L4, ctx(), TRT) is None
+    assert F.infeasible_reason(knobs(quantization="fp8_kv_fp8"), H200, ctx(), TRT) is None
+    assert "Blackwell" in F.infeasible_reason(knobs(quantization="nvfp4"), H200, ctx(), TRT)
+    assert F.infeasible_reason(knobs(quantization="nvfp4"), B200, ctx(), TRT) is None
+    assert "SM>=100" in F.infeasible_reason(knobs(quantization="w4a16_awq"), B200, ctx(), TRT)
+    assert "bfloat16" in F.infeasible_reason(knobs(), T4_16G, ctx(), TRT)
     assert "chunked_prefill" in F.infeasible_reason(
-        knobs(quantization="kv_int8", chunked_prefill=True), H200, ctx(), {}
+        knobs(quantization="kv_int8", chunked_prefill=True), H200, ctx(), TRT
     )
 
 
 def test_bounds_and_request_lengths():
-    r = F.infeasible_reason(knobs(max_batch_size=512, engine_max_batch_size=256), H200, ctx(), {})
+    r = F.infeasible_reason(knobs(max_batch_size=512, engine_max_batch_size=256), H200, ctx(), TRT)
     assert "engine_max_batch_size=256" in r
-    r = F.infeasible_reason(knobs(), H200, ctx(longest_prompt=5000, longest_output=100), {})
+    r = F.infeasible_reason(knobs(), H200, ctx(longest_prompt=5000, longest_output=100), TRT)
     assert "max_input_len=4096" in r
     r = F.infeasible_reason(
-        knobs(max_num_tokens=1024), H200, ctx(longest_prompt=2000, longest_output=100), {}
+        knobs(max_num_tokens=1024), H200, ctx(longest_prompt=2000, longest_output=100), TRT
     )
     assert "chunked_prefill off" in r
     assert (
@@ -268,37 +275,37 @@ def test_bounds_and_request_lengths():
             knobs(max_num_tokens=1024, chunked_prefill=True),
             H200,
             ctx(longest_prompt=2000, longest_output=100),
-            {},
+            TRT,
         )
         is None
     )
     r = F.infeasible_reason(
-        knobs(max_seq_len=4096), H200, ctx(accuracy_input_len=4096, accuracy_gen_len=256), {}
+        knobs(max_seq_len=4096), H200, ctx(accuracy_input_len=4096, accuracy_gen_len=256), TRT
     )
     assert "GSM8K" in r and "max_seq_len=4096" in r
 
 
 def test_memory_estimate_prunes_builds_that_cannot_fit():
     c = ctx(model_config=LLAMA_8B, longest_prompt=1024, longest_output=256)
-    est = F.memory_estimate(knobs(), H200, c, {})
+    est = F.memory_estimate(knobs(), H200, c, TRT)
     assert 14.5 < est["weights_bytes"] / 1024**3 < 15.5  # 8.03 B parameters in bf16 = 14.96 GiB
-    fp8 = F.memory_estimate(knobs(quantization="fp8"), H200, c, {})
-    awq = F.memory_estimate(knobs(quantization="w4a16_awq"), H200, c, {})
+    fp8 = F.memory_estimate(knobs(quantization="fp8"), H200, c, TRT)
+    awq = F.memory_estimate(knobs(quantization="w4a16_awq"), H200, c, TRT)
     assert awq["weights_bytes"] < fp8["weights_bytes"] < est["weights_bytes"]
     assert est["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2  # 128 KiB per token in bf16
-    assert F.memory_estimate(knobs(quantization="fp8_kv_fp8"), H200, c, {})["kv_bytes_per_token"] == 65536
+    assert F.memory_estimate(knobs(quantization="fp8_kv_fp8"), H200, c, TRT)["kv_bytes_per_token"] == 65536
     l4 = DeviceInfo("cuda", "NVIDIA L4", 16 * 1024**3, (8, 9), 0)  # a 16 GiB card
-    r = F.infeasible_reason(knobs(), l4, c, {})
+    r = F.infeasible_reason(knobs(), l4, c, TRT)
     assert r is not None and "estimated not to fit" in r and "16.0 GiB" in r
     assert (
         F.infeasible_reason(
-            knobs(quantization="w4a16_awq", engine_max_num_tokens=2048, max_num_tokens=2048), l4, c, {}
+            knobs(quantization="w4a16_awq", engine_max_num_tokens=2048, max_num_tokens=2048), l4, c, TRT
         )
         is None
     )
-    tiny = F.infeasible_reason(knobs(quantization="w4a16_awq", kv_cache_fraction=0.001), l4, c, {})
+    tiny = F.infeasible_reason(knobs(quantization="w4a16_awq", kv_cache_fraction=0.001), l4, c, TRT)
     assert "KV pool" in tiny
-    assert F.infeasible_reason(knobs(), H200, c, {}) is None
+    assert F.infeasible_reason(knobs(), H200, c, TRT) is None
 
 
 def test_engine_infeasible_reason_uses_the_study_context(write_study):
@@ -434,7 +441,9 @@ def test_export_writes_conformant_files(tmp_path, q):
 def test_crosscheck_commands_and_report_parsing(tmp_path):
     spec = trt_spec(tmp_path)
     for q, own in (("fp8_kv_fp8", None), ("w4a16_awq", None), ("int8_sq_per_channel", tmp_path / "eng")):
-        c = crosscheck.commands(spec, knobs(quantization=q), tmp_path, own_engine=own, eos_id=2)
+        c = crosscheck.commands(
+            spec, spec.options(), knobs(quantization=q), tmp_path, own_engine=own, eos_id=2
+        )
         i = c.throughput.index("throughput")
         assert not check_cli("", c.throughput[1:i]) and not check_cli("throughput", c.throughput[i + 1 :])
         assert "--concurrency" in c.throughput and "--streaming" in c.throughput
@@ -442,7 +451,7 @@ def test_crosscheck_commands_and_report_parsing(tmp_path):
             j = c.build.index("build")
             assert not check_cli("build", c.build[j + 1 :]) and "--quantization" in c.build
     with pytest.raises(crosscheck.CrosscheckError, match="SmoothQuant|W8A8"):
-        crosscheck.commands(spec, knobs(quantization="int8_sq_per_channel"), tmp_path)
+        crosscheck.commands(spec, spec.options(), knobs(quantization="int8_sq_per_channel"), tmp_path)
     paths = report_paths()
     for name, path in shared_crosscheck.REPORT_METRICS.items():
         assert ".".join(path) in paths, name

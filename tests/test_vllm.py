@@ -37,8 +37,14 @@ SHAPE = ROOT / "studies" / "shapes" / "llama-3.1-8b"
 DEFAULTS = {k: v.default for k, v in KNOB_DEFS.items()}
 
 
+def vllm_options(raw: dict | None = None):
+    """A study's engine_options as the trial layer hands them to the engine: validated once."""
+    return get_engine_class("vllm").parse_options(raw or {})
+
+
 def ctx_for(knobs: dict, device: DeviceInfo = H200, **fields) -> OpenContext:
     base = {"model_source": str(SHAPE), "device": device, "model_dtype": "bfloat16", "knobs": knobs}
+    fields["options"] = vllm_options(fields.get("options"))
     return OpenContext(**{**base, **fields})
 
 
@@ -212,7 +218,7 @@ def test_the_checks_refuse_what_vllm_refuses():
 )
 def test_feasibility_before_any_work(knobs, device, options, expect):
     cfg = json.loads((SHAPE / "config.json").read_text())
-    ctx = FeasibilityContext(model_config=cfg, model_dtype="bfloat16", options=options)
+    ctx = FeasibilityContext(model_config=cfg, model_dtype="bfloat16", options=vllm_options(options))
     for name in ("vllm", "vllm-inprocess"):
         why = get_engine_class(name).infeasible_reason({**DEFAULTS, **knobs}, device, ctx)
         assert (why is None) if expect is None else (expect in why), (name, why)
@@ -274,9 +280,12 @@ def test_the_in_process_runner_against_the_strict_stand_in(standin_vllm, tiny_mo
     C.check_run("vllm-inprocess", C.Setup(model=str(tiny_model), options={"target_device": "cpu"}))
     knobs = {**DEFAULTS, "max_batch_size": 8, "block_size": 32}
     ctx = OpenContext(
-        model_source=str(tiny_model), device=C.CPU, knobs=knobs, options={"target_device": "cpu"}
+        model_source=str(tiny_model),
+        device=C.CPU,
+        knobs=knobs,
+        options=vllm_options({"target_device": "cpu"}),
     )
-    runner = cls().open(ctx, Artifact(tiny_model, None, {}), knobs)
+    runner = cls(ctx).open(Artifact(tiny_model, None, {}), knobs)
     engine = runner.engine
     try:
         cfg = runner.resolved_config
@@ -302,10 +311,10 @@ def test_the_stand_in_refuses_an_argument_vllm_lacks(standin_vllm, tiny_model):
         model_source=str(tiny_model),
         device=C.CPU,
         knobs=knobs,
-        options={"target_device": "cpu", "engine_args": {"max_batch_size": 8}},
+        options=vllm_options({"target_device": "cpu", "engine_args": {"max_batch_size": 8}}),
     )
     with pytest.raises(TypeError, match="EngineArgs has no field 'max_batch_size'"):
-        get_engine_class("vllm-inprocess")().open(ctx, Artifact(tiny_model, None, {}), knobs)
+        get_engine_class("vllm-inprocess")(ctx).open(Artifact(tiny_model, None, {}), knobs)
 
 
 def test_the_server_engine_runs_a_trial_against_the_stand_in(standin_serve, tiny_model, tmp_path):
@@ -370,16 +379,20 @@ def test_a_command_vllm_would_refuse_fails_the_trial_with_its_message(standin_se
         "startup_timeout_s": scaled(60),
     }
     ctx = OpenContext(
-        model_source=str(tiny_model), device=C.CPU, knobs=knobs, options=opts, out_dir=str(tmp_path)
+        model_source=str(tiny_model),
+        device=C.CPU,
+        knobs=knobs,
+        options=vllm_options(opts),
+        out_dir=str(tmp_path),
     )
     with pytest.raises(Exception, match="no option --max-batch-size"):
-        get_engine_class("vllm")(opts).open(ctx, Artifact(tiny_model, None, {}), knobs)
+        get_engine_class("vllm")(ctx).open(Artifact(tiny_model, None, {}), knobs)
 
 
 def test_check_available_reads_the_configured_executable(standin_serve, tmp_path):
     cls = get_engine_class("vllm")
-    assert cls.check_available_for({"executable": str(standin_serve)}) is None
-    why = cls.check_available_for({"executable": str(tmp_path / "nope" / "vllm")})
+    assert cls.check_available_for(vllm_options({"executable": str(standin_serve)})) is None
+    why = cls.check_available_for(vllm_options({"executable": str(tmp_path / "nope" / "vllm")}))
     assert "engine_options.executable" in why and "pip install vllm==0.26.0" in why
 
 
@@ -466,7 +479,7 @@ def test_a_modelopt_choice_is_built_once_and_served_from_its_checkpoint(tmp_path
         "vllm",
         plan.build_key,
         plan.key_material,
-        lambda out: cls.build_artifact(ctx, plan.build_knobs, out),
+        lambda out: cls(ctx).build(plan.build_knobs, out),
     )
     quant = json.loads((art.path / "checkpoint" / "hf_quant_config.json").read_text())
     assert quant["quantization"]["quant_algo"] == "FP8"
@@ -482,12 +495,12 @@ def test_export_is_the_command_the_server_ran(tmp_path):
     ctx = ctx_for(knobs, options={"executable": "/opt/v/bin/vllm"})
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    (script,) = cls.export(knobs, ctx, tmp_path / "a")
+    (script,) = cls(ctx).export(knobs, tmp_path / "a")
     assert script.read_text().splitlines()[-1] == "exec " + " ".join(
         cls.command(ctx, knobs, 8000, tmp_path / "w")
     )
     built = {**knobs, "quantization": "modelopt_fp8"}
-    (script,) = cls.export(built, ctx_for(built), tmp_path / "b")
+    (script,) = cls(ctx_for(built)).export(built, tmp_path / "b")
     text = script.read_text()
     assert (
         'serve "$CHECKPOINT" --host' in text

@@ -100,7 +100,8 @@ def check_runtime(spec: Any) -> dict[str, Any]:
         return _check_python(rt.python, spec.engine)
     from workbench.engines import get_engine_class
 
-    why = get_engine_class(spec.engine).check_available_for(spec.engine_options)
+    cls = get_engine_class(spec.engine)
+    why = cls.check_available_for(spec.options())
     return {"environment": f"this interpreter ({sys.executable})", "ok": why is None, "why": why}
 
 

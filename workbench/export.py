@@ -1,7 +1,7 @@
 """What a user deploys from a trial: `trial.json`, a README, and the engine's own files.
 
 This module is engine-neutral: it writes the trial's summary and README and asks the study's engine
-for its deployable files (`Engine.export(knobs, ctx, out)`: for `trtllm` the LLM-API options YAMLs,
+for its deployable files (`Engine(ctx).export(knobs, out)`, the engine bound to the trial: for `trtllm` the LLM-API options YAMLs,
 build script and commands; for `hf` the continuous-batching settings). The engine sees the trial
 through an `OpenContext` made from the study and the device the trial was measured on.
 """
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workbench.engines import get_engine_class
+from workbench.engines import get_engine_class, worker_engine_class
 from workbench.engines.base import OpenContext
 from workbench.metric_registry import shown_in
 from workbench.spec import StudySpec
@@ -31,8 +31,7 @@ def export(
 ) -> list[Path]:
     """Write the deployable configuration of one trial into `out_dir`; return the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = export_context(spec, trial_number, knobs, environment)
-    files = list(get_engine_class(spec.engine).export(knobs, ctx, out_dir))
+    files = engine_files(spec, trial_number, knobs, out_dir, environment)
     summary = {
         "study": spec.name,
         "trial": trial_number,
@@ -70,6 +69,21 @@ def trial_device(spec: StudySpec, environment: dict[str, Any] | None) -> DeviceI
     return detect_device("auto")
 
 
+def engine_files(
+    spec: StudySpec,
+    trial_number: int,
+    knobs: dict[str, Any],
+    out_dir: Path,
+    environment: dict[str, Any] | None = None,
+) -> list[Path]:
+    """The engine's deployable files, from the engine bound to this trial; none where no engine ran the
+    trials (a replayed grid: its README names the recorded engine)."""
+    if get_engine_class(spec.engine).executor != "worker":
+        return []
+    ctx = export_context(spec, trial_number, knobs, environment)
+    return list(worker_engine_class(spec.engine)(ctx).export(knobs, out_dir))
+
+
 def export_context(
     spec: StudySpec, trial_number: int, knobs: dict[str, Any], environment: dict[str, Any] | None = None
 ) -> OpenContext:
@@ -78,7 +92,7 @@ def export_context(
         spec.model,
         spec.model_source,
         device=trial_device(spec, environment),
-        options=spec.engine_options,
+        options=spec.options(),
         study_dir=str(spec.source_path.parent) if spec.source_path else None,
         knobs=knobs,
         cpu_kv_budget_gb=spec.trial.cpu_kv_budget_gb,

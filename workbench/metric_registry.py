@@ -111,6 +111,10 @@ METRICS: dict[str, MetricDef] = {
         _m("slo_max_load", "", "higher"),
         _m("slo_max_load_request_per_s", "req/s", "higher"),
         _m("slo_max_load_output_tok_s", "tok/s", "higher"),
+        # a load search (workload.sweep.search): the bracket above the load found, and what it cost
+        _m("slo_max_load_goodput_output_tok_s", "tok/s", "higher"),
+        _m("slo_bracket_high", "", None),
+        _m("slo_search_probes", "", "lower"),
         # derived on the orchestrating side (`derive`)
         _m(
             "usd_per_m_output_tokens",

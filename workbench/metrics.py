@@ -182,6 +182,17 @@ def goodput(
     }
 
 
+def load_meets(point: dict[str, float], ttft_ms: float, tpot_ms: float) -> bool:
+    """Whether one measured load (a sweep point, a search probe) meets the targets: p95 TTFT and TPOT
+    within them (no TPOT: one-token answers) and no request failed."""
+    tpot = point["tpot_ms_p95"]
+    return (
+        point["ttft_ms_p95"] <= ttft_ms
+        and (math.isnan(tpot) or tpot <= tpot_ms)
+        and not point.get("error_rate")
+    )
+
+
 def highest_load_meeting(
     points: Sequence[dict[str, float]], ttft_ms: float, tpot_ms: float
 ) -> dict[str, float]:
@@ -189,13 +200,7 @@ def highest_load_meeting(
     load whose p95 TTFT and TPOT meet the targets without errors, with its throughput. When no load meets
     them all three are 0: nothing is served within the targets, which is a result to rank (the worst), not a
     missing value, so an SLO objective scores such a configuration instead of failing its trial."""
-    ok = [
-        p
-        for p in points
-        if p["ttft_ms_p95"] <= ttft_ms
-        and (math.isnan(p["tpot_ms_p95"]) or p["tpot_ms_p95"] <= tpot_ms)
-        and not p.get("error_rate")
-    ]
+    ok = [p for p in points if load_meets(p, ttft_ms, tpot_ms)]
     best = max(ok, key=lambda p: p["load"]) if ok else None
     return {
         "slo_max_load": best["load"] if best else 0.0,

@@ -23,7 +23,7 @@ def target(spec: StudySpec, within: float) -> tuple[dict[str, Any], float]:
     """The grid's best feasible point and the objective value a run must reach."""
     from workbench.engines.replay import grid_for
 
-    grid = grid_for(spec.engine_options, str(spec.source_path.parent) if spec.source_path else None)
+    grid = grid_for(spec.options(), str(spec.source_path.parent) if spec.source_path else None)
     best = best_point(grid, spec)
     if best is None:
         raise ValueError(f"{grid.path}: no point of the grid meets the study's constraints")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-Status = Literal["COMPLETE", "FAILED", "INFEASIBLE"]
+Status = Literal["COMPLETE", "FAILED", "INFEASIBLE", "PRUNED"]
 FailureKind = Literal[
     "infeasible",
     "timeout",
@@ -29,6 +29,7 @@ FailureKind = Literal[
     "not_installed",
     "interrupted",
     "invalid_input",
+    "pruned",
 ]
 FAILURE_KINDS: tuple[str, ...] = get_args(FailureKind)
 
@@ -93,8 +94,9 @@ class FeasibilityContext:
     #: GSM8K prompts are truncated to accuracy.max_input_len and generate up to max_gen_toks
     accuracy_input_len: int | None = None
     accuracy_gen_len: int | None = None
-    #: the study's engine_options, validated by the engine's options model
-    options: dict[str, Any] = field(default_factory=dict)
+    #: the study's engine_options as the engine's options model (`Engine.parse_options`, validated
+    #: once); None: the engine's defaults (`Engine.options_of` reads either)
+    options: Any = None
     #: the study file's folder, which relative paths in engine_options are relative to
     study_dir: str | None = None
 

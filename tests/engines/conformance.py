@@ -42,16 +42,20 @@ class Setup:
     knobs: dict[str, Any] = field(default_factory=dict)
 
 
-def feasibility_context(setup: Setup) -> FeasibilityContext:
-    return FeasibilityContext(model_dtype=setup.model_dtype, options=setup.options, study_dir=setup.study_dir)
+def feasibility_context(name: str, setup: Setup) -> FeasibilityContext:
+    options = get_engine_class(name).parse_options(setup.options)
+    return FeasibilityContext(model_dtype=setup.model_dtype, options=options, study_dir=setup.study_dir)
 
 
-def open_context(setup: Setup, knobs: dict[str, Any], device: DeviceInfo = CPU, **kw: Any) -> OpenContext:
+def open_context(
+    name: str, setup: Setup, knobs: dict[str, Any], device: DeviceInfo = CPU, **kw: Any
+) -> OpenContext:
+    """The context the trial layer would make: the options validated once, by the engine's model."""
     return OpenContext(
         model_source=setup.model or "no-model",
         device=device,
         model_dtype=setup.model_dtype,
-        options=setup.options,
+        options=get_engine_class(name).parse_options(setup.options),
         study_dir=setup.study_dir,
         knobs=knobs,
         cpu_kv_budget_gb=0.01,
@@ -63,7 +67,7 @@ def open_context(setup: Setup, knobs: dict[str, Any], device: DeviceInfo = CPU, 
 
 # ----------------------------------------------------------------------------------- declarations
 def check_declarations(name: str) -> None:
-    """Core knobs declared; defaults valid; build-time flags bools; options model pydantic or None."""
+    """Core knobs declared; defaults valid; build-time flags bools; options model pydantic."""
     cls = get_engine_class(name)
     assert cls.name == name and isinstance(cls.version, str) and cls.version
     assert set(CORE_KNOBS) <= set(cls.knobs), f"{name} lacks core knobs {set(CORE_KNOBS) - set(cls.knobs)}"
@@ -71,11 +75,14 @@ def check_declarations(name: str) -> None:
         assert k.name == key, (name, key)
         assert k.check(k.default) == k.default, (name, key)
         assert isinstance(k.build_time, bool), (name, key)
-    if cls.options_model is not None:
-        from pydantic import BaseModel
+    from pydantic import BaseModel
 
-        assert isinstance(cls.options_model, type) and issubclass(cls.options_model, BaseModel), name
+    from workbench.engines.base import Engine
+
+    assert isinstance(cls.options_model, type) and issubclass(cls.options_model, BaseModel), name
     assert cls.executor in ("worker", "replay"), name
+    # a worker runs exactly the engines it can bind to a trial; the others build and open nothing
+    assert issubclass(cls, Engine) == (cls.executor == "worker"), name
     assert isinstance(cls.packages, tuple) and all(isinstance(p, str) for p in cls.packages), name
 
 
@@ -114,7 +121,8 @@ from workbench.engines import get_engine_class
 from workbench.types import DeviceInfo, FeasibilityContext
 setup = json.loads(sys.argv[1])
 cls = get_engine_class(setup["name"])
-ctx = FeasibilityContext(model_dtype=setup["dtype"], options=setup["options"], study_dir=setup["study_dir"])
+opts = cls.parse_options(setup["options"])
+ctx = FeasibilityContext(model_dtype=setup["dtype"], options=opts, study_dir=setup["study_dir"])
 out = {}
 for label, dev in (("cpu", DeviceInfo("cpu", "cpu", 24 * 1024**3)),
                    ("hopper", DeviceInfo("cuda", "NVIDIA H100", 85_520_809_984, (9, 0), 0))):
@@ -143,11 +151,11 @@ def check_feasibility_is_light(name: str, setup: Setup) -> dict[str, Any]:
 
 
 def check_export(name: str, setup: Setup, out: Path) -> list[Path]:
-    """export writes only inside `out`, and every file it returns exists."""
+    """export writes only inside `out`, and every file it returns exists (engines a worker runs)."""
     cls = get_engine_class(name)
     knobs = {**cls.default_knobs(), **setup.knobs}
     out.mkdir(parents=True, exist_ok=True)
-    files = cls.export(knobs, open_context(setup, knobs), out)
+    files = cls(open_context(name, setup, knobs)).export(knobs, out) if cls.executor == "worker" else []
     for f in files:
         assert Path(f).resolve().is_relative_to(out.resolve()) and Path(f).is_file(), (name, f)
     assert {p.resolve() for p in out.rglob("*") if p.is_file()} == {Path(f).resolve() for f in files}
@@ -162,9 +170,8 @@ def check_run(name: str, setup: Setup) -> None:
     cls = get_engine_class(name)
     knobs = {**cls.default_knobs(), **setup.knobs}
     _, runtime = split_knobs(cls.knobs, knobs)
-    ctx = open_context(setup, knobs)
     artifact = Artifact(Path(setup.model or "."), None, {"build_knobs": {}, "source": True})
-    runner = cls(setup.options).open(ctx, artifact, runtime)
+    runner = cls(open_context(name, setup, knobs)).open(artifact, runtime)
     try:
         stats = runner.stats()
         assert (stats.weights_bytes or 0) > 0 and (stats.kv_cache_tokens or 0) > 0, stats
@@ -175,3 +182,55 @@ def check_run(name: str, setup: Setup) -> None:
         assert rec.arrival <= rec.token_times[0] <= rec.token_times[-1] <= rec.finish + 1e-6
     finally:
         runner.close()
+
+
+# ------------------------------------------------------------------------------ options, validated once
+def check_options_validated_once(name: str, setup: Setup, out: Path) -> int:
+    """The study's engine options are validated once, where the context is made; feasibility, the build
+    decision and key, validation's file checks and export read that object (no engine module validates
+    again). Counts `model_validate` on the options model and its pydantic bases; returns the count."""
+    from pydantic import BaseModel
+
+    from workbench.knobs import split_knobs
+
+    cls = get_engine_class(name)
+    models = [m for m in cls.options_model.__mro__ if isinstance(m, type) and issubclass(m, BaseModel)]
+    models = [m for m in models if m is not BaseModel]
+    calls: list[str] = []
+    saved = {m: m.__dict__.get("model_validate") for m in models}
+
+    def counting(model: type) -> Any:
+        original = model.model_validate
+
+        def validate(c: type, *a: Any, **kw: Any) -> Any:
+            calls.append(c.__name__)
+            return original.__func__(c, *a, **kw)
+
+        return classmethod(validate)
+
+    patched = {m: counting(m) for m in models}
+    try:
+        for m, v in patched.items():
+            m.model_validate = v  # type: ignore[method-assign]
+        knobs = {**cls.default_knobs(), **setup.knobs}
+        build, _ = split_knobs(cls.knobs, knobs)
+        ctx = open_context(name, setup, knobs, device=H100)
+        fctx = FeasibilityContext(
+            model_dtype=setup.model_dtype, options=ctx.options, study_dir=setup.study_dir
+        )
+        cls.infeasible_reason(knobs, H100, fctx)
+        cls.check_options(ctx.options, setup.study_dir)
+        if cls.executor == "worker":
+            engine = cls(ctx)
+            cls.needs_build_for(ctx.options, build)
+            engine.build_material(build)
+            out.mkdir(parents=True, exist_ok=True)
+            engine.export(knobs, out)
+    finally:
+        for m, v in saved.items():
+            if v is None:
+                delattr(m, "model_validate")
+            else:
+                m.model_validate = v  # type: ignore[method-assign]
+    assert len(calls) == 1, f"{name}: engine options validated {len(calls)} times ({calls})"
+    return len(calls)

@@ -59,3 +59,8 @@ def test_export_stays_in_its_folder(name, tiny_model, tmp_path):
 def test_open_submit_collect_close(name, tiny_model):
     assert get_engine_class(name).check_available() is None
     C.check_run(name, setup_for(name, tiny_model))
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_engine_options_are_validated_once(name, tiny_model, tmp_path):
+    C.check_options_validated_once(name, setup_for(name, tiny_model), tmp_path / "out")

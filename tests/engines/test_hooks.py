@@ -59,7 +59,7 @@ def test_hf_export_writes_what_the_runner_used_on_cpu_and_gpu(tiny_model, tmp_pa
     ctx = export_context(spec, 1, knobs, CPU_ENV)
     assert ctx.device.kind == "cpu" and ctx.cpu_kv_budget_gb == 0.01
     _, runtime = split_knobs(HFEngine.knobs, knobs)
-    runner = HFEngine().open(ctx, Artifact(tiny_model, None, {}), runtime)
+    runner = HFEngine(ctx).open(Artifact(tiny_model, None, {}), runtime)
     try:
         assert cb["num_blocks"] == runner.resolved_config["num_blocks"]
         assert cb["max_requests_per_batch"] == 4 and cb["page_size"] == 16

@@ -15,7 +15,7 @@ from typing import Any
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from workbench.engines.base import Runner
+from workbench.engines.runner import Runner
 from workbench.types import EngineError, Request, RequestRecord
 
 _GENERATION_ONLY = "the workbench adapter runs generation tasks only (such as gsm8k)"

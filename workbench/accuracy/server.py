@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.engines.base import ServerHandle
+from workbench.engines.runner import ServerHandle
 
 
 def server_lm(

@@ -64,7 +64,8 @@ def require_engine(spec: Any) -> None:
     require_local_paths(spec)
     if spec.runtime.python is not None or spec.runtime.container is not None:
         return
-    why = get_engine_class(spec.engine).check_available_for(spec.engine_options)
+    cls = get_engine_class(spec.engine)
+    why = cls.check_available_for(spec.options())
     if why:
         raise UsageError(why)
 

@@ -140,6 +140,7 @@ def _crosscheck_input(spec: Any, t: Any, work: Path, own: bool) -> Any:
     )
     return CrosscheckInput(
         spec=spec,
+        options=spec.options(),
         trial_number=t.number,
         knobs=rec.knobs_or(t.params),
         metrics=rec.metrics,

@@ -89,7 +89,7 @@ def engines(args: argparse.Namespace) -> int:
                 f"  {k.name:<24} {'build-time' if k.build_time else 'runtime':<10} default {k.default!s:<8} "
                 f"{k.allowed()}  - {k.help}"
             )
-        if cls.options_model is not None:
+        if cls.options_model.model_fields:
             print("  engine_options:")
             for option, f in cls.options_model.model_fields.items():
                 print(f"    {option:<22} default {f.default!s:<14} {f.description or ''}")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from workbench.types import InputError
 
 if TYPE_CHECKING:
-    from workbench.engines.base import Engine
+    from workbench.engines.base import Engine, EngineDeclarations
 
 ENTRY_POINT_GROUP = "workbench.engines"
 
@@ -57,14 +57,28 @@ def engine_names() -> list[str]:
     return sorted(registry())
 
 
-def get_engine_class(name: str) -> type[Engine]:
-    from workbench.engines.base import Engine
+def get_engine_class(name: str) -> type[EngineDeclarations]:
+    """The declarations a study's `engine:` names (an `Engine`, or declarations answered by another
+    executor: `replay`)."""
+    from workbench.engines.base import EngineDeclarations
 
     target = registry().get(name)
     if target is None:
         raise UnknownEngine(f"unknown engine {name!r}; registered engines: {', '.join(engine_names())}")
     module_name, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
-    if not (isinstance(cls, type) and issubclass(cls, Engine)):
+    if not (isinstance(cls, type) and issubclass(cls, EngineDeclarations)):
         raise TypeError(f"engine {name!r} ({target}) is not a subclass of workbench.engines.base.Engine")
+    return cls
+
+
+def worker_engine_class(name: str) -> type[Engine]:
+    """The engine a trial worker binds to its trial; an error for a name whose trials no worker runs."""
+    from workbench.engines.base import Engine, EngineError
+
+    cls = get_engine_class(name)
+    if not issubclass(cls, Engine):
+        raise EngineError(
+            f"engine {name!r} builds and runs nothing: its {cls.executor} executor answers trials"
+        )
     return cls

@@ -4,14 +4,16 @@ Like Optuna's `BaseSampler`, the base classes are small and their contracts are 
 registered engine passes the conformance suite in `tests/engines/conformance.py`.
 
 An engine is a class with declarations readable in the light orchestrating process (`name`,
-`version`, `knobs`, `options_model`, feasibility) and two methods the trial worker calls in the
-engine's own environment:
+`version`, `knobs`, `options_model`, feasibility), and an instance is that engine bound to one trial:
+`Engine(ctx)` holds the trial's `OpenContext`, whose `options` the trial layer validated once with
+`parse_options` (every engine module reads that typed object; none validates again). Its methods:
 
-- `build(ctx, build_knobs, out_dir)` writes an artifact (a quantized checkpoint, a TensorRT engine)
+- `build(build_knobs, out_dir)` writes an artifact (a quantized checkpoint, a TensorRT engine)
   that the trial layer caches under the build key; only called when `needs_build(build_knobs)`.
-- `open(ctx, artifact, runtime_knobs)` returns a `Runner`: `submit` never blocks, `collect` returns
+- `open(artifact, runtime_knobs)` returns a `Runner`: `submit` never blocks, `collect` returns
   finished requests with per-token timestamps (``time.perf_counter()`` seconds in the worker), `stats`
   tells what the trial layer needs for memory, KV and roofline figures, `close` frees everything.
+- `build_material(build_knobs)` and `export(knobs, out)`, which the orchestrating process calls.
 
 Heavy imports (torch, transformers, tensorrt_llm) happen inside methods, so importing an engine module
 costs nothing. Nothing here imports above `workbench.types` and `workbench.knobs`.
@@ -20,17 +22,15 @@ costs nothing. Nothing here imports above `workbench.types` and `workbench.knobs
 from __future__ import annotations
 
 import abc
-import asyncio
-import concurrent.futures
-import queue
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from workbench.engines.comparison import Crosscheck
+from workbench.engines.runner import Runner
 from workbench.knobs import KnobDef
 from workbench.types import (  # noqa: F401 - re-exported: engines speak these types
     Artifact,
@@ -68,8 +68,9 @@ class OpenContext:
     model_dtype: str = "auto"
     load_format: str = "auto"
     trust_remote_code: bool = False
-    #: the study's `engine_options:`, validated by the engine's `options_model`
-    options: dict[str, Any] = field(default_factory=dict)
+    #: the study's `engine_options:` as the engine's `options_model` instance (`Engine.parse_options`,
+    #: the one validation; None where the context was made without an engine: its defaults then)
+    options: Any = None
     #: the study file's folder: relative paths in `options` are relative to it
     study_dir: str | None = None
     #: all knobs of the trial (build and runtime), for engines whose runtime depends on a build knob
@@ -103,6 +104,12 @@ class OpenContext:
         )
 
 
+class NoOptions(BaseModel):
+    """The `engine_options:` of an engine that takes none (any key is an error)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class CrosscheckError(WorkbenchError, RuntimeError):
     """A cross-check cannot run (the vendor tool is missing, its build cannot express the trial) or failed."""
 
@@ -113,6 +120,8 @@ class CrosscheckInput:
 
     #: the study definition (`workbench.spec.StudySpec`)
     spec: Any
+    #: the study's engine options, validated once (`Engine.parse_options`)
+    options: Any
     trial_number: int
     knobs: dict[str, Any]
     #: the trial's own metrics, compared with the vendor tool's
@@ -132,144 +141,10 @@ class CrosscheckInput:
     open_context: Callable[[], OpenContext] | None = None
 
 
-@dataclass
-class RunnerStats:
-    """What the trial layer reads from an opened engine for memory, KV-cache and roofline figures.
-
-    Fields an engine cannot know stay None; the figures that need them are then left out, never 0.
-    """
-
-    #: bytes of the weights as loaded (quantized size for quantized models)
-    weights_bytes: int | None = None
-    #: KV-cache capacity in tokens
-    kv_cache_tokens: int | None = None
-    #: bytes one token of KV cache takes over all layers
-    kv_bytes_per_token: int | None = None
-    #: the compute dtype ("bfloat16", ...)
-    dtype: str | None = None
-    #: the model was already resident (loaded by an earlier point of a grid)
-    model_reused: bool = False
-    #: the scheduler's policy, as trtllm-bench reports it in `world_info.scheduling_policy`
-    scheduling_policy: str | None = None
-
-
-class EventLoopThread:
-    """An asyncio event loop in a daemon thread: the one way every streaming runner (an engine's async
-    generator, the HTTP client) keeps real token arrival times while the trial's thread submits."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float | None = None) -> Any:
-        """Run `coro` on the loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def submit(self, coro: Any) -> concurrent.futures.Future[Any]:
-        """Start `coro` on the loop without waiting (its outcome is the coroutine's own business)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop and join its thread; close the loop once the thread has ended."""
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=timeout)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-def drain(finished: queue.Queue[RequestRecord], timeout: float) -> list[RequestRecord]:
-    """Wait up to `timeout` for one finished record, then take every other one already there (the
-    `collect` of runners whose requests finish on an event loop thread)."""
-    try:
-        out = [finished.get(timeout=timeout)]
-    except queue.Empty:
-        return []
-    while True:
-        try:
-            out.append(finished.get_nowait())
-        except queue.Empty:
-            return out
-
-
-@dataclass(frozen=True)
-class ServerHandle:
-    """How to reach an opened server engine: what lm-eval's own OpenAI client needs for accuracy."""
-
-    base_url: str
-    model: str
-    #: prompts go as token ids (false: as text the server tokenizes)
-    token_prompts: bool
-    request_timeout_s: float
-
-
-class Runner(abc.ABC):
-    """An opened engine. `submit` never blocks; `collect` returns requests that have finished.
-
-    What a runner can do beyond that is declared here, with the default of a runner that cannot
-    (`counts_errors`, `usage_check`, `server`, `server_metrics`), so the trial layer reads it and
-    never probes for attributes."""
-
-    #: the engine's resolved configuration, logged as `engine.*` params (free-form, engine-specific)
-    resolved_config: dict[str, Any]
-    #: the tokenizer (for dataset prompts and the accuracy adapter) and the vocabulary size
-    tokenizer: Any = None
-    vocab_size: int = 0
-    #: a failed request is a result counted in `error_rate`, not the end of the trial (servers, vLLM)
-    counts_errors: bool = False
-    #: the server's token counts against the client's (prompt tokens, completion tokens per text
-    #: chunk): servers only, None where the tokens are the engine's own
-    usage_check: dict[str, int] | None = None
-
-    def server(self) -> ServerHandle | None:
-        """The running server of this trial; None for an in-process engine."""
-        return None
-
-    def server_metrics(self) -> list[dict[str, Any]]:
-        """The server's scraped samples (`t` in the client's clock); none for an in-process engine."""
-        return []
-
-    @abc.abstractmethod
-    def submit(self, request: Request) -> None: ...
-
-    @abc.abstractmethod
-    def collect(self, timeout: float) -> list[RequestRecord]:
-        """Wait up to `timeout` seconds for at least one finished request; return all finished ones."""
-
-    @abc.abstractmethod
-    def close(self) -> None: ...
-
-    @abc.abstractmethod
-    def stats(self) -> RunnerStats:
-        """Weights, KV capacity and dtype as the engine resolved them; called after open and again after the run."""
-
-    def refresh_stats(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
-        """Update `resolved_config` and `stats()` from statistics only known after running."""
-
-    def generate(self, requests: list[Request], timeout: float | None = None) -> list[RequestRecord]:
-        """Submit everything at once and wait for all of it (offline mode)."""
-        for r in requests:
-            self.submit(r)
-        done: dict[str, RequestRecord] = {}
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while len(done) < len(requests):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{len(requests) - len(done)} of {len(requests)} requests unfinished")
-            for rec in self.collect(timeout=0.5):
-                done[rec.id] = rec
-        return [done[r.id] for r in requests]
-
-    def __enter__(self) -> Runner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Engine(abc.ABC):
-    """Base class of engines. Subclasses declare `name`, `version` and `knobs` as class data.
+class EngineDeclarations:
+    """What a study's `engine:` names, readable without running anything: knobs, options, feasibility,
+    packages and how its trials are measured (`executor`). `Engine` adds the methods of an engine bound
+    to a trial; a name whose trials are answered otherwise (`replay`, by its executor) declares only this.
 
     Every engine declares the four core knobs (`workbench.knobs.CORE_KNOBS`) under their study names;
     what each means in the engine is said in its `KnobDef.help`.
@@ -279,8 +154,8 @@ class Engine(abc.ABC):
     #: bump when the way artifacts are built changes, so old cache entries are not reused
     version: ClassVar[str]
     knobs: ClassVar[dict[str, KnobDef]]
-    #: the pydantic model of the study's `engine_options:` (None: the engine takes no options)
-    options_model: ClassVar[type[Any] | None] = None
+    #: the pydantic model of the study's `engine_options:` (`NoOptions`: the engine takes none)
+    options_model: ClassVar[type[BaseModel]] = NoOptions
     #: the Python packages whose versions enter provenance and the build key
     packages: ClassVar[tuple[str, ...]] = ()
     #: how a trial of this engine is measured: "worker" (a worker process) or "replay" (looked up)
@@ -288,11 +163,16 @@ class Engine(abc.ABC):
     #: the engine vendor's own benchmark that `crosscheck` runs (None: the engine has no cross-check)
     crosscheck_tool: ClassVar[str | None] = None
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        """An engine instance is made only where it runs: without its packages that is a clear failure."""
-        missing = type(self).check_available_for(options)
-        if missing is not None:
-            raise EngineNotInstalled(missing)
+    @classmethod
+    def parse_options(cls, raw: dict[str, Any] | None) -> Any:
+        """The study's `engine_options:` as this engine's options model: the one place they are validated
+        (pydantic's ValidationError for bad ones; `workbench validate` reports them with their lines)."""
+        return cls.options_model.model_validate(raw or {})
+
+    @classmethod
+    def options_of(cls, context: FeasibilityContext) -> Any:
+        """The validated options a feasibility context carries (the engine's defaults when it has none)."""
+        return cls.parse_options({}) if context.options is None else context.options
 
     @classmethod
     def default_knobs(cls) -> dict[str, Any]:
@@ -304,8 +184,9 @@ class Engine(abc.ABC):
         return None
 
     @classmethod
-    def check_available_for(cls, options: dict[str, Any] | None) -> str | None:
-        """`check_available` with the study's `engine_options` (a server program configured by path)."""
+    def check_available_for(cls, options: Any) -> str | None:
+        """`check_available` with the study's validated engine options (a server program configured by
+        path); None: the engine's defaults."""
         return cls.check_available()
 
     @classmethod
@@ -314,10 +195,8 @@ class Engine(abc.ABC):
         return []
 
     @classmethod
-    def check_options(
-        cls, options: dict[str, Any], study_dir: str | None
-    ) -> list[tuple[tuple[str, ...], str]]:
-        """Problems of valid-looking options that only the engine can see (a missing file), as (key path, message)."""
+    def check_options(cls, options: Any, study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
+        """Problems of validated options that only the engine can see (a missing file), as (key path, message)."""
         return []
 
     @classmethod
@@ -328,25 +207,15 @@ class Engine(abc.ABC):
         return None
 
     @classmethod
-    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
-        """What the build key hashes of the build knobs; engines translating knobs hash the translation."""
-        return build_knobs
-
-    @classmethod
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
         """False when the build knobs describe the source model itself (nothing to build or cache)."""
         return True
 
     @classmethod
-    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+    def needs_build_for(cls, options: Any, build_knobs: dict[str, Any]) -> bool:
         """`needs_build` with the study's engine options (an option may say a build is not needed:
         a backend without one, a choice mapped to a ready checkpoint). Defaults to `needs_build`."""
         return cls.needs_build(build_knobs)
-
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
-        """Write the deployable configuration of these knobs into `out`; return the files written."""
-        return []
 
     @classmethod
     def export_readme(cls, files: list[Path]) -> list[str]:
@@ -361,9 +230,40 @@ class Engine(abc.ABC):
             f"the {cls.name} engine has no cross-check (no vendor benchmark to compare with)"
         )
 
+
+class Engine(EngineDeclarations, abc.ABC):
+    """Base class of engines: the declarations, and an instance bound to one trial (`Engine(ctx)`) that
+    builds, opens and exports. Subclasses declare `name`, `version` and `knobs` as class data."""
+
+    def __init__(self, ctx: OpenContext) -> None:
+        """The engine bound to one trial: `ctx.options` is already its validated options model."""
+        if ctx.options is None:
+            ctx = replace(ctx, options=self.parse_options({}))
+        elif not isinstance(ctx.options, self.options_model):
+            raise TypeError(
+                f"{self.name}: OpenContext.options must be a {self.options_model.__name__} "
+                f"(Engine.parse_options), not {type(ctx.options).__name__}"
+            )
+        self.ctx = ctx
+        self.options = ctx.options
+
+    def require_available(self) -> None:
+        """Where the engine runs: without its packages (or its server program) that is a clear failure."""
+        missing = type(self).check_available_for(self.options)
+        if missing is not None:
+            raise EngineNotInstalled(missing)
+
+    def build_material(self, build_knobs: dict[str, Any]) -> dict[str, Any]:
+        """What the build key hashes of the build knobs; engines translating knobs hash the translation."""
+        return build_knobs
+
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
+        """Write the deployable configuration of these knobs into `out`; return the files written."""
+        return []
+
     @abc.abstractmethod
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         """Write the artifact into `out_dir`; return manifest fields worth recording."""
 
     @abc.abstractmethod
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner: ...
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner: ...

@@ -18,21 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.engines.base import (
-    Artifact,
-    DeviceInfo,
-    Engine,
-    EngineError,
-    FeasibilityContext,
-    OpenContext,
-    Runner,
-)
+from workbench.engines.base import DeviceInfo, EngineDeclarations, FeasibilityContext
 from workbench.engines.hf.engine import HFEngine
-
-_BY_EXECUTOR = (
-    "the replay engine builds and runs nothing: replay answers through its executor "
-    "(workbench.trials.orchestrator.executors.ReplayExecutor), from the recorded grid"
-)
 
 
 class ReplayOptions(BaseModel):
@@ -49,9 +36,9 @@ def _load(path: str, mtime: float) -> Any:
     return load_grid(path)
 
 
-def grid_for(options: dict[str, Any], study_dir: str | None) -> Any:
+def grid_for(options: ReplayOptions, study_dir: str | None) -> Any:
     """The grid a study's options name (cached while the file is unchanged)."""
-    p = Path(ReplayOptions.model_validate(options).grid).expanduser()
+    p = Path(options.grid).expanduser()
     if not p.is_absolute() and study_dir:
         p = Path(study_dir) / p
     p = p.resolve()
@@ -62,7 +49,7 @@ def grid_for(options: dict[str, Any], study_dir: str | None) -> Any:
     return _load(str(p), p.stat().st_mtime)
 
 
-def _check(options: dict[str, Any], study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
+def _check(options: ReplayOptions, study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
     from workbench.gridfile import GridError
 
     try:
@@ -79,7 +66,10 @@ def _check(options: dict[str, Any], study_dir: str | None) -> list[tuple[tuple[s
     return []
 
 
-class ReplayEngine(Engine):
+class ReplayEngine(EngineDeclarations):
+    """Declarations only (knobs, options, feasibility): nothing is built or opened; trials are answered
+    by `ReplayExecutor` from the grid."""
+
     name = "replay"
     version = "1"
     knobs = HFEngine.knobs
@@ -88,13 +78,13 @@ class ReplayEngine(Engine):
     executor = "replay"
 
     @classmethod
-    def grid(cls, options: dict[str, Any], study_dir: str | None) -> Any:
+    def grid(cls, options: ReplayOptions, study_dir: str | None) -> Any:
         """The recorded grid the study's options name (what `ReplayExecutor` answers from)."""
         return grid_for(options, study_dir)
 
     @classmethod
     def check_options(
-        cls, options: dict[str, Any], study_dir: str | None
+        cls, options: ReplayOptions, study_dir: str | None
     ) -> list[tuple[tuple[str, ...], str]]:
         return _check(options, study_dir)
 
@@ -105,11 +95,5 @@ class ReplayEngine(Engine):
         device: DeviceInfo,
         context: FeasibilityContext,
     ) -> str | None:
-        grid = grid_for(context.options, context.study_dir)
+        grid = grid_for(cls.options_of(context), context.study_dir)
         return None if grid.find(knobs) is not None else grid.why_missing(knobs)
-
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        raise EngineError(_BY_EXECUTOR)
-
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
-        raise EngineError(_BY_EXECUTOR)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from workbench import knobs as K
 from workbench.metrics import METRIC_NAMES
@@ -140,6 +140,16 @@ class SamplerSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class PrunerSpec(_Strict):
+    """Optuna's pruner, stopping a trial that cannot beat the others from the values it reports as it
+    goes (each load of a sweep, each probe of a load search); `options` are the pruner's own keywords."""
+
+    name: Literal[
+        "none", "median", "percentile", "successive_halving", "hyperband", "wilcoxon", "threshold"
+    ] = "none"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class Budget(_Strict):
     n_trials: Int = Field(
         20, ge=1, le=100_000, description="finished (complete or pruned) trials the study aims for"
@@ -234,6 +244,7 @@ class StudySpec(_Strict):
     engine_options: dict[str, Any] = Field(
         default_factory=dict, description="engine settings that are not searched (see `workbench engines`)"
     )
+    _options: Any = PrivateAttr(default=None)
     search_space: dict[str, SearchEntry] = Field(min_length=1)
     baseline: dict[str, Any] = Field(
         default_factory=dict, description="knob values of the baseline; unset ones are the engine's defaults"
@@ -248,6 +259,7 @@ class StudySpec(_Strict):
     )
     cost: CostSpec | None = Field(None, description="GPU price: adds usd_per_m_output_tokens to every trial")
     sampler: SamplerSpec = SamplerSpec()
+    pruner: PrunerSpec = PrunerSpec()
     budget: Budget = Budget()
     accuracy: AccuracySpec | None = None
     trial: TrialSettings = TrialSettings()
@@ -275,6 +287,25 @@ class StudySpec(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _search_has_targets(self) -> StudySpec:
+        sweep = self.workload.sweep
+        if sweep is not None and sweep.search is not None and self.slo is None:
+            raise ValueError(
+                "workload.sweep.search looks for the highest load meeting the service targets: add an "
+                "`slo:` section (for example `slo: {ttft_ms_p95: 200, tpot_ms_p95: 50}`)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pruner_has_one_objective(self) -> StudySpec:
+        if self.pruner.name != "none" and len(self.objectives) != 1:
+            raise ValueError(
+                "pruner: Optuna prunes single-objective studies only (trial.report); this study has "
+                f"{len(self.objectives)} objectives: remove `pruner:` or keep one objective"
+            )
+        return self
+
     def resolve_path(self, p: str) -> Path:
         path = Path(p).expanduser()
         if not path.is_absolute() and self.source_path is not None:
@@ -288,6 +319,15 @@ class StudySpec(_Strict):
 
     def engine_knobs(self) -> dict[str, K.KnobDef]:
         return engine_class(self.engine).knobs
+
+    def options(self) -> Any:
+        """`engine_options` as the engine's options model (`Engine.parse_options`), validated once per
+        definition: export, cross-check, doctor and feasibility read this one object."""
+        if self._options is None or self._options[0] != (self.engine, self.engine_options):
+            # keyed by what it was made from: a copy with other options (model_copy) parses its own
+            parsed = engine_class(self.engine).parse_options(self.engine_options)
+            self._options = ((self.engine, dict(self.engine_options)), parsed)
+        return self._options[1]
 
     def fixed_knobs(self) -> dict[str, Any]:
         return {k: v for k, v in self.search_space.items() if not isinstance(v, (Range, Choices))}

@@ -39,6 +39,7 @@ def validate_spec(
     problems += (local_path_problems(spec, yaml_root) if check_paths else []) + _check_sampler(
         spec, yaml_root
     )
+    problems += _check_pruner(spec, yaml_root)
     if problems:
         shown = [p for p in problems if p]
         raise SpecError(source, shown, total=len(problems))
@@ -88,12 +89,12 @@ def _knob_problems(d: Any, entry: Any, loc: tuple[Any, ...]) -> list[tuple[tuple
 
 def _check_engine_options(spec: StudySpec, cls: Any, root: Any) -> list[str]:
     model = cls.options_model
-    if model is None:
+    if not model.model_fields:
         if spec.engine_options:
             return [at(root, ("engine_options",), f"engine {spec.engine!r} takes no engine_options")]
         return []
     try:
-        model.model_validate(spec.engine_options)
+        options = cls.parse_options(spec.engine_options)
     except ValidationError as e:
         allowed = f"unknown key; allowed keys: {', '.join(model.model_fields)}"
         return [
@@ -105,10 +106,7 @@ def _check_engine_options(spec: StudySpec, cls: Any, root: Any) -> list[str]:
             for err in e.errors()
         ]
     study_dir = str(spec.source_path.parent) if spec.source_path else None
-    return [
-        at(root, ("engine_options", *loc), msg)
-        for loc, msg in cls.check_options(spec.engine_options, study_dir)
-    ]
+    return [at(root, ("engine_options", *loc), msg) for loc, msg in cls.check_options(options, study_dir)]
 
 
 #: the samplers whose options a study may set: name -> class in optuna.samplers (seed is its own key)
@@ -123,32 +121,76 @@ def _check_sampler(spec: StudySpec, root: Any) -> list[str]:
         return []
     if s.name not in SAMPLER_CLASSES:
         return [at(root, ("sampler", "options"), f"sampler {s.name!r} takes no options")]
-    import inspect
-
     import optuna
 
-    cls_name = SAMPLER_CLASSES[s.name]
-    params = inspect.signature(getattr(optuna.samplers, cls_name)).parameters
-    types = {p: str(params[p].annotation).replace(" ", "").split("|") for p in params if p != "seed"}
+    cls = getattr(optuna.samplers, SAMPLER_CLASSES[s.name])
+    found = signature_problems(
+        cls, f"optuna.samplers.{cls.__name__}", s.options, {"seed": "give the seed as sampler.seed"}
+    )
+    return [at(root, ("sampler", "options", key), what) for key, what in found]
+
+
+#: the study's `pruner.name` -> the class in optuna.pruners (`none` is Optuna's NopPruner)
+PRUNER_CLASSES = {
+    "median": "MedianPruner",
+    "percentile": "PercentilePruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+    "wilcoxon": "WilcoxonPruner",
+    "threshold": "ThresholdPruner",
+}
+
+
+def _check_pruner(spec: StudySpec, root: Any) -> list[str]:
+    """`pruner.options` against the Optuna pruner's own signature, like `sampler.options`."""
+    p = spec.pruner
+    if not p.options:
+        return []
+    if p.name == "none":
+        return [at(root, ("pruner", "options"), "pruner 'none' takes no options")]
+    import optuna
+
+    cls = getattr(optuna.pruners, PRUNER_CLASSES[p.name])
+    found = signature_problems(cls, f"optuna.pruners.{cls.__name__}", p.options, {})
+    return [at(root, ("pruner", "options", key), what) for key, what in found]
+
+
+def signature_problems(
+    cls: Any, qualname: str, options: dict[str, Any], reserved: dict[str, str]
+) -> list[tuple[str, str]]:
+    """(key, message) for each option `cls(**options)` would reject, read from its signature: an unknown
+    key, one that takes a Python object, a value of the wrong type; `reserved` keys are set elsewhere."""
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    types = {p: _type_names(params[p].annotation) for p in params if p not in reserved}
     settable = [p for p, t in types.items() if set(t) <= set(_OPTION_TYPES)]
     problems = []
-    for key, value in s.options.items():
-        if key == "seed":
-            what = "give the seed as sampler.seed"
+    for key, value in options.items():
+        if key in reserved:
+            what = reserved[key]
         elif key not in params:
-            what = f"unknown option of optuna.samplers.{cls_name}; allowed: {', '.join(settable)}"
+            what = f"unknown option of {qualname}; allowed: {', '.join(settable)}"
         elif key not in settable:
             what = f"{key} takes a Python object ({params[key].annotation}): it cannot be set in a study file"
         elif not any(_OPTION_TYPES[t](value) for t in types[key]):
             what = f"got {short_repr(value)}; {key} must be {' or '.join(types[key])}"
         else:
             continue
-        problems.append(at(root, ("sampler", "options", key), what))
+        problems.append((key, what))
     return problems
 
 
-#: the option types a study file can give, by the name in the sampler's signature
+def _type_names(annotation: Any) -> list[str]:
+    """`int | None` (a string under postponed annotations, or a class) as ["int", "None"]."""
+    if isinstance(annotation, type):
+        return [annotation.__name__]
+    return str(annotation).replace(" ", "").split("|")
+
+
+#: the option types a study file can give, by the name in the sampler's or pruner's signature
 _OPTION_TYPES = {
+    "str": lambda v: isinstance(v, str),
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),

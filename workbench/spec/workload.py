@@ -92,6 +92,41 @@ Arrival = Annotated[Burst | Rate | Concurrency, Field(discriminator="mode")]
 MIN_POINT_REQUESTS = 8
 
 
+class LoadSearch(_Strict):
+    """The highest load meeting the study's `slo:`, searched in the trial instead of a fixed list: gallop
+    from the low bound (x `growth`) until a load fails, bisect to `resolution`, then run the lower end
+    `repeats` times (it passes by majority). Each probe is a sweep point (its length as the sweep says)."""
+
+    concurrency: tuple[Int, Int] | None = Field(None, description="[low, high] concurrency")
+    rate: tuple[Float, Float] | None = Field(None, description="[low, high] requests/s")
+    growth: Float = Field(2.0, gt=1, le=16, description="the gallop's factor")
+    resolution: Float = Field(
+        0.1, ge=0, lt=1, description="bisection stops when the bracket is this narrow (relative; >= 1 slot)"
+    )
+    repeats: Int = Field(2, ge=1, le=9, description="runs of the lower end; it passes by majority")
+    max_probes: Int = Field(16, ge=2, le=200, description="the most probe runs of one trial")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LoadSearch:
+        if (self.concurrency is None) == (self.rate is None):
+            raise ValueError(
+                "a load search gives exactly one of `concurrency: [low, high]` or `rate: [low, high]`"
+            )
+        low, high = self.concurrency or self.rate or (0, 0)
+        if not 0 < low <= high:
+            raise ValueError(f"a load search needs 0 < low <= high; got [{low}, {high}]")
+        return self
+
+    @property
+    def axis(self) -> str:
+        return "concurrency" if self.concurrency is not None else "rate"
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        low, high = self.concurrency or self.rate or (0, 0)
+        return float(low), float(high)
+
+
 class Sweep(_Strict):
     """Several loads in one trial, measured one after the other. How many requests a point runs:
 
@@ -104,6 +139,9 @@ class Sweep(_Strict):
 
     concurrency: list[int] | None = Field(None, min_length=1)
     rate: list[float] | None = Field(None, min_length=1)
+    search: LoadSearch | None = Field(
+        None, description="search the highest load meeting `slo:` instead of a fixed list of loads"
+    )
     requests_per_load: Float | None = Field(
         None,
         gt=0,
@@ -131,8 +169,11 @@ class Sweep(_Strict):
 
     @model_validator(mode="after")
     def _one_axis(self) -> Sweep:
-        if (self.concurrency is None) == (self.rate is None):
-            raise ValueError("a sweep gives exactly one of `concurrency` (a list) or `rate` (a list)")
+        given = [k for k in ("concurrency", "rate", "search") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a sweep gives exactly one of `concurrency` (a list), `rate` (a list) or `search` (bounds)"
+            )
         values = self.concurrency or self.rate or []
         if any(v <= 0 for v in values) or sorted(values) != list(values):
             raise ValueError("sweep loads must be positive and increasing")
@@ -149,10 +190,15 @@ class Sweep(_Strict):
 
     @property
     def axis(self) -> str:
+        if self.search is not None:
+            return self.search.axis
         return "concurrency" if self.concurrency is not None else "rate"
 
     @property
     def loads(self) -> list[float]:
+        """The fixed loads; a search's are decided as it runs (its bounds here, for sizing)."""
+        if self.search is not None:
+            return list(self.search.bounds)
         return [float(v) for v in (self.concurrency or self.rate or [])]
 
     def requests_at(self, load: float, num_requests: int) -> int | None:

@@ -3,7 +3,8 @@
 One method per step. A trial that repeats knobs measured before takes that trial's results (no
 second measurement); every other trial runs through `workbench.trials.orchestrator.run.run_trial` (a worker
 process), is logged to the tracker, and is recorded on the Optuna trial as a `TrialRecord`.
-Infeasible trials are pruned, failed ones raise `TrialFailed` (the study goes on).
+Infeasible trials are pruned, and so are trials the study's pruner stops as they run (`pruning.py`);
+failed ones raise `TrialFailed` (the study goes on).
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ class Objective:
         from workbench.trials.orchestrator.run import run_trial
 
         out_dir = (workbench_home() / "studies" / self.spec.name / f"trial-{trial.number:04d}").resolve()
+        from workbench.study.pruning import Reporter
+
         try:
             return run_trial(
                 self.spec,
@@ -170,6 +173,7 @@ class Objective:
                 device=self.device,
                 accuracy_gate=plan.gate,
                 accuracy_reuse=plan.reuse,
+                reporter=None if self.spec.pruner.name == "none" else Reporter(trial, self.spec),
             )
         except BaseException as e:
             self.tracker.end_trial(run_id, None, failure=f"{type(e).__name__}: {e}")
@@ -208,13 +212,15 @@ class Objective:
             rec.failure_kind, rec.failure = res.failure.kind, res.failure.message[:1000]
         if res.status == "COMPLETE":
             rec.metrics, rec.constraints = finite_metrics(res.metrics), constraints
+        elif res.status == "PRUNED":  # stopped early: what it measured before the pruner stopped it
+            rec.metrics = finite_metrics(res.metrics)
         rec.write(trial)
         for name, value in zip(constraint_names(self.spec), constraints, strict=False):
             trial.set_constraint(name, value)
 
     def outcome(self, res: TrialResult) -> float | list[float]:
         """The objective values, or the exception that tells Optuna the trial was pruned or failed."""
-        if res.status == "INFEASIBLE":
+        if res.status in ("INFEASIBLE", "PRUNED"):
             raise optuna.TrialPruned(res.failure.message if res.failure else "infeasible")
         if res.status != "COMPLETE":
             assert res.failure is not None

@@ -19,6 +19,7 @@ import optuna
 
 from workbench.spec import StudySpec
 from workbench.study.errors import StudyMismatch
+from workbench.study.pruning import make_pruner
 from workbench.study.recovery import CleanRetry
 from workbench.study.space import make_sampler
 
@@ -103,6 +104,7 @@ def open_study(spec: StudySpec, storage: str | optuna.storages.BaseStorage) -> o
         storage=as_storage(storage),
         directions=directions,
         sampler=make_sampler(spec),
+        pruner=make_pruner(spec),
         load_if_exists=True,
     )
     stored = study.user_attrs.get("objectives")

@@ -206,7 +206,9 @@ class MlflowTracker:
             report = {k: v for k, v in res.bench.items() if k != "requests"}
             self.client.log_dict(run_id, report, "trial/bench_report.json")
         self._log_trial_figures(run_id, res)
-        status = {"COMPLETE": "FINISHED", "INFEASIBLE": "KILLED"}.get(res.status, "FAILED")
+        status = {"COMPLETE": "FINISHED", "INFEASIBLE": "KILLED", "PRUNED": "KILLED"}.get(
+            res.status, "FAILED"
+        )
         self.client.set_terminated(run_id, status=status)
 
     def _log_trial_figures(self, run_id: str, res: TrialResult) -> None:

@@ -59,7 +59,7 @@ def artifact_material(
         "model": model_fingerprint(plan.model_source, plan.model.revision),
         "dtype": plan.model.dtype,
         "load_format": plan.model.load_format,
-        "build_knobs": engine_cls.build_material(plan.open_context(), build_knobs),
+        "build_knobs": engine_cls(plan.open_context()).build_material(build_knobs),
         "device_arch": plan.device.arch,
         "packages": {p: versions.get(p) for p in sorted({*KEY_PACKAGES, *engine_cls.packages})},
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from workbench.accuracy.gate import AccuracyGate, AccuracyReuse
 from workbench.engines.base import DeviceInfo, ModelPool, OpenContext
@@ -54,6 +54,16 @@ class TrialPlan(BaseModel):
     accuracy_gate: AccuracyGate | None = None
     #: GSM8K metrics measured by an earlier trial with the same weights, to reuse
     accuracy_reuse: AccuracyReuse | None = None
+    _options: Any = PrivateAttr(default=None)
+
+    def options(self) -> Any:
+        """`engine_options` as the engine's options model, validated once per plan (`Engine.parse_options`):
+        every context made from this plan carries this one object."""
+        if self._options is None:
+            from workbench.engines import get_engine_class
+
+            self._options = get_engine_class(self.engine).parse_options(self.engine_options)
+        return self._options
 
     @property
     def device(self) -> DeviceInfo:
@@ -74,7 +84,7 @@ class TrialPlan(BaseModel):
             self.model,
             self.model_source,
             device=self.device,
-            options=self.engine_options,
+            options=self.options(),
             study_dir=study_dir or self.study_dir,
             knobs=self.knobs,
             longest_request=None if i is None or o is None else i + o,

@@ -16,12 +16,10 @@ from workbench.engines.base import (
     Engine,
     EngineError,
     FeasibilityContext,
-    OpenContext,
     Request,
     RequestRecord,
-    Runner,
-    RunnerStats,
 )
+from workbench.engines.runner import Runner, RunnerStats
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 
 BYTES_PER_TOKEN = 64
@@ -99,14 +97,14 @@ class EchoEngine(Engine):
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
         return False
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         p = out / "echo.txt"
         p.write_text("".join(f"{k}={v}\n" for k, v in sorted(knobs.items())))
         return [p]
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         raise EchoError("the echo engine builds nothing")
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        ctx = self.ctx
         return EchoRunner(runtime_knobs, ctx.cpu_kv_budget_gb)

@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import Artifact, DeviceInfo, Engine, FeasibilityContext, OpenContext, Runner
+from workbench.engines.base import Artifact, DeviceInfo, Engine, FeasibilityContext
 from workbench.engines.hf.quantize import QUANTIZATIONS, torch_dtype, torchao_config
+from workbench.engines.runner import Runner
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
 from workbench.types import EngineNotInstalled
 
@@ -142,15 +143,16 @@ class HFEngine(Engine):
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
         return build_knobs.get(QUANTIZATION, "none") != "none"
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         from workbench.engines.hf.export import write_settings
 
-        return write_settings({**cls.default_knobs(), **knobs}, ctx, out)
+        ctx = self.ctx
+        return write_settings({**self.default_knobs(), **knobs}, ctx, out)
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer, TorchAoConfig
 
+        ctx = self.ctx
         q = build_knobs[QUANTIZATION]
         if importlib.util.find_spec("torchao") is None:
             raise EngineNotInstalled(TORCHAO_HINT.format(q=q))
@@ -177,7 +179,8 @@ class HFEngine(Engine):
         tokenizer.save_pretrained(out_dir)
         return {"steps_s": {"load_and_quantize": t_quant, "save": time.perf_counter() - t0 - t_quant}}
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
         from workbench.engines.hf.runner import HFRunner
 
+        ctx = self.ctx
         return HFRunner(ctx, artifact, runtime_knobs)

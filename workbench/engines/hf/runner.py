@@ -12,17 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workbench.engines.base import (
-    Artifact,
-    EngineError,
-    OpenContext,
-    Request,
-    RequestRecord,
-    Runner,
-    RunnerStats,
-)
+from workbench.engines.base import Artifact, EngineError, OpenContext, Request, RequestRecord
 from workbench.engines.hf.config import cb_config_args, cb_config_kwargs
 from workbench.engines.hf.quantize import quantize_in_place, torch_dtype
+from workbench.engines.runner import Runner, RunnerStats
 from workbench.knobs import MAX_BATCH_SIZE, QUANTIZATION
 
 

@@ -64,16 +64,6 @@ class OpenAIEngine(ServerEngine):
     }
 
     @classmethod
-    def check_options(
-        cls, options: dict[str, Any], study_dir: str | None
-    ) -> list[tuple[tuple[str, ...], str]]:
-        try:
-            cls.options_model.model_validate(options)
-        except ValueError as e:
-            return [(("engine_options",), str(e).splitlines()[-1] if str(e) else "invalid")]
-        return []
-
-    @classmethod
     def routes(cls, ctx: OpenContext) -> tuple[str, str | None, str]:
         o = cls.options(ctx)
         return o.health_path, o.metrics_path, o.metrics_format

@@ -140,12 +140,12 @@ def parse_export(data: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def load_of(w: Any, n: int) -> tuple[int | None, float | None]:
-    """(concurrency, rate) of the trial's measured run: a sweep's highest load stands for the trial, a burst
-    sends all `n` requests at once."""
+def load_of(w: Any, n: int, found: float | None = None) -> tuple[int | None, float | None]:
+    """(concurrency, rate) of the trial's measured run: a sweep's highest load stands for the trial (a
+    load search's: the load it `found`, else its low bound), a burst sends all `n` requests at once."""
     if w.sweep is not None:
-        top = w.sweep.loads[-1]
-        return (int(top), None) if w.sweep.concurrency else (None, float(top))
+        top = (found or w.sweep.loads[0]) if w.sweep.search is not None else w.sweep.loads[-1]
+        return (int(top), None) if w.sweep.axis == "concurrency" else (None, float(top))
     if getattr(w.arrival, "concurrency", None):
         return int(w.arrival.concurrency), None
     if getattr(w.arrival, "rate", None):
@@ -181,8 +181,7 @@ def run(engine: Any, inp: CrosscheckInput) -> Crosscheck:
     """Start the trial's server, run AIPerf against it on the trial's requests, and return the comparison."""
     from workbench.engines.base import Artifact
 
-    opts = dict(inp.spec.engine_options or {})
-    exe = str(opts.get("aiperf", "aiperf"))
+    exe = inp.options.aiperf
     if shutil.which(exe) is None:
         raise CrosscheckError(
             f"{exe} is not on PATH: install AIPerf in its own environment (pip install aiperf) "
@@ -190,7 +189,7 @@ def run(engine: Any, inp: CrosscheckInput) -> Crosscheck:
         )
     w = inp.spec.workload
     measured = list(inp.requests)
-    conc, rate = load_of(w, len(measured))
+    conc, rate = load_of(w, len(measured), inp.metrics.get("slo_max_load"))
     if inp.open_context is None:
         raise CrosscheckError(
             "the AIPerf cross-check starts the trial's server: it needs the trial's open context"
@@ -200,7 +199,7 @@ def run(engine: Any, inp: CrosscheckInput) -> Crosscheck:
     out = inp.work / "aiperf"
     if out.exists():
         shutil.rmtree(out)
-    runner = engine().open(ctx, Artifact(Path(ctx.model_source), None, {}), ctx.knobs)
+    runner = engine(ctx).open(Artifact(Path(ctx.model_source), None, {}), ctx.knobs)
     try:
         bodies, prompt_lens = _bodies(runner, measured)
         data = write_input(bodies, inp.work / "aiperf_input.jsonl")
@@ -217,7 +216,7 @@ def run(engine: Any, inp: CrosscheckInput) -> Crosscheck:
             rate=rate,
             warmup=w.warmup_requests,
             seed=w.seed,
-            server_token_count=bool(opts.get("aiperf_server_token_count")),
+            server_token_count=inp.options.aiperf_server_token_count,
         )
         inp.log("$ " + " ".join(cmd))
         env = aiperf_env(dict(os.environ), tok)
@@ -237,7 +236,7 @@ def run(engine: Any, inp: CrosscheckInput) -> Crosscheck:
     theirs = parse_export(export)
     ours = _ours(inp.metrics, measured, prompt_lens)
     load = f"concurrency {conc}" if conc is not None else f"Poisson rate {rate}/s"
-    server_counts = opts.get("aiperf_server_token_count")
+    server_counts = inp.options.aiperf_server_token_count
     counts = "server-reported" if server_counts else "its tokenizer on the output text"
     comparison = Crosscheck(
         tool="aiperf",

@@ -17,15 +17,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.engines.base import (
-    Artifact,
-    CrosscheckInput,
-    Engine,
-    OpenContext,
-    Request,
-    Runner,
-)
+from workbench.engines.base import Artifact, CrosscheckInput, Engine, OpenContext, Request
 from workbench.engines.comparison import Crosscheck
+from workbench.engines.runner import Runner
 from workbench.engines.server.process import http_get
 from workbench.engines.server.scrape import parse_prometheus
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION, KnobDef
@@ -77,7 +71,7 @@ def fmt_value(v: Any) -> str:
 class ServerEngine(Engine):
     """Base of server engines: nothing to build; `open` starts the server and returns the client."""
 
-    options_model: ClassVar[type[Any] | None] = ServeOptions
+    options_model: ClassVar[type[BaseModel]] = ServeOptions
     #: the route that answers 200 once the server can take requests
     health_path: ClassVar[str] = "/health"
     #: the metrics route (None: the server has none) and its format: "prometheus" or "trtllm-json"
@@ -96,12 +90,12 @@ class ServerEngine(Engine):
         return cls.check_available_for(None)
 
     @classmethod
-    def check_available_for(cls, options: dict[str, Any] | None) -> str | None:
+    def check_available_for(cls, options: ServeOptions | None) -> str | None:
         """The server program: `engine_options.executable` when the study sets one, else beside this
         interpreter or on PATH."""
         if cls.program is None:
             return None
-        configured = (options or {}).get("executable")
+        configured = None if options is None else options.executable
         if configured:
             p = Path(str(configured)).expanduser()
             if p.is_file() and os.access(p, os.X_OK):
@@ -114,8 +108,8 @@ class ServerEngine(Engine):
 
     @classmethod
     def options(cls, ctx: OpenContext) -> Any:
-        model = cls.options_model or ServeOptions
-        return model.model_validate(ctx.options or {})
+        """The trial's validated options (`Engine.parse_options`; the defaults where the context has none)."""
+        return cls.parse_options({}) if ctx.options is None else ctx.options
 
     @classmethod
     def needs_build(cls, build_knobs: dict[str, Any]) -> bool:
@@ -180,13 +174,13 @@ class ServerEngine(Engine):
                 )
         return info
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         """The server's command line for these knobs, as a shell script (port 8000)."""
         import shlex
 
+        ctx = self.ctx
         work = out / "server"
-        cmd = cls.command(ctx, {**cls.default_knobs(), **knobs}, 8000, work)
+        cmd = self.command(ctx, {**self.default_knobs(), **knobs}, 8000, work)
         p = out / "serve.sh"
         p.write_text(
             "#!/bin/sh\n# workbench study "
@@ -201,7 +195,7 @@ class ServerEngine(Engine):
             files += sorted(f for f in work.rglob("*") if f.is_file())
         return files
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         return {"steps_s": {}}
 
     @classmethod
@@ -211,7 +205,11 @@ class ServerEngine(Engine):
 
         return run(cls, inp)
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        return self.serve(self.ctx, runtime_knobs)
+
+    def serve(self, ctx: OpenContext, runtime_knobs: dict[str, Any]) -> Runner:
+        """Start the server of `ctx` (the trial's, or one whose model is a built artifact) and its client."""
         from workbench.engines.server.runner import ServerRunner
 
         return ServerRunner(type(self), ctx, {**ctx.knobs, **runtime_knobs})

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.engines.base import EventLoopThread
+from workbench.engines.runner import EventLoopThread
 from workbench.engines.server.scrape import normalize
 from workbench.types import Request, RequestRecord
 

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import OpenContext, Request, RequestRecord, Runner, RunnerStats, ServerHandle
+from workbench.engines.base import OpenContext, Request, RequestRecord
+from workbench.engines.runner import Runner, RunnerStats, ServerHandle
 from workbench.engines.server.client import MetricsScraper, StreamingClient, to_record
 from workbench.engines.server.process import ServerError, ServerProcess, free_port
 

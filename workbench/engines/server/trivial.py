@@ -1,9 +1,12 @@
 """A trivial OpenAI-compatible streaming server: the load generator's ceiling and failure tests.
 
-`python -m workbench.engines.server.trivial --port P [--mode ok|exit|hang|die-after:N|no-health]
+`python -m workbench.engines.server.trivial --port P [--mode ok|exit|hang|die-after:N|no-health|knee:N:MS]
 [--delay-ms D]` streams `max_tokens` one-token chunks as fast as it can (or D ms apart) with `usage` in
 the last chunk and `[DONE]`, serves /health and a Prometheus /metrics. The modes misbehave on purpose:
-`exit` exits at start, `hang` never answers /health, `die-after:N` kills itself after N requests.
+`exit` exits at start, `hang` never answers /health, `die-after:N` kills itself after N requests,
+`knee:N:MS` is a server whose latency rises past a known load: once more than N requests run at once,
+every token waits MS ms until it is idle again (so a closed loop of <= N never sees it, one of > N
+always does, however fast the machine).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import sys
 def make_app(mode: str, delay_ms: float, extra_metrics: str = ""):  # noqa: ANN201 - aiohttp imported lazily
     from aiohttp import web
 
-    state = {"requests": 0, "running": 0}
+    state = {"requests": 0, "running": 0, "slow": False}
     die_after = int(mode.split(":")[1]) if mode.startswith("die-after:") else None
+    knee, knee_ms = (
+        (int(mode.split(":")[1]), float(mode.split(":")[2])) if mode.startswith("knee:") else (None, 0.0)
+    )
 
     async def health(_: web.Request) -> web.Response:
         if mode == "hang":
@@ -44,17 +50,23 @@ def make_app(mode: str, delay_ms: float, extra_metrics: str = ""):  # noqa: ANN2
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         state["running"] += 1
+        if knee is not None and state["running"] > knee:
+            state["slow"] = True
         try:
             for i in range(n):
                 chunk = {"choices": [{"index": 0, "text": f" t{i}", "finish_reason": None}]}
                 await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                 if delay_ms:
                     await asyncio.sleep(delay_ms / 1000)
+                if state["slow"]:
+                    await asyncio.sleep(knee_ms / 1000)
             usage = {"prompt_tokens": n_prompt, "completion_tokens": n, "total_tokens": n_prompt + n}
             last = {"choices": [{"index": 0, "text": "", "finish_reason": "length"}], "usage": usage}
             await resp.write(b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n")
         finally:
             state["running"] -= 1
+            if state["running"] == 0:
+                state["slow"] = False
         return resp
 
     app = web.Application()
@@ -69,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mode", default="ok")
     p.add_argument("--delay-ms", type=float, default=0.0)
+    p.add_argument("--tag", default="", help="ignored: names the process, so a test can find it")
     a = p.parse_args(argv)
     print(f"trivial server: mode {a.mode} on 127.0.0.1:{a.port}", flush=True)
     if a.mode == "exit":

@@ -44,10 +44,9 @@ def cuda_graph_config(knobs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def llm_args(
-    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+    knobs: dict[str, Any], opts: TrtllmOptions, model_dtype: str, load_format: str
 ) -> dict[str, Any]:
     """Every TorchLlmArgs keyword of a trial but model/tokenizer: the run and the exported YAML."""
-    opts = TrtllmOptions.model_validate(options)
     args: dict[str, Any] = {
         "dtype": model_dtype,
         "tensor_parallel_size": opts.tensor_parallel_size,
@@ -130,7 +129,7 @@ def _optional(knobs: dict[str, Any], kv: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve_options(
-    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+    knobs: dict[str, Any], options: TrtllmOptions, model_dtype: str, load_format: str
 ) -> dict[str, Any]:
     """The `--config` YAML of trtllm-serve / trtllm-bench --backend pytorch: the trial's LLM arguments.
 
@@ -173,9 +172,9 @@ def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
     return out
 
 
-def bench_throughput_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
+def bench_throughput_flags(knobs: dict[str, Any], options: TrtllmOptions) -> list[str]:
     """`trtllm-bench ... throughput` flags for the PyTorch backend equal to the trial's knobs."""
-    return throughput_flags(knobs, TrtllmOptions.model_validate(options).tensor_parallel_size, "pytorch")
+    return throughput_flags(knobs, options.tensor_parallel_size, "pytorch")
 
 
 def throughput_flags(knobs: dict[str, Any], tensor_parallel_size: int, backend: str) -> list[str]:
@@ -221,7 +220,6 @@ def sampling_args(
     return args
 
 
-def serve_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
+def serve_flags(knobs: dict[str, Any], options: TrtllmOptions) -> list[str]:
     """trtllm-serve flags besides the model and --config: the parallelism and the backend."""
-    opts = TrtllmOptions.model_validate(options)
-    return ["--backend", "pytorch", "--tensor_parallel_size", str(opts.tensor_parallel_size)]
+    return ["--backend", "pytorch", "--tensor_parallel_size", str(options.tensor_parallel_size)]

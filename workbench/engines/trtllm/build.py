@@ -35,7 +35,7 @@ def calib_source(ctx: OpenContext) -> calib.CalibSource:
 
 def prequantized(ctx: OpenContext, quantization: str) -> str | None:
     """The study's pre-quantized checkpoint for this choice (a path relative to the study, or a hub id)."""
-    ref = TrtllmOptions.model_validate(ctx.options).checkpoints.get(quantization)
+    ref = ctx.options.checkpoints.get(quantization)
     if ref is None:
         return None
     p = Path(ref).expanduser()
@@ -44,10 +44,10 @@ def prequantized(ctx: OpenContext, quantization: str) -> str | None:
     return str(p) if p.exists() else ref
 
 
-def needs_build(options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+def needs_build(options: TrtllmOptions, build_knobs: dict[str, Any]) -> bool:
     """A quantized choice the study does not map to a pre-quantized checkpoint."""
     q = build_knobs.get("quantization", "none")
-    return q != "none" and q not in TrtllmOptions.model_validate(options).checkpoints
+    return q != "none" and q not in options.checkpoints
 
 
 def material(ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def _torch_material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
         return {**out, "checkpoint": ckpt}
     if q == "none":
         return out
-    opts = TrtllmOptions.model_validate(ctx.options)
+    opts: TrtllmOptions = ctx.options
     return {
         **out,
         "modelopt_config": ALGORITHMS.get(q),
@@ -77,8 +77,7 @@ def _torch_material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
 
 def modelopt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     """The child's request of a ModelOpt build: model, algorithm, KV dtype and the calibration texts."""
-    opts = TrtllmOptions.model_validate(ctx.options)
-    return child_request(ctx, knobs["quantization"], knobs["kv_cache_dtype"], opts)
+    return child_request(ctx, knobs["quantization"], knobs["kv_cache_dtype"], ctx.options)
 
 
 def child_request(ctx: OpenContext, algorithm: str, kv_cache_dtype: str, opts: Any) -> dict[str, Any]:

@@ -66,10 +66,11 @@ def content_hash(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def resolve(options: dict[str, Any], study_dir: str | None) -> CalibSource:
-    """The calibration data of these engine options, a relative path taken from the study file's folder."""
-    name = options.get("calib_dataset")
-    allow_hub = bool(options.get("calib_allow_hub", False))
+def resolve(options: Any, study_dir: str | None) -> CalibSource:
+    """The calibration data of these validated engine options (any engine's whose model has the
+    `calib_*` fields: trtllm's, vllm's), a relative path taken from the study file's folder."""
+    name = options.calib_dataset
+    allow_hub = options.calib_allow_hub
     if name is None:
         if not allow_hub:
             raise CalibError(

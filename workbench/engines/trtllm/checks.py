@@ -9,21 +9,20 @@ be used.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import workbench.engines.trtllm.calib as calib
-from workbench.engines.trtllm.knobs import TORCH_QUANTIZATIONS
+from workbench.engines.trtllm.knobs import TORCH_QUANTIZATIONS, LlmApiOptions, TrtllmOptions
 
 
-def option_problems(options: dict[str, Any], study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
+def option_problems(options: TrtllmOptions, study_dir: str | None) -> list[tuple[tuple[str, ...], str]]:
     out: list[tuple[tuple[str, ...], str]] = []
     out += calib_problems(options, study_dir)
-    draft = options.get("speculative_model")
+    draft = options.speculative_model
     if isinstance(draft, str) and draft.startswith((".", "~")):
         out.append((("speculative_model",), "a hub id or an absolute path (the worker may run elsewhere)"))
     elif isinstance(draft, str) and draft.startswith("/") and not Path(draft).exists():
         out.append((("speculative_model",), f"{draft} does not exist"))
-    for choice, ref in (options.get("checkpoints") or {}).items():
+    for choice, ref in options.checkpoints.items():
         if choice not in TORCH_QUANTIZATIONS or choice == "none":
             allowed = ", ".join(q for q in TORCH_QUANTIZATIONS if q != "none")
             out.append((("checkpoints", choice), f"not a PyTorch-backend quantization; allowed: {allowed}"))
@@ -35,10 +34,10 @@ def option_problems(options: dict[str, Any], study_dir: str | None) -> list[tupl
 
 
 def calib_problems(
-    options: dict[str, Any], study_dir: str | None, *, tensorrt_loader: bool = False
+    options: LlmApiOptions, study_dir: str | None, *, tensorrt_loader: bool = False
 ) -> list[tuple[tuple[str, ...], str]]:
     """A calibration source that does not resolve (or, for TensorRT-LLM's own loader, that it rejects)."""
-    if options.get("calib_dataset") is None:
+    if options.calib_dataset is None:
         return []
     try:
         src = calib.resolve(options, study_dir)

@@ -104,10 +104,15 @@ def throughput_command(
 
 
 def torch_commands(
-    spec: StudySpec, knobs: dict[str, Any], work: Path, checkpoint: str, *, eos_id: int | None = None
+    spec: StudySpec,
+    opts: TT.TrtllmOptions,
+    knobs: dict[str, Any],
+    work: Path,
+    checkpoint: str,
+    *,
+    eos_id: int | None = None,
 ) -> Commands:
     """The PyTorch backend's trtllm-bench command: the trial's checkpoint and its `--config` YAML."""
-    opts = TT.TrtllmOptions.model_validate(spec.engine_options)
     name = spec.model.id or Path(spec.model_source).name
     top = [
         opts.trtllm_bench,
@@ -123,7 +128,7 @@ def torch_commands(
         spec,
         work,
         "config.yaml",
-        TT.bench_throughput_flags(knobs, spec.engine_options),
+        TT.bench_throughput_flags(knobs, opts),
         eos_id,
     )
     note = "the trial's checkpoint and LLM arguments (config.yaml); trtllm-bench warms up on the first --warmup requests"
@@ -134,7 +139,7 @@ def _torch_checkpoint(inp: CrosscheckInput) -> str:
     """What the trial loaded: its ModelOpt checkpoint, the study's pre-quantized one, or the source."""
     if inp.artifact_path is not None and (inp.artifact_path / "checkpoint").is_dir():
         return str(inp.artifact_path / "checkpoint")
-    ref = TT.TrtllmOptions.model_validate(inp.spec.engine_options).checkpoints.get(inp.knobs["quantization"])
+    ref = inp.options.checkpoints.get(inp.knobs["quantization"])
     if ref is None and inp.knobs["quantization"] != "none":
         raise CrosscheckError(
             "the trial's quantized checkpoint is not in the cache: run the trial again, then crosscheck"
@@ -205,8 +210,9 @@ def run(inp: CrosscheckInput) -> Crosscheck:
 
     write_dataset(inp)
     spec = inp.spec
-    cfg = TT.serve_options(inp.knobs, spec.engine_options, spec.model.dtype, spec.model.load_format)
+    cfg = TT.serve_options(inp.knobs, inp.options, spec.model.dtype, spec.model.load_format)
     (inp.work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return run_commands(
-        inp, torch_commands(spec, inp.knobs, inp.work, _torch_checkpoint(inp), eos_id=inp.eos_id)
+        inp,
+        torch_commands(spec, inp.options, inp.knobs, inp.work, _torch_checkpoint(inp), eos_id=inp.eos_id),
     )

@@ -33,9 +33,9 @@ from workbench.engines.base import (
     EngineNotInstalled,
     FeasibilityContext,
     OpenContext,
-    Runner,
 )
 from workbench.engines.comparison import Crosscheck
+from workbench.engines.runner import Runner
 from workbench.engines.trtllm.knobs import KNOBS, TrtllmOptions
 from workbench.engines.trtllm.runner import TorchRunner
 
@@ -107,7 +107,7 @@ class TrtllmEngine(Engine):
         return setups_here(available())
 
     @classmethod
-    def check_options(cls, options: dict[str, Any], study_dir: str | None) -> list[tuple[str, str]]:
+    def check_options(cls, options: TrtllmOptions, study_dir: str | None) -> list[tuple[str, str]]:
         from workbench.engines.trtllm.checks import option_problems
 
         return option_problems(options, study_dir)
@@ -119,13 +119,12 @@ class TrtllmEngine(Engine):
         device: DeviceInfo,
         context: FeasibilityContext,
     ) -> str | None:
-        return feasibility.infeasible_reason(knobs, device, context, context.options)
+        return feasibility.infeasible_reason(knobs, device, context, cls.options_of(context))
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         from workbench.engines.trtllm.export import write_files
 
-        return write_files({**cls.default_knobs(), **knobs}, ctx, out)
+        return write_files({**self.default_knobs(), **knobs}, self.ctx, out)
 
     @classmethod
     def export_readme(cls, files: list[Path]) -> list[str]:
@@ -137,36 +136,33 @@ class TrtllmEngine(Engine):
     def crosscheck(cls, inp: CrosscheckInput) -> Crosscheck:
         from workbench.engines.trtllm.crosscheck import run
 
-        exe = cls.options_model.model_validate(inp.spec.engine_options).trtllm_bench
+        exe = inp.options.trtllm_bench
         if shutil.which(exe) is None:
             raise CrosscheckError(f"{exe} is not on PATH: {INSTALL_HINT}")
         return run(inp)
 
-    @classmethod
-    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
+    def build_material(self, build_knobs: dict[str, Any]) -> dict[str, Any]:
         """Equal artifacts share a key whatever the knob spelling (build.py says what is in it)."""
-        return B.material(ctx, build_knobs)
+        return B.material(self.ctx, build_knobs)
 
     @classmethod
-    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+    def needs_build_for(cls, options: TrtllmOptions, build_knobs: dict[str, Any]) -> bool:
         return B.needs_build(options, build_knobs)
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        return self.build_artifact(ctx, build_knobs, out_dir)
-
-    @classmethod
-    def build_artifact(cls, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        """The build, callable without an engine instance: the ModelOpt build needs torch, transformers
-        and nvidia-modelopt only, so it also runs where tensorrt_llm is absent."""
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        """The ModelOpt build (torch, transformers and nvidia-modelopt only: it also runs where
+        tensorrt_llm is absent, for trtllm-serve's worker), in a child process."""
         from workbench.engines.trtllm.build_process import run_child
 
+        ctx = self.ctx
         knobs = {**ctx.knobs, **build_knobs}
         index = ctx.device.index or 0 if ctx.device.kind == "cuda" else None
         res = run_child("modelopt", B.modelopt_request(ctx, knobs), out_dir, index, out_dir / "build.log")
         res["checkpoint_size_bytes"] = dir_size(out_dir / "checkpoint")
         return res
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        ctx = self.ctx
         knobs = {**ctx.knobs, **runtime_knobs}
         return TorchRunner(load_api("pytorch"), ctx, artifact, knobs, model_path(ctx, artifact, knobs))
 

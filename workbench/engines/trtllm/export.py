@@ -31,9 +31,9 @@ README_LINES = (
 
 def quantize_request(knobs: dict[str, Any], ctx: OpenContext) -> dict[str, Any] | None:
     """The ModelOpt build of this trial (without the texts: the calibration source instead), or None."""
-    if not B.needs_build(ctx.options, {"quantization": knobs["quantization"]}):
+    opts: TrtllmOptions = ctx.options
+    if not B.needs_build(opts, {"quantization": knobs["quantization"]}):
         return None
-    opts = TrtllmOptions.model_validate(ctx.options)
     try:
         src = B.calib.resolve(ctx.options, ctx.study_dir)
         calib_src: dict[str, Any] = {"kind": src.kind, "location": src.location, **src.key()}

@@ -65,7 +65,7 @@ def _bounds(knobs: dict[str, Any]) -> str | None:
     return None
 
 
-def _speculative(knobs: dict[str, Any], ctx: FeasibilityContext, options: dict[str, Any]) -> str | None:
+def _speculative(knobs: dict[str, Any], ctx: FeasibilityContext, options: TrtllmOptions) -> str | None:
     """What 1.2.1's speculative configs require (llm_args.py raises otherwise), and no draft knob set
     without its mode (the trial would repeat another)."""
     mode = knobs.get("speculative_decoding", "none")
@@ -75,7 +75,7 @@ def _speculative(knobs: dict[str, Any], ctx: FeasibilityContext, options: dict[s
         return f"{', '.join(set_)} without speculative_decoding changes nothing" if set_ else None
     if ngram is not None and mode != "ngram":
         return f"max_matching_ngram_size is an ngram knob; speculative_decoding is {mode}"
-    if mode in DRAFT_MODEL_MODES and not TrtllmOptions.model_validate(options).speculative_model:
+    if mode in DRAFT_MODEL_MODES and not options.speculative_model:
         return f"speculative_decoding {mode} needs a draft model: set engine_options.speculative_model"
     if mode in ("eagle3", "ngram", "draft_target") and draft is None:
         return f"speculative_decoding {mode} needs max_draft_len (TensorRT-LLM 1.2.1 requires it > 0)"
@@ -91,15 +91,14 @@ def _speculative(knobs: dict[str, Any], ctx: FeasibilityContext, options: dict[s
 
 
 def memory_estimate(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: TrtllmOptions
 ) -> dict[str, float] | None:
     """Weights, activations, max-batch buffers, contexts and the KV pool (bytes, tokens) from config.json."""
     cfg = ctx.model_config
     try:
-        opts = TrtllmOptions.model_validate(options)
         q = TORCH_QUANTIZATIONS[knobs["quantization"]]
         dbytes = 4.0 if ctx.model_dtype == "float32" else 2.0
-        total = device.total_memory_bytes * opts.tensor_parallel_size
+        total = device.total_memory_bytes * options.tensor_parallel_size
         weights = estimate.weight_bytes(cfg, q.weight_format, dbytes)
         act = estimate.activation_bytes(cfg, int(knobs["max_num_tokens"]), dbytes)
         per_token = estimate.kv_bytes_per_token(cfg, 1.0 if knobs["kv_cache_dtype"] == "fp8" else dbytes)
@@ -155,7 +154,7 @@ def request_lengths(knobs: dict[str, Any], ctx: FeasibilityContext) -> str | Non
 
 
 def _memory(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: TrtllmOptions
 ) -> str | None:
     est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
     return memory_reason(est, knobs, device, ctx)
@@ -187,7 +186,7 @@ def memory_reason(
 
 
 def infeasible_reason(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: dict[str, Any]
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: TrtllmOptions
 ) -> str | None:
     """Why this PyTorch-backend trial cannot run: device, architecture, knob bounds, lengths, memory."""
     ctx = ctx or FeasibilityContext()

@@ -18,17 +18,8 @@ from typing import Any
 
 import workbench.engines.trtllm.args as TT
 from workbench.devicemem import nvml_used, wait_for_release
-from workbench.engines.base import (
-    Artifact,
-    EventLoopThread,
-    OpenContext,
-    Request,
-    RequestRecord,
-    Runner,
-    RunnerStats,
-    drain,
-)
-from workbench.engines.trtllm.knobs import TrtllmOptions
+from workbench.engines.base import Artifact, OpenContext, Request, RequestRecord
+from workbench.engines.runner import EventLoopThread, Runner, RunnerStats, drain
 
 
 class LlmApiRunner(Runner):
@@ -165,7 +156,7 @@ class TorchRunner(LlmApiRunner):
     ):
         from transformers import AutoTokenizer
 
-        self._begin(api, ctx, TrtllmOptions.model_validate(ctx.options).memory_settle_timeout_s)
+        self._begin(api, ctx, ctx.options.memory_settle_timeout_s)
         tok_src = ctx.tokenizer or model_path
         self.tokenizer = AutoTokenizer.from_pretrained(tok_src, trust_remote_code=ctx.trust_remote_code)
         args = TT.llm_args(knobs, ctx.options, ctx.model_dtype, ctx.load_format)

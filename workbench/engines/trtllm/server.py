@@ -19,7 +19,8 @@ import yaml
 import workbench.engines.trtllm.args as TT
 import workbench.engines.trtllm.build as B
 import workbench.engines.trtllm.feasibility as feasibility
-from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, OpenContext, Runner
+from workbench.engines.base import Artifact, DeviceInfo, FeasibilityContext, OpenContext
+from workbench.engines.runner import Runner
 from workbench.engines.server.base import ServeOptions, ServerEngine, find_executable
 from workbench.engines.trtllm.engine import TrtllmEngine, model_path
 from workbench.engines.trtllm.knobs import TrtllmOptions
@@ -33,15 +34,6 @@ INSTALL_HINT = (
 
 class TrtllmServeOptions(ServeOptions, TrtllmOptions):
     """`engine_options:` of a trtllm-serve study: the server's (timeouts, scraping, executable) and trtllm's."""
-
-
-def llm_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The part of a trtllm-serve study's options the trtllm translation reads (its TrtllmOptions)."""
-    return {k: v for k, v in (options or {}).items() if k in TrtllmOptions.model_fields}
-
-
-def llm_context(ctx: OpenContext) -> OpenContext:
-    return replace(ctx, options=llm_options(ctx.options))
 
 
 class TrtllmServeEngine(ServerEngine):
@@ -59,32 +51,30 @@ class TrtllmServeEngine(ServerEngine):
 
     @classmethod
     def check_options(
-        cls, options: dict[str, Any], study_dir: str | None
+        cls, options: TrtllmServeOptions, study_dir: str | None
     ) -> list[tuple[tuple[str, ...], str]]:
-        return TrtllmEngine.check_options(llm_options(options), study_dir)
+        return TrtllmEngine.check_options(options, study_dir)
 
     @classmethod
     def infeasible_reason(
         cls, knobs: dict[str, Any], device: DeviceInfo, context: FeasibilityContext
     ) -> str | None:
-        opts = llm_options(context.options)
-        return feasibility.infeasible_reason(knobs, device, replace(context, options=opts), opts)
+        return feasibility.infeasible_reason(knobs, device, context, cls.options_of(context))
 
     @classmethod
-    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
-        return B.needs_build(llm_options(options), build_knobs)
+    def needs_build_for(cls, options: TrtllmServeOptions, build_knobs: dict[str, Any]) -> bool:
+        return B.needs_build(options, build_knobs)
 
-    @classmethod
-    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
-        return B.material(llm_context(ctx), build_knobs)
+    def build_material(self, build_knobs: dict[str, Any]) -> dict[str, Any]:
+        return B.material(self.ctx, build_knobs)
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        return TrtllmEngine.build_artifact(llm_context(ctx), build_knobs, out_dir)
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        return TrtllmEngine(self.ctx).build(build_knobs, out_dir)
 
     @classmethod
     def config_yaml(cls, ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
         """The `--config` YAML: exactly the LLM arguments the in-process trtllm engine would pass."""
-        return TT.serve_options(knobs, llm_options(ctx.options), ctx.model_dtype, ctx.load_format)
+        return TT.serve_options(knobs, cls.options(ctx), ctx.model_dtype, ctx.load_format)
 
     @classmethod
     def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
@@ -100,7 +90,7 @@ class TrtllmServeEngine(ServerEngine):
             str(port),
             "--config",
             str(config),
-            *TT.serve_flags(knobs, llm_options(ctx.options)),
+            *TT.serve_flags(knobs, cls.options(ctx)),
         ]
         if ctx.tokenizer:
             cmd += ["--tokenizer", ctx.tokenizer]
@@ -108,19 +98,19 @@ class TrtllmServeEngine(ServerEngine):
             cmd.append("--trust_remote_code")
         return cmd + list(cls.options(ctx).extra_args)
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
         """Serve what the in-process engine would load: the ModelOpt checkpoint of a built choice (real
         quantized weights, so no `dummy` load), a pre-quantized one, or the source."""
+        ctx = self.ctx
         knobs = {**ctx.knobs, **runtime_knobs}
-        served = model_path(llm_context(ctx), artifact, knobs)
+        served = model_path(ctx, artifact, knobs)
         if served != ctx.model_source:
             ctx = replace(ctx, model_source=served, load_format="auto")
-        return super().open(ctx, artifact, runtime_knobs)
+        return self.serve(ctx, runtime_knobs)
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         """trtllm's deployable files: the same `config.yaml` this engine's trials ran, and commands.sh."""
-        return TrtllmEngine.export(knobs, llm_context(ctx), out)
+        return TrtllmEngine(self.ctx).export(knobs, out)
 
     @classmethod
     def export_readme(cls, files: list[Path]) -> list[str]:

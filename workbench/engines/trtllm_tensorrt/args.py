@@ -38,10 +38,9 @@ def _gemm_plugin(knobs: dict[str, Any], model_dtype: str) -> str | None:
 
 # ------------------------------------------------------------------------------------- build-time
 def build_args(
-    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+    knobs: dict[str, Any], opts: TensorrtOptions, model_dtype: str, load_format: str
 ) -> dict[str, Any]:
     """The build-time LLM arguments (everything but model/tokenizer paths): these form the build key."""
-    opts = TensorrtOptions.model_validate(options)
     q = quantization(knobs)
     plugin: dict[str, Any] = {
         "multiple_profiles": bool(knobs["multiple_profiles"]),
@@ -121,12 +120,12 @@ def runtime_args(knobs: dict[str, Any], cuda_graph_cache_size: int = 1000) -> di
 
 
 def extra_llm_api_options(
-    knobs: dict[str, Any], options: dict[str, Any], model_dtype: str, load_format: str
+    knobs: dict[str, Any], options: TensorrtOptions, model_dtype: str, load_format: str
 ) -> dict[str, Any]:
     """The `--extra_llm_api_options` YAML of trtllm-serve / trtllm-bench: runtime knobs, plus the build
     sections so that serving from the Hugging Face checkpoint builds the same engine."""
     b = build_args(knobs, options, model_dtype, load_format)
-    out = runtime_args(knobs, TensorrtOptions.model_validate(options).cuda_graph_cache_size)
+    out = runtime_args(knobs, options.cuda_graph_cache_size)
     for k in ("build_config", "quant_config", "calib_config"):
         if k in b:
             out[k] = b[k]
@@ -171,9 +170,8 @@ def llm_kwargs(args: dict[str, Any], api: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- trtllm-bench
-def bench_build_flags(knobs: dict[str, Any], options: dict[str, Any], load_format: str) -> list[str]:
+def bench_build_flags(knobs: dict[str, Any], opts: TensorrtOptions, load_format: str) -> list[str]:
     """`trtllm-bench ... build` flags for the same engine (the flags that command has)."""
-    opts = TensorrtOptions.model_validate(options)
     q = quantization(knobs)
     flags = [
         "--tp_size",
@@ -207,6 +205,6 @@ def bench_build_unsupported(knobs: dict[str, Any]) -> str | None:
     return None
 
 
-def bench_throughput_flags(knobs: dict[str, Any], options: dict[str, Any]) -> list[str]:
+def bench_throughput_flags(knobs: dict[str, Any], options: TensorrtOptions) -> list[str]:
     """`trtllm-bench ... throughput` runtime flags equal to the trial's runtime knobs (--backend tensorrt)."""
-    return throughput_flags(knobs, TensorrtOptions.model_validate(options).tensor_parallel_size, "tensorrt")
+    return throughput_flags(knobs, options.tensor_parallel_size, "tensorrt")

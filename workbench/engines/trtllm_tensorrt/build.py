@@ -14,6 +14,7 @@ import workbench.engines.trtllm.calib as calib
 import workbench.engines.trtllm_tensorrt.args as T
 from workbench.engines.base import EngineError, OpenContext
 from workbench.engines.trtllm.build import calib_key, calib_source
+from workbench.engines.trtllm_tensorrt.knobs import TensorrtOptions
 
 
 def material(ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
@@ -21,20 +22,21 @@ def material(ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
     return _trt_material(ctx, {**ctx.knobs, **build_knobs})
 
 
-def trt_options(ctx: OpenContext, needs_calibration: bool) -> dict[str, Any]:
+def trt_options(ctx: OpenContext, needs_calibration: bool) -> TensorrtOptions:
     """The engine options with calib_dataset resolved for TensorRT-LLM's own loader (absolute folder)."""
-    opts = dict(ctx.options)
-    if needs_calibration:
-        try:
-            opts["calib_dataset"] = calib.trt_dataset_argument(calib_source(ctx))
-        except calib.CalibError as e:
-            raise EngineError(str(e)) from e
-    return opts
+    if not needs_calibration:
+        return ctx.options
+    try:
+        return ctx.options.model_copy(update={"calib_dataset": calib.trt_dataset_argument(calib_source(ctx))})
+    except calib.CalibError as e:
+        raise EngineError(str(e)) from e
 
 
 def _trt_material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     q = T.quantization(knobs)
-    args = T.build_args(knobs, dict(ctx.options, calib_dataset=None), ctx.model_dtype, ctx.load_format)
+    args = T.build_args(
+        knobs, ctx.options.model_copy(update={"calib_dataset": None}), ctx.model_dtype, ctx.load_format
+    )
     out: dict[str, Any] = {"backend": "tensorrt", "args": args, "gpu": ctx.device.name}
     if q.needs_calibration:
         out["calib"] = calib_key(ctx)

@@ -20,6 +20,7 @@ from workbench.spec import StudySpec
 
 def commands(
     spec: StudySpec,
+    opts: T.TensorrtOptions,
     knobs: dict[str, Any],
     work: Path,
     *,
@@ -28,7 +29,6 @@ def commands(
     exe: str | None = None,
 ) -> Commands:
     """The trtllm-bench command lines for one trial (pure: nothing runs)."""
-    opts = T.TensorrtOptions.model_validate(spec.engine_options)
     exe = exe or opts.trtllm_bench
     top = [
         exe,
@@ -47,7 +47,7 @@ def commands(
         source = "workbench engine cache"
         note = why_not or "using the trial's own engine (--engine workbench)"
     else:
-        build = [*top, "build", *T.bench_build_flags(knobs, spec.engine_options, spec.model.load_format)]
+        build = [*top, "build", *T.bench_build_flags(knobs, opts, spec.model.load_format)]
         name = spec.model.id or Path(spec.model_source).name
         engine_dir = work / "bench-workspace" / name / f"tp_{opts.tensor_parallel_size}_pp_1"
         source = "trtllm-bench build"
@@ -57,7 +57,7 @@ def commands(
         spec,
         work,
         "runtime_options.yaml",
-        T.bench_throughput_flags(knobs, spec.engine_options),
+        T.bench_throughput_flags(knobs, opts),
         eos_id,
     )
     return Commands(build, tp, engine_dir, source, note)
@@ -77,8 +77,9 @@ def run(inp: CrosscheckInput) -> Crosscheck:
     import yaml
 
     write_dataset(inp)
-    opts = T.TensorrtOptions.model_validate(inp.spec.engine_options)
-    rt = T.runtime_args(inp.knobs, opts.cuda_graph_cache_size)
+    rt = T.runtime_args(inp.knobs, inp.options.cuda_graph_cache_size)
     (inp.work / "runtime_options.yaml").write_text(yaml.safe_dump(rt, sort_keys=False))
-    cmds = commands(inp.spec, inp.knobs, inp.work, own_engine=_own_engine(inp), eos_id=inp.eos_id)
+    cmds = commands(
+        inp.spec, inp.options, inp.knobs, inp.work, own_engine=_own_engine(inp), eos_id=inp.eos_id
+    )
     return run_commands(inp, cmds)

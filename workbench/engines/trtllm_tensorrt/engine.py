@@ -25,10 +25,9 @@ from workbench.engines.base import (
     DeviceInfo,
     Engine,
     FeasibilityContext,
-    OpenContext,
-    Runner,
 )
 from workbench.engines.comparison import Crosscheck
+from workbench.engines.runner import Runner
 from workbench.engines.trtllm.engine import INSTALL_HINT, available, dir_size, load_api
 from workbench.engines.trtllm_tensorrt.knobs import KNOBS, TensorrtOptions
 from workbench.engines.trtllm_tensorrt.runner import TensorrtRunner
@@ -51,7 +50,7 @@ class TrtllmTensorrtEngine(Engine):
 
     @classmethod
     def check_options(
-        cls, options: dict[str, Any], study_dir: str | None
+        cls, options: TensorrtOptions, study_dir: str | None
     ) -> list[tuple[tuple[str, ...], str]]:
         from workbench.engines.trtllm_tensorrt.checks import option_problems
 
@@ -64,13 +63,12 @@ class TrtllmTensorrtEngine(Engine):
         device: DeviceInfo,
         context: FeasibilityContext,
     ) -> str | None:
-        return feasibility.infeasible_reason(knobs, device, context, context.options)
+        return feasibility.infeasible_reason(knobs, device, context, cls.options_of(context))
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         from workbench.engines.trtllm_tensorrt.export import write_files
 
-        return write_files({**cls.default_knobs(), **knobs}, ctx, out)
+        return write_files({**self.default_knobs(), **knobs}, self.ctx, out)
 
     @classmethod
     def export_readme(cls, files: list[Path]) -> list[str]:
@@ -82,23 +80,23 @@ class TrtllmTensorrtEngine(Engine):
     def crosscheck(cls, inp: CrosscheckInput) -> Crosscheck:
         from workbench.engines.trtllm_tensorrt.crosscheck import run
 
-        exe = TensorrtOptions.model_validate(inp.spec.engine_options).trtllm_bench
+        exe = inp.options.trtllm_bench
         if shutil.which(exe) is None:
             raise CrosscheckError(f"{exe} is not on PATH: {INSTALL_HINT}")
         return run(inp)
 
-    @classmethod
-    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
+    def build_material(self, build_knobs: dict[str, Any]) -> dict[str, Any]:
         """Equal engines share a key whatever the knob spelling (build.py says what is in it)."""
-        return B.material(ctx, build_knobs)
+        return B.material(self.ctx, build_knobs)
 
     @classmethod
-    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+    def needs_build_for(cls, options: TensorrtOptions, build_knobs: dict[str, Any]) -> bool:
         return True  # every trial runs a saved engine
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         from workbench.engines.trtllm.build_process import run_child
 
+        ctx = self.ctx
         load_api("tensorrt")  # stop here, with the install route, when tensorrt_llm is missing
         index = ctx.device.index or 0 if ctx.device.kind == "cuda" else None
         req = {
@@ -109,7 +107,8 @@ class TrtllmTensorrtEngine(Engine):
         res["engine_size_bytes"] = dir_size(out_dir / "engine")
         return res
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        ctx = self.ctx
         return TensorrtRunner(load_api("tensorrt"), ctx, artifact, {**ctx.knobs, **runtime_knobs})
 
 

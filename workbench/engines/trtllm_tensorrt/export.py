@@ -89,7 +89,7 @@ def write_files(knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path
     )
     rt = _yaml(
         out / "runtime_options.yaml",
-        T.runtime_args(knobs, T.TensorrtOptions.model_validate(opts).cuda_graph_cache_size),
+        T.runtime_args(knobs, opts.cuda_graph_cache_size),
         head + "# runtime settings for the prebuilt engine (trtllm-serve / trtllm-bench --engine_dir)\n",
     )
     ba = out / "build_args.json"

@@ -25,15 +25,14 @@ def _dtype_bytes(dtype: str) -> float:
 
 
 def memory_estimate(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: TensorrtOptions
 ) -> dict[str, float] | None:
     """Estimated weights, activations and KV pool (bytes, tokens), from config.json; None when unknown."""
     cfg = ctx.model_config
     try:
-        opts = TensorrtOptions.model_validate(options)
         q = quantization(knobs)
         dbytes = _dtype_bytes(ctx.model_dtype)
-        total = device.total_memory_bytes * opts.tensor_parallel_size
+        total = device.total_memory_bytes * options.tensor_parallel_size
         fmt = "fp32" if q.weight_format == "bf16" and dbytes == 4.0 else q.weight_format
         weights = estimate.weight_bytes(cfg, fmt, dbytes)
         act = estimate.activation_bytes(cfg, int(knobs["engine_max_num_tokens"]), dbytes)
@@ -43,7 +42,7 @@ def memory_estimate(
         batch_buffers = int(knobs["engine_max_batch_size"]) * int(cfg["vocab_size"]) * 4.0
     except (KeyError, TypeError, ValueError):
         return None
-    overhead = opts.runtime_overhead_gb * estimate.GiB + CUDA_CONTEXT_BYTES  # + the caller's context
+    overhead = options.runtime_overhead_gb * estimate.GiB + CUDA_CONTEXT_BYTES  # + the caller's context
     free_after = total - weights - act - batch_buffers - overhead
     pool = max(free_after, 0) * float(knobs["kv_cache_fraction"])
     return {
@@ -119,7 +118,7 @@ def _bounds(knobs: dict[str, Any]) -> str | None:
 
 
 def _memory(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: dict[str, Any]
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext, options: TensorrtOptions
 ) -> str | None:
     """The estimate from config.json: weights, activations and runtime fit, and the KV pool holds a request."""
     est = memory_estimate(knobs, device, ctx, options) if ctx.model_config else None
@@ -127,7 +126,7 @@ def _memory(
 
 
 def infeasible_reason(
-    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: dict[str, Any]
+    knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext | None, options: TensorrtOptions
 ) -> str | None:
     """Why this trial cannot run, decided before building: device, architecture, bounds, memory estimate."""
     ctx = ctx or FeasibilityContext()

@@ -22,7 +22,7 @@ class TensorrtRunner(LlmApiRunner):
     def __init__(self, api: Any, ctx: OpenContext, artifact: Artifact, knobs: dict[str, Any]):
         from transformers import AutoTokenizer
 
-        opts = TensorrtOptions.model_validate(ctx.options)
+        opts: TensorrtOptions = ctx.options
         self._begin(api, ctx, opts.memory_settle_timeout_s)
         tok_src = ctx.tokenizer or ctx.model_source
         self.tokenizer = AutoTokenizer.from_pretrained(

@@ -50,7 +50,7 @@ def knob_args(knobs: dict[str, Any]) -> dict[str, Any]:
 def engine_args(knobs: dict[str, Any], ctx: OpenContext, model: str | None = None) -> dict[str, Any]:
     """Every engine argument of the trial: the model and how it loads, the knobs, then the study's
     `engine_options.engine_args` (which win, as a user's explicit setting)."""
-    opts = VllmOptions.model_validate(ctx.options)
+    opts: VllmOptions = ctx.options
     args: dict[str, Any] = {"model": model or ctx.model_source}
     if ctx.tokenizer:
         args["tokenizer"] = ctx.tokenizer

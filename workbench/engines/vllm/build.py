@@ -27,7 +27,7 @@ def material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"quantization": q, "kv_cache_dtype": knobs.get("kv_cache_dtype", "auto")}
     if q not in MODELOPT:
         return out
-    o = VllmOptions.model_validate(ctx.options)
+    o: VllmOptions = ctx.options
     return {
         **out,
         "modelopt_algorithm": MODELOPT[q],
@@ -43,7 +43,7 @@ def material(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
 def modelopt_request(ctx: OpenContext, knobs: dict[str, Any]) -> dict[str, Any]:
     """The build child's request (the trtllm build's, with vLLM's options and algorithm names)."""
     kv = "fp8" if str(knobs.get("kv_cache_dtype", "auto")).startswith("fp8") else "auto"
-    return child_request(ctx, MODELOPT[knobs[QUANTIZATION]], kv, VllmOptions.model_validate(ctx.options))
+    return child_request(ctx, MODELOPT[knobs[QUANTIZATION]], kv, ctx.options)
 
 
 class VllmBuild:
@@ -54,22 +54,20 @@ class VllmBuild:
         return build_knobs.get(QUANTIZATION, "none") in MODELOPT
 
     @classmethod
-    def needs_build_for(cls, options: dict[str, Any], build_knobs: dict[str, Any]) -> bool:
+    def needs_build_for(cls, options: VllmOptions, build_knobs: dict[str, Any]) -> bool:
         return cls.needs_build(build_knobs)
 
-    @classmethod
-    def build_material(cls, ctx: OpenContext, build_knobs: dict[str, Any]) -> dict[str, Any]:
-        return material(ctx, {**ctx.knobs, **build_knobs})
+    ctx: OpenContext
 
-    def build(self, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        return self.build_artifact(ctx, build_knobs, out_dir)
+    def build_material(self, build_knobs: dict[str, Any]) -> dict[str, Any]:
+        return material(self.ctx, {**self.ctx.knobs, **build_knobs})
 
-    @classmethod
-    def build_artifact(cls, ctx: OpenContext, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        """The ModelOpt build, callable without an engine instance: it needs torch, transformers and
-        nvidia-modelopt, not vLLM, so a checkpoint can be made where vLLM is absent."""
+    def build(self, build_knobs: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+        """The ModelOpt build: torch, transformers and nvidia-modelopt, not vLLM, so a checkpoint can be
+        made where vLLM is absent."""
         from workbench.engines.trtllm.build_process import run_child
 
+        ctx = self.ctx
         knobs = {**ctx.knobs, **build_knobs}
         index = (ctx.device.index or 0) if ctx.device.kind == "cuda" else None
         res = run_child("modelopt", modelopt_request(ctx, knobs), out_dir, index, out_dir / "build.log")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from workbench.engines.base import DeviceInfo, FeasibilityContext
 from workbench.engines.vllm.build import VllmBuild
 from workbench.engines.vllm.feasibility import infeasible_reason
@@ -17,7 +19,7 @@ from workbench.knobs import KnobDef
 
 class VllmDeclarations(VllmBuild):
     knobs: ClassVar[dict[str, KnobDef]] = KNOB_DEFS
-    options_model: ClassVar[type[Any] | None] = VllmOptions
+    options_model: ClassVar[type[BaseModel]] = VllmOptions
     packages: ClassVar[tuple[str, ...]] = ("vllm", "torch", "transformers", "nvidia-modelopt")
 
     @classmethod

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workbench.engines.base import Artifact, Engine, OpenContext, Runner
+from workbench.engines.base import Artifact, Engine
+from workbench.engines.runner import Runner
 from workbench.engines.vllm.args import engine_args
 from workbench.engines.vllm.declarations import VllmDeclarations
 from workbench.engines.vllm.knobs import VllmOptions
@@ -47,24 +48,24 @@ class VllmInProcessEngine(VllmDeclarations, Engine):
     def check_available(cls) -> str | None:
         return None if importlib.util.find_spec("vllm") is not None else INSTALL_HINT
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         """The same configuration as `vllm serve` flags and as `AsyncEngineArgs` keywords."""
         from workbench.engines.vllm.server import VllmServeEngine
 
-        files = VllmServeEngine.export(knobs, ctx, out)
+        ctx = self.ctx
+        files = VllmServeEngine(ctx).export(knobs, out)
         p = out / "engine_args.json"
         import json
 
         p.write_text(
-            json.dumps(engine_args({**cls.default_knobs(), **knobs}, ctx), indent=2, default=str) + "\n"
+            json.dumps(engine_args({**self.default_knobs(), **knobs}, ctx), indent=2, default=str) + "\n"
         )
         return [*files, p]
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
         from workbench.engines.vllm.runner import VllmRunner
 
-        ctx = self.serving_context(ctx, artifact)
+        ctx = self.serving_context(self.ctx, artifact)
         return VllmRunner(load_api(), ctx, {**ctx.knobs, **runtime_knobs})
 
 

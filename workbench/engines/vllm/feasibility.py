@@ -14,7 +14,7 @@ from workbench import estimate
 from workbench.engines.base import DeviceInfo, FeasibilityContext
 from workbench.engines.trtllm.modelopt_build import EXPORTED_ALGO as MODELOPT_EXPORTS
 from workbench.engines.vllm.args import MODELOPT_METHOD
-from workbench.engines.vllm.knobs import MODELOPT, WEIGHT_FORMAT
+from workbench.engines.vllm.knobs import MODELOPT, WEIGHT_FORMAT, VllmOptions
 from workbench.knobs import KV_CACHE_FRACTION, MAX_BATCH_SIZE, MAX_NUM_TOKENS, QUANTIZATION
 
 #: what a study's ModelOpt choice writes as quant_algo in its checkpoint
@@ -25,15 +25,15 @@ RESERVE_BYTES = 3 * 1024**3
 
 def infeasible_reason(knobs: dict[str, Any], device: DeviceInfo, ctx: FeasibilityContext) -> str | None:
     return (
-        _device(device, ctx.options)
+        _device(device, VllmOptions() if ctx.options is None else ctx.options)
         or _quantization(knobs, device)
         or _scheduler(knobs, ctx)
         or _memory(knobs, device, ctx)
     )
 
 
-def _device(device: DeviceInfo, options: dict[str, Any]) -> str | None:
-    target = options.get("target_device", "cuda")
+def _device(device: DeviceInfo, options: VllmOptions) -> str | None:
+    target = options.target_device
     if device.kind != target:
         return (
             f"vllm built for {target} cannot run on {device.kind}: vLLM 0.26.0's wheel is built for CUDA 13.0 "

@@ -17,17 +17,9 @@ import queue
 import time
 from typing import Any
 
-from workbench.engines.base import (
-    EventLoopThread,
-    OpenContext,
-    Request,
-    RequestRecord,
-    Runner,
-    RunnerStats,
-    drain,
-)
+from workbench.engines.base import OpenContext, Request, RequestRecord
+from workbench.engines.runner import EventLoopThread, Runner, RunnerStats, drain
 from workbench.engines.vllm.args import auto_knobs, engine_args
-from workbench.engines.vllm.knobs import VllmOptions
 from workbench.engines.vllm.resolved import from_config, kv_bytes_per_token, weights_bytes
 
 
@@ -78,7 +70,7 @@ class VllmRunner(Runner):
 
     async def _create(self) -> Any:
         """The engine is made on the loop it will be driven from (its output handler binds to it)."""
-        usage = self._api.UsageContext[VllmOptions.model_validate(self._ctx.options).usage_context]
+        usage = self._api.UsageContext[self._ctx.options.usage_context]
         return self._api.AsyncLLM.from_engine_args(
             self._api.AsyncEngineArgs(**self.args), usage_context=usage
         )

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import workbench.engines.vllm.api as api
-from workbench.engines.base import Artifact, OpenContext, Runner
+from workbench.engines.base import Artifact, OpenContext
+from workbench.engines.runner import Runner
 from workbench.engines.server.base import ServerEngine, find_executable
 from workbench.engines.server.process import http_get
 from workbench.engines.vllm.args import auto_knobs, engine_args, serve_command
@@ -48,7 +49,7 @@ class VllmServeEngine(VllmDeclarations, ServerEngine):
 
     @classmethod
     def command(cls, ctx: OpenContext, knobs: dict[str, Any], port: int, work: Path) -> list[str]:
-        opts = VllmOptions.model_validate(ctx.options)
+        opts: VllmOptions = ctx.options
         args = engine_args(knobs, ctx)
         cmd = serve_command(find_executable("vllm", opts.executable), args, port, api.snapshot())
         return cmd + list(opts.extra_args)
@@ -58,7 +59,7 @@ class VllmServeEngine(VllmDeclarations, ServerEngine):
         """vLLM's switches, unless the study sets them: no FlashInfer sampler (FlashInfer may be absent), no
         hub, and dev mode for the resolved config on /server_info (the server listens on 127.0.0.1 only)."""
         defaults = {"VLLM_USE_FLASHINFER_SAMPLER": "0", "HF_HUB_OFFLINE": "1", "VLLM_SERVER_DEV_MODE": "1"}
-        return {**defaults, **VllmOptions.model_validate(ctx.options).env}
+        return {**defaults, **ctx.options.env}
 
     @classmethod
     def server_info(cls, runner: Any) -> dict[str, Any]:
@@ -90,15 +91,15 @@ class VllmServeEngine(VllmDeclarations, ServerEngine):
         info["auto_knobs"] = ",".join(auto_knobs(runner.knobs)) or "none"
         return info
 
-    def open(self, ctx: OpenContext, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
-        return super().open(self.serving_context(ctx, artifact), artifact, runtime_knobs)
+    def open(self, artifact: Artifact, runtime_knobs: dict[str, Any]) -> Runner:
+        return self.serve(self.serving_context(self.ctx, artifact), runtime_knobs)
 
-    @classmethod
-    def export(cls, knobs: dict[str, Any], ctx: OpenContext, out: Path) -> list[Path]:
+    def export(self, knobs: dict[str, Any], out: Path) -> list[Path]:
         """`serve.sh`; a built (modelopt_*) choice serves its checkpoint, which lives in the trial's cache:
         the script takes it from $CHECKPOINT rather than naming the source model it was built from."""
-        files = super().export(knobs, ctx, out)
-        if {**cls.default_knobs(), **knobs}.get("quantization") in MODELOPT:
+        ctx = self.ctx
+        files = super().export(knobs, out)
+        if {**self.default_knobs(), **knobs}.get("quantization") in MODELOPT:
             script = out / "serve.sh"
             text = script.read_text().replace(f" {shlex.quote(ctx.model_source)} ", ' "$CHECKPOINT" ', 1)
             need = (

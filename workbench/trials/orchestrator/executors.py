@@ -36,12 +36,18 @@ from workbench.trials.plan import TrialPlan
 from workbench.trials.result import Failure, TrialResult
 from workbench.trials.worker.measure import apply_memory, measure
 from workbench.trials.worker.phase_marks import MARKS_FILE, PhaseMarks, read_marks
+from workbench.trials.worker.progress import PROGRESS_FILE, ProgressReader
+
+#: what a watched trial's progress goes to: (step, metrics) -> the reason to stop it, or None
+Reporter = Callable[[int, dict[str, Any]], "str | None"]
 
 
 class Executor(abc.ABC):
     #: whether run_trial adds this machine's environment to the result (not for replayed results)
     adds_environment: bool = True
     launcher: Launcher | None = None
+    #: the study's pruner for this trial (`study.pruning.Reporter`); None: nothing watches its progress
+    reporter: Reporter | None = None
 
     @abc.abstractmethod
     def measure(self, plan: TrialPlan) -> TrialResult:
@@ -114,10 +120,17 @@ class SubprocessExecutor(Executor):
         call.plan_path.write_text(plan.model_dump_json(indent=2))
         call.result_path.unlink(missing_ok=True)
         cmd = self.launcher.command(call)
+        progress = Path(plan.out_dir) / PROGRESS_FILE
+        progress.unlink(missing_ok=True)
         watch = Watch(self.launcher, call, self.timeout_s, self.memory_limit_gb, log_path)
+        watch.progress = None if self.reporter is None else (ProgressReader(progress), self.reporter)
         failure = watch.run(cmd)
         if failure is None:
             res = TrialResult.read(call.result_path)
+        elif failure.kind == "pruned":  # stopped by the pruner: what it had measured stays
+            res = TrialResult.unrun(plan, "PRUNED", failure)
+            res.metrics = dict(watch.last_metrics)
+            res.bench = {"progress": watch.steps}
         else:
             res = TrialResult.unrun(plan, "FAILED", failure)
         if watch.sampler is not None:
@@ -139,6 +152,10 @@ class Watch:
         self.launcher, self.call, self.timeout = launcher, call, timeout_s
         self.limit, self.log_path = limit_gb, log_path
         self.sampler: TreeSampler | None = None
+        #: (reader of the worker's progress file, the pruner's reporter); None: progress is not watched
+        self.progress: tuple[ProgressReader, Reporter] | None = None
+        self.steps: list[dict[str, Any]] = []
+        self.last_metrics: dict[str, Any] = {}
 
     def run(self, cmd: list[str]) -> Failure | None:
         """Run `cmd` to its end; a Failure when the process itself failed (not the trial inside it).
@@ -189,6 +206,10 @@ class Watch:
                         detail=_tail(self.log_path),
                         message=f"the trial exceeded trial.timeout_s={self.timeout:g} s and was killed",
                     )
+                reason = self._pruned()
+                if reason is not None:
+                    self.launcher.kill(proc, self.call)
+                    return Failure(kind="pruned", message=reason)
                 rss = self.sampler.rss
                 if self.limit is not None and rss > self.limit * 1024**3:
                     self.launcher.kill(proc, self.call)
@@ -202,6 +223,19 @@ class Watch:
         except KeyboardInterrupt:
             self.launcher.kill(proc, self.call)
             return Failure(kind="interrupted", message="interrupted by the user (Ctrl-C)")
+        return None
+
+    def _pruned(self) -> str | None:
+        """Hand the worker's new progress steps to the pruner; its reason to stop the trial, or None."""
+        if self.progress is None:
+            return None
+        reader, reporter = self.progress
+        for line in reader.new():
+            self.steps.append(line)
+            self.last_metrics = line.get("metrics", {})
+            reason = reporter(int(line["step"]), self.last_metrics)
+            if reason is not None:
+                return reason
         return None
 
     def _ended(self, proc: subprocess.Popen[bytes]) -> Failure | None:

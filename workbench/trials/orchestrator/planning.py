@@ -61,15 +61,15 @@ def make_plan(
 
 def add_keys(plan: TrialPlan, spec: StudySpec, launcher: Launcher | None = None) -> None:
     """Hash what shapes the artifact, with the package versions of the worker's environment."""
-    from workbench.engines import get_engine_class
+    from workbench.engines import get_engine_class, worker_engine_class
     from workbench.trials.cache import build_key
 
     engine_cls = get_engine_class(plan.engine)
     if engine_cls.executor != "worker" or plan.material_key is not None:
         return
-    plan.key_material = _material(plan, engine_cls, spec, launcher)
+    plan.key_material = _material(plan, worker_engine_class(plan.engine), spec, launcher)
     plan.material_key = build_key(plan.key_material)
-    needs = engine_cls.needs_build_for(plan.engine_options, plan.build_knobs)
+    needs = engine_cls.needs_build_for(plan.options(), plan.build_knobs)
     plan.build_key = plan.material_key if needs else None
 
 

@@ -20,7 +20,7 @@ def answer(plan: TrialPlan, study_dir: str | None) -> TrialResult:
     from workbench.engines import get_engine_class
 
     t0 = time.perf_counter()
-    grid = get_engine_class(plan.engine).grid(plan.engine_options, study_dir)  # type: ignore[attr-defined]
+    grid = get_engine_class(plan.engine).grid(plan.options(), study_dir)  # type: ignore[attr-defined]
     point = grid.find(plan.knobs)
     if point is None:  # infeasible_reason ran first; a grid edited in between ends here
         raise EngineError(grid.why_missing(plan.knobs))

@@ -20,15 +20,16 @@ from workbench.metric_registry import DeriveInput, derive
 from workbench.settings import workbench_home
 from workbench.spec import StudySpec
 from workbench.trials.orchestrator.environment import collect_environment, detect_device
-from workbench.trials.orchestrator.executors import Executor, executor_for
+from workbench.trials.orchestrator.executors import Executor, Reporter, executor_for
 from workbench.trials.orchestrator.planning import add_keys, make_plan
 from workbench.trials.result import TrialResult
 
 __all__ = ["derived_metrics", "feasibility_context", "new_trial_id", "run_trial"]
 
 
-def feasibility_context(spec: StudySpec) -> FeasibilityContext:
-    """What an engine may check before any work: the model's config.json, the longest requests, options."""
+def feasibility_context(spec: StudySpec, options: Any = None) -> FeasibilityContext:
+    """What an engine may check before any work: the model's config.json, the longest requests, options
+    (the validated engine options, `TrialPlan.options()`; None: parsed here from the study)."""
     from workbench.estimate import read_config
     from workbench.trials.workload import longest_lengths
 
@@ -42,7 +43,7 @@ def feasibility_context(spec: StudySpec) -> FeasibilityContext:
         longest_output=output,
         accuracy_input_len=acc.max_input_len if acc else None,
         accuracy_gen_len=acc.max_gen_toks if acc else None,
-        options=spec.engine_options,
+        options=spec.options() if options is None else options,
         study_dir=str(spec.source_path.parent) if spec.source_path else None,
     )
 
@@ -77,17 +78,20 @@ def run_trial(
     accuracy_gate: AccuracyGate | dict[str, Any] | None = None,
     accuracy_reuse: AccuracyReuse | dict[str, Any] | None = None,
     executor: Executor | None = None,
+    reporter: Reporter | None = None,
 ) -> TrialResult:
     """Run one trial of `spec` with knob `values` (others from the baseline); return its result.
 
     `executor` defaults to the study's (`executor_for(spec)`); grid recording passes an
-    `InProcessExecutor` that keeps models loaded."""
+    `InProcessExecutor` that keeps models loaded. `reporter` (the study's pruner) sees each step the
+    worker reports and may stop it: the result is then PRUNED with what it measured."""
     t0 = time.perf_counter()
     trial_id = trial_id or new_trial_id()
     out_dir = Path(out_dir or workbench_home() / "trials" / spec.name / trial_id).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     device = device or detect_device(spec.trial.device)
     executor = executor or executor_for(spec, log)
+    executor.reporter = reporter
     plan = make_plan(
         spec,
         trial_id,
@@ -101,7 +105,9 @@ def run_trial(
         keyed=False,
     )
     result_path = out_dir / "result.json"
-    reason = get_engine_class(spec.engine).infeasible_reason(plan.knobs, device, feasibility_context(spec))
+    reason = get_engine_class(spec.engine).infeasible_reason(
+        plan.knobs, device, feasibility_context(spec, plan.options())
+    )
     if reason:
         res = TrialResult.infeasible(plan, reason)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import Runner
+from workbench.engines.runner import Runner
 from workbench.trials.plan import TrialPlan
 from workbench.trials.result import TrialResult
 

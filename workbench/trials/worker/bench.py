@@ -13,8 +13,10 @@ from typing import Any
 
 import workbench.trials.worker.sweep as S
 from workbench import metrics as M
-from workbench.engines.base import EngineError, Request, RequestRecord, Runner
+from workbench.engines.base import EngineError, Request, RequestRecord
+from workbench.engines.runner import Runner
 from workbench.trials.worker.energy import EnergyMeter
+from workbench.trials.worker.progress import PROGRESS_FILE, Progress
 from workbench.trials.workload import (
     Drawn,
     arrival_offsets,
@@ -211,13 +213,14 @@ def stream_check(check: dict[str, Any]) -> dict[str, Any]:
 def sweep_report(
     runner: Runner, plan: Any, common: dict[str, Any], deadline: float | None, warmup_s: float, t0: float
 ) -> dict[str, Any]:
-    """A trial over several loads: the highest load stands for the trial; every point is in `sweep`."""
+    """A trial over several loads: the highest load (a search: the load it found) stands for the trial;
+    every point is in `sweep`."""
     w = plan.workload
 
     budgeted = w.sweep.duration_s is not None
 
-    def make(wl: Any, i: int) -> Sequence[Request]:
-        n = w.sweep.requests_at(w.sweep.loads[i], w.num_requests)
+    def make(wl: Any, i: int, load: float) -> Sequence[Request]:
+        n = w.sweep.requests_at(load, w.num_requests)
         if budgeted:  # drawn one by one while the point runs: it issues a prefix of the seed's sequence
             return Drawn(request_stream(wl, seed=w.seed + i, prefix=f"load{i}", **common), n)
         return make_requests(wl, n, seed=w.seed + i, prefix=f"load{i}", **common)
@@ -229,10 +232,11 @@ def sweep_report(
         return arrival_offsets(wl, n, seed=seed)
 
     meter = EnergyMeter(plan.device_kind, plan.device_index)
-    sw = S.run_sweep(runner, plan, make, drive, offsets, deadline, meter)
+    progress = Progress(Path(plan.out_dir) / PROGRESS_FILE)
+    sw = S.run_sweep(runner, plan, make, drive, offsets, deadline, meter, progress)
     records = sw.pop("records")
     energy = sw.pop("energy", None)
-    top = sw["points"][-1]
+    top = sw["points"][sw.pop("headline")]
     flat = {k: v for k, v in top.items() if k not in ("summary", "load", "num_requests", "energy_j")}
     flat.pop(
         "energy_j_per_output_token", None

@@ -17,7 +17,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from workbench.engines.base import Artifact, Engine, EngineError, OpenContext, Runner, RunnerStats
+from workbench.engines.base import Artifact, Engine, EngineError
+from workbench.engines.runner import Runner, RunnerStats
 from workbench.trials.plan import TrialPlan
 from workbench.trials.result import Failure, TrialResult
 from workbench.trials.worker.phase_marks import PhaseMarks
@@ -45,21 +46,21 @@ def measure(
 ) -> TrialResult:
     """Run the trial the plan describes; return its result (memory fields are added by the executor)."""
     t_start = time.perf_counter()
-    from workbench.engines import get_engine_class
+    from workbench.engines import worker_engine_class
 
     marks = marks or PhaseMarks(None)
-    engine_cls = get_engine_class(plan.engine)
+    engine_cls = worker_engine_class(plan.engine)
     result = TrialResult.unrun(plan, "FAILED", None)
     torch = _torch(plan.threads)
     timings = {"imports": time.perf_counter() - t_start}
     runner = None
     try:
-        ctx = plan.open_context(model_pool)
-        engine = engine_cls(ctx.options)
+        engine = engine_cls(plan.open_context(model_pool))
+        engine.require_available()
         marks.mark("build")
-        artifact = timed(timings, "build", build_or_fetch, plan, engine, ctx, result)
+        artifact = timed(timings, "build", build_or_fetch, plan, engine, result)
         marks.mark("load")
-        runner = timed(timings, "open", engine.open, ctx, artifact, plan.runtime_knobs)
+        runner = timed(timings, "open", engine.open, artifact, plan.runtime_knobs)
         result.engine_config = dict(runner.resolved_config)
         marks.mark("benchmark")
         report = timed(timings, "benchmark", benchmark, plan, runner, deadline)
@@ -107,14 +108,14 @@ def _torch(threads: int | None) -> Any:
     return torch
 
 
-def build_or_fetch(plan: TrialPlan, engine: Engine, ctx: OpenContext, result: TrialResult) -> Artifact:
+def build_or_fetch(plan: TrialPlan, engine: Engine, result: TrialResult) -> Artifact:
     """The artifact of the plan's build key: from the cache, built once under a lock, or the source model."""
     from workbench.trials.cache import EngineCache
 
     key = plan.build_key
     if key is not None:
         artifact = EngineCache(plan.cache_dir).get_or_build(
-            plan.engine, key, plan.key_material or {}, lambda out: engine.build(ctx, plan.build_knobs, out)
+            plan.engine, key, plan.key_material or {}, lambda out: engine.build(plan.build_knobs, out)
         )
         if not artifact.cache_hit:
             artifact.manifest.setdefault("build_knobs", plan.build_knobs)

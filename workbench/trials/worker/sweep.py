@@ -5,7 +5,9 @@ A sweep runs its loads in turn on the same server, each point `workload.num_requ
 max(min_requests, ceil(requests_per_load x load)), or those issued within `duration_s` (`Sweep`);
 every point gets the number of requests it ran, the flat metrics, goodput and error rate, and the
 trial reports the highest load whose p95 TTFT and TPOT meet the targets (and its throughput). The
-trial's headline metrics are those of the highest load measured.
+trial's headline metrics are those of the highest load measured. With `search`, the loads are the
+probes of `load_search.LoadSearch` (gallop, bisect, the lower end repeated) and the trial reports the
+load it found, the bracket above it and the headline metrics at that load.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench import metrics as M
-from workbench.engines.base import Request, RequestRecord, Runner
+from workbench.engines.base import Request, RequestRecord
+from workbench.engines.runner import Runner
 from workbench.spec import Concurrency, Rate
 
 
@@ -72,37 +75,33 @@ def run_sweep(
     offsets: Any,
     deadline: float | None,
     meter: Any = None,
+    progress: Any = None,
 ) -> dict[str, Any]:
-    """Every load of `plan.workload.sweep`: its summary and flat metrics, and the SLO result over them.
+    """Every load of `plan.workload.sweep` (its fixed list, or the probes of its `search`): each point's
+    summary and flat metrics, the SLO result over them, and `headline`, the index of the point that
+    stands for the trial (the highest load; for a search, the last run at the load it found).
 
     With an energy `meter` (`worker.energy.EnergyMeter`) each point gets its own window's energy
-    (`energy_j`, `energy_j_per_output_token`) and the top point's block stands for the trial (`energy`),
-    as the top point's throughput does."""
-    w = plan.workload
-    sweep = w.sweep
-    points, kept, energy = [], [], None
-    for i, load in enumerate(sweep.loads):
-        wl = workload_at(w, sweep.axis, load)
-        reqs: Sequence[Request] = make(wl, i)
-        conc = int(load) if sweep.axis == "concurrency" else None
-        budget = (
-            {}
-            if sweep.duration_s is None
-            else {"budget_s": sweep.duration_s, "min_requests": sweep.min_requests}
-        )
-        if meter is not None:
-            meter.start()
+    (`energy_j`, `energy_j_per_output_token`) and the headline point's block stands for the trial
+    (`energy`), as its throughput does. Each point is also a `progress` step (`worker.progress`), with
+    the highest load met so far, for the pruner watching the trial."""
+    sweep = plan.workload.sweep
+    points: list[dict[str, Any]] = []
+    kept: list[list[RequestRecord]] = []
+    energies: list[dict[str, Any] | None] = []
+
+    def measure(load: float) -> dict[str, Any]:
+        i = len(points)
         try:
-            records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline, **budget)
+            records, energy = _measure_point(runner, plan, make, drive, offsets, deadline, meter, i, load)
         except TimeoutError as e:  # the trial fails, but the loads measured so far stay in its result
-            e.partial_sweep = {
+            e.partial_sweep = {  # type: ignore[attr-defined]
                 "axis": sweep.axis,
-                "cut_at_load": load,  # type: ignore[attr-defined]
+                "cut_at_load": load,
                 "points": [{k: v for k, v in p.items() if k != "summary"} for p in points],
             }
             raise
         summary, flat = point_metrics(records, plan.slo)
-        energy = None if meter is None else meter.block(sum(r.output_len for r in records if not r.error))
         if energy is not None:
             flat["energy_j"] = energy["joules"]
             if energy["output_tokens"]:
@@ -110,14 +109,106 @@ def run_sweep(
         # the requests it ran (failed ones too; `duration_s` is from the first arrival to the last token)
         points.append({"load": load, "num_requests": len(records), **flat, "summary": summary})
         kept.append(records)
-    out: dict[str, Any] = {"axis": sweep.axis, "points": points}
-    if plan.slo is not None:
-        flat_points = [{k: v for k, v in p.items() if k != "summary"} for p in points]
-        out["slo"] = M.highest_load_meeting(flat_points, plan.slo.ttft_ms_p95, plan.slo.tpot_ms_p95)
+        energies.append(energy)
+        if progress is not None:
+            progress.step(load, {**flat, **_met_so_far(points, plan.slo)})
+        return points[-1]
+
+    out: dict[str, Any] = {"axis": sweep.axis}
+    if sweep.search is not None:
+        out.update(_search(sweep.search, plan.slo, measure, points))
+    else:
+        for load in sweep.loads:
+            measure(load)
+        out["headline"] = len(points) - 1
+        if plan.slo is not None:
+            flat_points = [{k: v for k, v in p.items() if k != "summary"} for p in points]
+            out["slo"] = M.highest_load_meeting(flat_points, plan.slo.ttft_ms_p95, plan.slo.tpot_ms_p95)
+    out["points"] = points
     out["records"] = [r for rs in kept for r in rs]
-    if energy is not None:
-        out["energy"] = energy
+    if energies[out["headline"]] is not None:
+        out["energy"] = energies[out["headline"]]
     return out
+
+
+def _met_so_far(points: list[dict[str, Any]], slo: Any) -> dict[str, float]:
+    """The highest load meeting the targets among the points measured so far (none without `slo:`)."""
+    if slo is None:
+        return {}
+    met = [p["load"] for p in points if M.load_meets(p, slo.ttft_ms_p95, slo.tpot_ms_p95)]
+    return {"slo_max_load": max(met) if met else 0.0}
+
+
+def _measure_point(
+    runner: Runner,
+    plan: Any,
+    make: Any,
+    drive: Any,
+    offsets: Any,
+    deadline: float | None,
+    meter: Any,
+    i: int,
+    load: float,
+) -> tuple[list[RequestRecord], dict[str, Any] | None]:
+    """Run point `i` at `load` (its own seed and request ids); its records and energy window."""
+    w = plan.workload
+    sweep = w.sweep
+    wl = workload_at(w, sweep.axis, load)
+    reqs: Sequence[Request] = make(wl, i, load)
+    conc = int(load) if sweep.axis == "concurrency" else None
+    budget = (
+        {} if sweep.duration_s is None else {"budget_s": sweep.duration_s, "min_requests": sweep.min_requests}
+    )
+    if meter is not None:
+        meter.start()
+    records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline, **budget)
+    energy = None if meter is None else meter.block(sum(r.output_len for r in records if not r.error))
+    return records, energy
+
+
+def _search(spec: Any, slo: Any, measure: Any, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Drive the load search with real probes; the SLO block, the search's record and the headline."""
+    from workbench.trials.worker.load_search import LoadSearch
+
+    low, high = spec.bounds
+    search = LoadSearch(
+        axis=spec.axis,
+        low=low,
+        high=high,
+        growth=spec.growth,
+        resolution=spec.resolution,
+        repeats=spec.repeats,
+        max_probes=spec.max_probes,
+    )
+    while (load := search.next_load()) is not None:
+        point = measure(load)
+        search.record(load, M.load_meets(point, slo.ttft_ms_p95, slo.tpot_ms_p95))
+    res = search.result()
+    found = res["slo_max_load"]
+    at = [
+        i
+        for i, p in enumerate(points)
+        if p["load"] == found and M.load_meets(p, slo.ttft_ms_p95, slo.tpot_ms_p95)
+    ]
+    headline = at[-1] if at else min(range(len(points)), key=lambda i: points[i]["load"])
+
+    def median(key: str) -> float:
+        vals = sorted(points[i][key] for i in at)
+        return (
+            vals[len(vals) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+        )
+
+    block = {
+        "slo_max_load": found,
+        "slo_max_load_request_per_s": median("request_per_s") if at else 0.0,
+        "slo_max_load_output_tok_s": median("output_tok_s") if at else 0.0,
+        "slo_max_load_goodput_output_tok_s": median("goodput_output_tok_s") if at else 0.0,
+        "slo_search_probes": float(res["probes"]),
+    }
+    if res["bracket_high"] is not None:  # none: `high` itself passed (the answer is capped there)
+        block["slo_bracket_high"] = res["bracket_high"]
+    history = [{"load": x, "meets": m, "phase": ph} for x, m, ph in search.history]
+    return {"slo": block, "search": {**res, "history": history}, "headline": headline}
 
 
 def server_metrics_block(
