@@ -75,8 +75,8 @@ def run_trial(
     out_dir: Path | None = None,
     device: DeviceInfo | None = None,
     log: Callable[[str], None] | None = None,
-    accuracy_gate: AccuracyGate | dict[str, Any] | None = None,
-    accuracy_reuse: AccuracyReuse | dict[str, Any] | None = None,
+    accuracy_gate: AccuracyGate | None = None,
+    accuracy_reuse: AccuracyReuse | None = None,
     executor: Executor | None = None,
     reporter: Reporter | None = None,
 ) -> TrialResult:
