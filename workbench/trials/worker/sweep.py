@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workbench import metrics as M
@@ -86,6 +87,7 @@ def run_sweep(
     (`energy`), as its throughput does. Each point is also a `progress` step (`worker.progress`), with
     the highest load met so far, for the pruner watching the trial."""
     sweep = plan.workload.sweep
+    run_point = _Points(runner, plan, make, drive, offsets, deadline, meter)
     points: list[dict[str, Any]] = []
     kept: list[list[RequestRecord]] = []
     energies: list[dict[str, Any] | None] = []
@@ -93,7 +95,7 @@ def run_sweep(
     def measure(load: float) -> dict[str, Any]:
         i = len(points)
         try:
-            records, energy = _measure_point(runner, plan, make, drive, offsets, deadline, meter, i, load)
+            records, energy = run_point.run(i, load)
         except TimeoutError as e:  # the trial fails, but the loads measured so far stay in its result
             e.partial_sweep = {  # type: ignore[attr-defined]
                 "axis": sweep.axis,
@@ -139,31 +141,36 @@ def _met_so_far(points: list[dict[str, Any]], slo: Any) -> dict[str, float]:
     return {"slo_max_load": max(met) if met else 0.0}
 
 
-def _measure_point(
-    runner: Runner,
-    plan: Any,
-    make: Any,
-    drive: Any,
-    offsets: Any,
-    deadline: float | None,
-    meter: Any,
-    i: int,
-    load: float,
-) -> tuple[list[RequestRecord], dict[str, Any] | None]:
-    """Run point `i` at `load` (its own seed and request ids); its records and energy window."""
-    w = plan.workload
-    sweep = w.sweep
-    wl = workload_at(w, sweep.axis, load)
-    reqs: Sequence[Request] = make(wl, i, load)
-    conc = int(load) if sweep.axis == "concurrency" else None
-    budget = (
-        {} if sweep.duration_s is None else {"budget_s": sweep.duration_s, "min_requests": sweep.min_requests}
-    )
-    if meter is not None:
-        meter.start()
-    records = drive(runner, reqs, offsets(wl, len(reqs), seed=w.seed + i), conc, deadline, **budget)
-    energy = None if meter is None else meter.block(sum(r.output_len for r in records if not r.error))
-    return records, energy
+@dataclass(frozen=True)
+class _Points:
+    """How one point of a sweep is run: the trial's runner and plan, and the bench's request makers."""
+
+    runner: Runner
+    plan: Any
+    make: Any
+    drive: Any
+    offsets: Any
+    deadline: float | None
+    meter: Any
+
+    def run(self, i: int, load: float) -> tuple[list[RequestRecord], dict[str, Any] | None]:
+        """Point `i` at `load` (its own seed and request ids): its records and energy window."""
+        w = self.plan.workload
+        sweep = w.sweep
+        wl = workload_at(w, sweep.axis, load)
+        reqs: Sequence[Request] = self.make(wl, i, load)
+        conc = int(load) if sweep.axis == "concurrency" else None
+        budget = (
+            {}
+            if sweep.duration_s is None
+            else {"budget_s": sweep.duration_s, "min_requests": sweep.min_requests}
+        )
+        if self.meter is not None:
+            self.meter.start()
+        offsets = self.offsets(wl, len(reqs), seed=w.seed + i)
+        records = self.drive(self.runner, reqs, offsets, conc, self.deadline, **budget)
+        output = sum(r.output_len for r in records if not r.error)
+        return records, None if self.meter is None else self.meter.block(output)
 
 
 def _search(spec: Any, slo: Any, measure: Any, points: list[dict[str, Any]]) -> dict[str, Any]:
