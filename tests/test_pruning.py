@@ -66,6 +66,17 @@ def test_a_pruned_trial_stops_its_server_and_is_recorded_with_its_reason(tiny_mo
         assert r.data.tags["status"] == "PRUNED" and r.data.tags["failure_kind"] == "pruned"
         assert r.info.status == "KILLED" and "output_tok_s" in r.data.metrics
         assert "threshold pruner" in r.data.tags["failure"]
+    # a run whose end was lost is repaired as pruned by the pruner, not as infeasible
+    from workbench.tracking.base import TrialView
+    from workbench.tracking.reconcile import reconcile_runs
+
+    r = runs[0]
+    c.set_terminated(r.info.run_id, status="FINISHED")
+    n = int(r.data.tags["optuna_trial"])
+    view = TrialView(number=n, state="PRUNED", run_id=r.info.run_id, failure_kind="pruned")
+    assert reconcile_runs(c, exp.experiment_id, [view])["state_fixed"] == 1
+    fixed = c.get_run(r.info.run_id)
+    assert fixed.info.status == "KILLED" and fixed.data.tags["status"] == "PRUNED"
 
 
 def test_without_a_pruner_every_load_is_measured(tiny_model, tmp_path):

@@ -62,7 +62,8 @@ def _match_state(client: Any, run: Any, t: TrialView) -> int:
     if t.state == "FAIL":
         _fail(client, run.info.run_id, t, t.failure or "the trial failed after this run ended")
     else:
-        client.set_tag(run.info.run_id, "status", STATUS_TAG[t.state])
+        stopped = t.state == "PRUNED" and t.failure_kind == "pruned"  # by the pruner, not infeasible
+        client.set_tag(run.info.run_id, "status", "PRUNED" if stopped else STATUS_TAG[t.state])
         client.set_terminated(run.info.run_id, status=want)
     return 1
 
