@@ -13,6 +13,7 @@ load it found, the bracket above it and the headline metrics at that load.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -200,10 +201,7 @@ def _search(spec: Any, slo: Any, measure: Any, points: list[dict[str, Any]]) -> 
     headline = at[-1] if at else min(range(len(points)), key=lambda i: points[i]["load"])
 
     def median(key: str) -> float:
-        vals = sorted(points[i][key] for i in at)
-        return (
-            vals[len(vals) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
-        )
+        return statistics.median(points[i][key] for i in at)
 
     block = {
         "slo_max_load": found,
